@@ -1,0 +1,76 @@
+"""`python -m handler [runpod flags]`: configure, wait for ComfyUI, check the workflows, then start Runpod.
+
+The runpod SDK parses its own flags from sys.argv (`--rp_serve_api`, `--rp_api_port`, `--test_input`, ...), so
+this module takes none of its own. Exit codes: 2 bad configuration, 1 ComfyUI not usable (start.sh then stops
+the container so Runpod replaces the worker).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from .comfy_client import ComfyClient
+from .config import Settings
+from .errors import WorkerError
+from .job import Worker
+from .readiness import wait_for_comfyui
+
+log = logging.getLogger("handler")
+
+
+def _runpod_progress(job: dict[str, Any], progress: dict[str, Any]) -> None:
+    import runpod
+
+    runpod.serverless.progress_update(job, progress)
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except WorkerError as err:
+        logging.basicConfig(level=logging.INFO)
+        log.error("configuration error: %s", err.message)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stdout,
+    )
+    client = ComfyClient(settings.comfyui_url, settings.http_timeout_s)
+    # Progress goes through the Runpod platform only; the local test API has nowhere to send it.
+    on_platform = bool(os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"))
+    worker = Worker(settings, client, report_progress=_runpod_progress if on_platform else None)
+    try:
+        wait_for_comfyui(client, settings.ready_timeout_s, settings.comfyui_pid)
+        problems = worker.prepare()
+    except WorkerError as err:
+        log.error("ComfyUI is not usable: %s", err.message)
+        return 1
+    if problems:
+        for problem in problems:
+            log.error("workflow check failed: %s", problem)
+        return 1
+    if settings.warmup_steps:
+        warm_up(worker, settings)
+
+    import runpod
+
+    runpod.serverless.start({"handler": worker.handle})
+    return 0
+
+
+def warm_up(worker: Worker, settings: Settings) -> None:
+    """Run the default workflow once so model loading (and any compilation) happens before the first job."""
+    log.info("warming up: %d step(s) of %s", settings.warmup_steps, settings.default_workflow)
+    result = worker.handle({"id": "warmup", "input": {"prompt": "warmup", "num_inference_steps": settings.warmup_steps, "seed": 0}})
+    if "error" in result:
+        log.warning("warm-up failed (the worker still starts): %s", result["error"])
+    else:
+        log.info("warm-up done in %.1f s", result["timings"]["total_s"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""ComfyUI's failure payloads turned into `WorkerError`s a caller can act on.
+
+Validation failures (HTTP 400 from POST /prompt, or a 200 that still carries `node_errors`) become
+`ComfyValidationError` with, per node id, its class_type and, per failing input, the input name, ComfyUI's error
+type and message; a missing model file also lists the files that loader can see. Execution failures (an
+`execution_error` message) become `ComfyExecutionError` with node id, node type and ComfyUI's message, never the
+traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .errors import ComfyExecutionError, ComfyValidationError
+
+_MAX_MESSAGE_CHARS = 600
+# (class_type, input_name) -> the values that input accepts on this ComfyUI, or None when unknown.
+OptionsLookup = Callable[[str, str], "list[Any] | None"]
+
+
+def validation_error(body: dict[str, Any], options: OptionsLookup | None = None) -> ComfyValidationError:
+    top = body.get("error") if isinstance(body.get("error"), dict) else {}
+    nodes: dict[str, Any] = {}
+    sentences: list[str] = []
+    for node_id, entry in (body.get("node_errors") or {}).items():
+        class_type = entry.get("class_type")
+        errors = []
+        for err in entry.get("errors", []):
+            extra = err.get("extra_info") or {}
+            item = {
+                "input_name": extra.get("input_name"),
+                "type": err.get("type"),
+                "message": err.get("message"),
+                "details": err.get("details"),
+            }
+            if "received_value" in extra:
+                item["received_value"] = extra["received_value"]
+            if err.get("type") == "value_not_in_list" and options and extra.get("input_name"):
+                available = options(class_type, extra["input_name"])
+                if available is not None:
+                    item["available"] = available
+            errors.append(item)
+            sentences.append(_sentence(node_id, class_type, item))
+        nodes[str(node_id)] = {"class_type": class_type, "errors": errors}
+    if not sentences:
+        sentences.append(f"{top.get('message') or 'invalid prompt'}: {top.get('details') or ''}".strip(": "))
+    summary = "ComfyUI rejected the workflow: " + "; ".join(sentences)
+    return ComfyValidationError(
+        _cut(summary),
+        {
+            "comfyui_error": {k: top.get(k) for k in ("type", "message", "details")},
+            "node_errors": nodes,
+        },
+    )
+
+
+def _sentence(node_id: str, class_type: str | None, item: dict[str, Any]) -> str:
+    where = f"node {node_id} ({class_type})"
+    if item.get("input_name"):
+        where += f" input '{item['input_name']}'"
+    text = f"{where}: {item.get('message')}"
+    if item.get("details"):
+        text += f" ({item['details']})"
+    if "available" in item:
+        shown = ", ".join(map(str, item["available"][:20])) or "none: the folder is empty"
+        text += f"; available: {shown}"
+    return text
+
+
+def execution_error(data: dict[str, Any]) -> ComfyExecutionError:
+    node_id = str(data.get("node_id"))
+    node_type = data.get("node_type")
+    exc_type = data.get("exception_type") or "Exception"
+    message = (data.get("exception_message") or "").strip()
+    first_line = message.splitlines()[0] if message else ""
+    return ComfyExecutionError(
+        _cut(f"ComfyUI failed while running node {node_id} ({node_type}): {exc_type}: {first_line}"),
+        {
+            "node_id": node_id,
+            "node_type": node_type,
+            "exception_type": exc_type,
+            "exception_message": _cut(message),
+        },
+    )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 3] + "..."

@@ -1,0 +1,121 @@
+"""The worker's configuration: one typed object, read once from environment variables at start.
+
+Every variable is documented in README.md ("Configuration"). `Settings.from_env()` checks each value and raises
+`ConfigError` naming the variable, so a misconfigured worker fails at start rather than on its first job.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BucketSettings:
+    """S3-compatible bucket for outputs; `configured` is false when no bucket name is set."""
+
+    endpoint_url: str | None = None
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
+    name: str | None = None
+    prefix: str = ""
+    region: str | None = None
+    presign_ttl_s: int = 3600
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.name)
+
+
+@dataclass(frozen=True)
+class Settings:
+    comfyui_url: str = "http://127.0.0.1:8188"
+    comfyui_pid: int | None = None
+    comfyui_output_dir: Path | None = None
+    workflows_dir: Path = REPO_ROOT / "workflows"
+    default_workflow: str = "flux1-dev-t2i"
+    ready_timeout_s: float = 300.0
+    job_timeout_s: float = 600.0
+    http_timeout_s: float = 30.0
+    warmup_steps: int = 0
+    max_response_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+    bucket: BucketSettings = field(default_factory=BucketSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        d = cls()
+        url = _get(env, "COMFYUI_URL", str, d.comfyui_url).rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ConfigError(f"COMFYUI_URL={url!r} is invalid: it must be an http(s) URL such as http://127.0.0.1:8188.")
+        out_dir = env.get("COMFYUI_OUTPUT_DIR") or None
+        return cls(
+            comfyui_url=url,
+            comfyui_pid=_get(env, "COMFYUI_PID", _positive_int, None),
+            comfyui_output_dir=Path(out_dir) if out_dir else None,
+            workflows_dir=Path(_get(env, "WORKFLOWS_DIR", str, str(d.workflows_dir))),
+            default_workflow=_get(env, "DEFAULT_WORKFLOW", str, d.default_workflow),
+            ready_timeout_s=_get(env, "COMFY_READY_TIMEOUT_S", _positive_float, d.ready_timeout_s),
+            job_timeout_s=_get(env, "JOB_TIMEOUT_S", _positive_float, d.job_timeout_s),
+            http_timeout_s=_get(env, "COMFY_HTTP_TIMEOUT_S", _positive_float, d.http_timeout_s),
+            warmup_steps=_get(env, "WARMUP_STEPS", _non_negative_int, d.warmup_steps),
+            max_response_bytes=_get(env, "MAX_RESPONSE_BYTES", _positive_int, d.max_response_bytes),
+            log_level=_get(env, "LOG_LEVEL", _log_level, d.log_level),
+            bucket=BucketSettings(
+                endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
+                access_key_id=env.get("BUCKET_ACCESS_KEY_ID") or None,
+                secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
+                name=env.get("BUCKET_NAME") or None,
+                prefix=env.get("BUCKET_PREFIX", "").strip("/"),
+                region=env.get("BUCKET_REGION") or None,
+                presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _positive_int, 3600),
+            ),
+        )
+
+
+def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse(raw.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is invalid: {exc}.") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR")
+    return level

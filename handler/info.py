@@ -1,0 +1,42 @@
+"""`{"input": {"action": "info"}}`: what this worker can run, so a power user can write a workflow that will.
+
+Answers with the ComfyUI and PyTorch versions, the GPU(s), the model files ComfyUI sees per folder, the custom node
+packages and their node classes, and the shipped workflows with their named parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .comfy_client import ComfyClient
+from .workflow import Template
+
+MODEL_FOLDERS = ("checkpoints", "diffusion_models", "text_encoders", "vae", "loras", "clip_vision", "controlnet", "upscale_models")
+
+
+def describe(client: ComfyClient, templates: dict[str, Template]) -> dict[str, Any]:
+    stats = client.system_stats()
+    system = stats.get("system", {})
+    available_folders = set(client.model_folders())
+    models = {folder: client.models(folder) for folder in MODEL_FOLDERS if folder in available_folders}
+    custom_nodes: dict[str, list[str]] = {}
+    for class_name, info in client.object_info(refresh=True).items():
+        module = str(info.get("python_module", ""))
+        if module.startswith("custom_nodes."):
+            package = module.split(".")[1]
+            custom_nodes.setdefault(package, []).append(class_name)
+    return {
+        "status": "success",
+        "comfyui_version": system.get("comfyui_version"),
+        "pytorch_version": system.get("pytorch_version"),
+        "python_version": system.get("python_version"),
+        "devices": [
+            {"name": d.get("name"), "type": d.get("type"), "vram_total": d.get("vram_total"), "vram_free": d.get("vram_free")}
+            for d in stats.get("devices", [])
+        ],
+        "models": models,
+        "custom_nodes": {package: sorted(names) for package, names in sorted(custom_nodes.items())},
+        "workflows": {
+            name: {"parameters": sorted(t.parameters)} for name, t in sorted(templates.items())
+        },
+    }

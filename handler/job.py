@@ -1,0 +1,190 @@
+"""One Runpod job from input to response, and the single boundary where failures become responses.
+
+`Worker.handle(job)` is the function given to `runpod.serverless.start`. It validates `job["input"]`, builds the
+ComfyUI graph (a shipped workflow with its named parameters filled, or the caller's own graph), runs it through
+`ComfyClient`, encodes the outputs and returns the contract:
+`{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`.
+Any `WorkerError` becomes `{"error": <sentence>, "details": {...}}`; anything unexpected is logged with its
+traceback and answered with a generic sentence, and the worker goes on serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Callable
+
+from . import inputs, outputs, workflow
+from .comfy_client import ComfyClient, RunResult
+from .config import Settings
+from .errors import WorkerError, WorkflowError
+
+log = logging.getLogger(__name__)
+
+MODEL_ID = "black-forest-labs/FLUX.1-dev"
+ProgressReporter = Callable[[dict[str, Any], dict[str, Any]], None]
+_PROGRESS_INTERVAL_S = 0.5
+
+
+class JobLog(logging.LoggerAdapter):
+    """Prefixes every line with the Runpod job id, so one job's story can be grepped out of the worker log."""
+
+    def process(self, msg, kwargs):
+        return f"[{self.extra['job_id']}] {msg}", kwargs
+
+
+class Worker:
+    def __init__(self, settings: Settings, client: ComfyClient, report_progress: ProgressReporter | None = None):
+        self.settings = settings
+        self.client = client
+        self.report_progress = report_progress
+        self.templates: dict[str, workflow.Template] = {}
+
+    # ---- start-up ---------------------------------------------------------------------------------------
+    def prepare(self) -> list[str]:
+        """Load every shipped workflow and check it against the running ComfyUI; return the problems found."""
+        problems = []
+        object_info = self.client.object_info(refresh=True)
+        for name in workflow.available(self.settings.workflows_dir):
+            try:
+                template = workflow.load_template(self.settings.workflows_dir, name)
+            except WorkerError as err:
+                problems.append(f"{name}: {err.message}")
+                continue
+            self.templates[name] = template
+            problems += [f"{name}: {p}" for p in workflow.check_graph(template.graph, object_info)]
+        if self.settings.default_workflow not in self.templates:
+            problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
+        return problems
+
+    # ---- one job ----------------------------------------------------------------------------------------
+    def handle(self, job: dict[str, Any]) -> dict[str, Any]:
+        job_id = str(job.get("id", "-")) if isinstance(job, dict) else "-"
+        jlog = JobLog(log, {"job_id": job_id})
+        try:
+            return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
+        except WorkerError as err:
+            jlog.warning("failed: %s", err.message)
+            return err.to_response()
+        except Exception:
+            jlog.exception("unexpected failure")
+            return {
+                "error": "The worker hit an internal error and did not finish the job; it is ready for the next one.",
+                "details": {"type": "internal_error"},
+            }
+
+    def _handle(self, job: dict[str, Any], job_id: str, jlog: JobLog) -> dict[str, Any]:
+        started = time.perf_counter()
+        request = inputs.parse(job.get("input"))
+        if request.action == "info":
+            from .info import describe
+
+            return describe(self.client, self.templates)
+
+        graph = self._build_graph(request, job_id)
+        jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
+        result = self.client.run(
+            graph,
+            timeout_s=self.settings.job_timeout_s,
+            on_progress=self._progress_reporter(job, graph),
+        )
+        jlog.info("ComfyUI finished in %.2f s (queued %.2f s)", result.execution_s, result.queued_s)
+        fetch_started = time.perf_counter()
+        images = self._collect_images(request, result, graph)
+        timings = {
+            "total_s": round(time.perf_counter() - started, 3),
+            "comfyui_queue_s": result.queued_s,
+            "comfyui_execution_s": result.execution_s,
+            "outputs_s": round(time.perf_counter() - fetch_started, 3),
+            "nodes_s": {nid: {"class_type": graph.get(nid, {}).get("class_type"), "seconds": s} for nid, s in result.node_seconds.items()},
+        }
+        self._forget(result, jlog)
+        if not images:
+            raise WorkflowError("The workflow finished but saved no image; add a SaveImage node.", {"prompt_id": result.prompt_id})
+        jlog.info("done: %d image(s) in %.2f s", len(images), timings["total_s"])
+        images_json = [image.to_json() for image in images]
+        return {
+            "status": "success",
+            "prompt": request.prompt,
+            "model": MODEL_ID,
+            "seed": request.seed,
+            "image": images_json[0],
+            "images": images_json,
+            "timings": timings,
+        }
+
+    def _build_graph(self, request: inputs.Request, job_id: str) -> dict[str, Any]:
+        if request.workflow is not None:
+            graph = self._custom_graph(request.workflow)
+            template = self.templates.get(self.settings.default_workflow)
+            parameters = template.parameters if template else {}
+            return workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
+        template = self._template(request.workflow_name or self.settings.default_workflow)
+        values = dict(request.parameters)
+        if "filename_prefix" in template.parameters:
+            # A per-job prefix makes the SaveImage signature unique, so ComfyUI's cache never answers a repeated
+            # request with a file an earlier job already consumed (and deleted).
+            values["filename_prefix"] = f"{_safe_id(job_id)}/flux"
+        return workflow.fill(template.graph, template.parameters, values)
+
+    def _template(self, name: str) -> workflow.Template:
+        template = self.templates.get(name)
+        if template is None:
+            raise WorkflowError(
+                f"Workflow '{name}' does not exist; shipped workflows: {', '.join(sorted(self.templates)) or 'none'}.",
+                {"workflow_name": name, "available": sorted(self.templates)},
+            )
+        return template
+
+    def _custom_graph(self, graph: dict[str, Any]) -> dict[str, Any]:
+        bad = [nid for nid, node in graph.items() if not isinstance(node, dict) or "class_type" not in node]
+        if bad:
+            raise WorkflowError(
+                f"Input 'workflow' is not an API-format ComfyUI graph: node '{bad[0]}' has no class_type.",
+                {"node_id": bad[0]},
+            )
+        return graph
+
+    def _collect_images(self, request: inputs.Request, result: RunResult, graph: dict[str, Any]) -> list[outputs.EncodedImage]:
+        images = []
+        for saved in outputs.saved_images(result, list(graph), include_temp=request.include_previews):
+            data = outputs.fetch(self.client, saved)
+            images.append(outputs.encode_image(data, request.output_format, request.quality))
+            if saved.node_id not in result.cached_nodes:
+                outputs.remove_local(self.settings.comfyui_output_dir, saved)
+        return images
+
+    def _forget(self, result: RunResult, jlog: JobLog) -> None:
+        try:
+            self.client.forget(result.prompt_id)
+        except WorkerError:
+            jlog.warning("could not delete history entry %s", result.prompt_id)
+
+    def _progress_reporter(self, job: dict[str, Any], graph: dict[str, Any]) -> Callable[[str, int, int], None] | None:
+        report = self.report_progress
+        if report is None:
+            return None
+        last_sent = [0.0]
+
+        def on_progress(node_id: str, value: int, maximum: int) -> None:
+            now = time.monotonic()
+            if value < maximum and now - last_sent[0] < _PROGRESS_INTERVAL_S:
+                return
+            last_sent[0] = now
+            node = graph.get(node_id, {})
+            title = workflow.node_title(node) or node.get("class_type", node_id)
+            unit = "step" if "Sampler" in str(node.get("class_type")) else "part"
+            report(job, {
+                "node_id": node_id,
+                "class_type": node.get("class_type"),
+                "value": value,
+                "max": maximum,
+                "message": f"{title}: {unit} {value} of {maximum}",
+            })
+
+        return on_progress
+
+
+def _safe_id(job_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", job_id)[:64] or "job"

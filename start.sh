@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Starts the worker: a headless ComfyUI bound to loopback, then the Runpod handler (`python -m handler "$@"`).
+# The handler waits for ComfyUI itself (readiness gate with COMFY_READY_TIMEOUT_S and ComfyUI's pid), so jobs are
+# taken only once ComfyUI answers. If either process exits, the other is stopped and the container exits
+# non-zero, so Runpod replaces the worker. SIGTERM/SIGINT are forwarded to both.
+#
+# Environment (defaults in brackets): COMFYUI_PATH [/comfyui], COMFYUI_PYTHON [python3], HANDLER_PYTHON [python3],
+# COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
+# COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0].
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+COMFYUI_PATH="${COMFYUI_PATH:-/comfyui}"
+COMFYUI_PYTHON="${COMFYUI_PYTHON:-python3}"
+HANDLER_PYTHON="${HANDLER_PYTHON:-python3}"
+export COMFYUI_URL="${COMFYUI_URL:-http://127.0.0.1:8188}"
+COMFYUI_LISTEN="${COMFYUI_LISTEN:-127.0.0.1}"
+export COMFYUI_OUTPUT_DIR="${COMFYUI_OUTPUT_DIR:-$COMFYUI_PATH/output}"
+# Flags measured in BENCHMARKS.md; override to compare.
+COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none}"
+
+log() { echo "start.sh: $*" >&2; }
+
+hostport="${COMFYUI_URL#*://}"; hostport="${hostport%%/*}"
+port="${hostport##*:}"
+[[ "$port" =~ ^[0-9]+$ ]] || port=8188
+
+if [[ ! -f "$COMFYUI_PATH/main.py" ]]; then
+  log "no ComfyUI at COMFYUI_PATH=$COMFYUI_PATH (main.py missing)"; exit 1
+fi
+
+read -r -a extra_args <<< "${COMFYUI_ARGS:-}"
+read -r -a perf_args <<< "$COMFYUI_PERF_ARGS"
+
+# GPU pre-flight: a worker on a broken GPU should fail here in seconds, not on its first job.
+if [[ "${SKIP_GPU_CHECK:-0}" != "1" && " ${extra_args[*]} " != *" --cpu "* ]]; then
+  if ! "$COMFYUI_PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    log "GPU pre-flight failed: torch sees no CUDA device (driver/CUDA mismatch or no GPU). Exiting."
+    exit 1
+  fi
+fi
+
+# tcmalloc keeps resident memory flat across many jobs where the library is installed (the Docker image).
+if [[ -z "${LD_PRELOAD:-}" ]]; then
+  tcmalloc="$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)"
+  [[ -n "$tcmalloc" ]] && export LD_PRELOAD="$tcmalloc"
+fi
+
+mkdir -p "$COMFYUI_OUTPUT_DIR"
+comfy_cmd=("$COMFYUI_PYTHON" main.py --listen "$COMFYUI_LISTEN" --port "$port" --disable-auto-launch
+  --log-stdout --output-directory "$COMFYUI_OUTPUT_DIR"
+  --extra-model-paths-config "$here/extra_model_paths.yaml" "${perf_args[@]}" "${extra_args[@]}")
+
+log "starting ComfyUI on $COMFYUI_LISTEN:$port"
+(cd "$COMFYUI_PATH" && exec "${comfy_cmd[@]}") &
+comfy_pid=$!
+export COMFYUI_PID="$comfy_pid"
+
+log "starting handler: python -m handler $*"
+(cd "$here" && exec "$HANDLER_PYTHON" -m handler "$@") &
+handler_pid=$!
+
+stop() {
+  log "stopping (signal received)"
+  kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null || true
+  wait "$handler_pid" 2>/dev/null || true
+  wait "$comfy_pid" 2>/dev/null || true
+  exit 143
+}
+trap stop TERM INT
+
+set +e
+wait -n "$comfy_pid" "$handler_pid"
+status=$?
+set -e
+if ! kill -0 "$comfy_pid" 2>/dev/null; then
+  log "ComfyUI exited (status $status); stopping the handler"
+  kill -TERM "$handler_pid" 2>/dev/null || true
+  wait "$handler_pid" 2>/dev/null || true
+  exit $(( status == 0 ? 1 : status ))
+fi
+log "handler exited (status $status); stopping ComfyUI"
+kill -TERM "$comfy_pid" 2>/dev/null || true
+wait "$comfy_pid" 2>/dev/null || true
+exit "$status"
