@@ -1,0 +1,642 @@
+"""Convert a ComfyUI GUI ("UI format") workflow into the API format that `POST /prompt` accepts.
+
+ComfyUI's server only understands the API format (`{id: {class_type, inputs, _meta}}`); the conversion from
+the LiteGraph serialisation the GUI saves (`nodes`, `links`, `widgets_values`) lives in the browser
+(`graphToPrompt` in ComfyUI_frontend). A caller who submits a saved GUI file to a headless worker has no
+browser, so this module reproduces that conversion in Python from the same inputs the browser uses: the
+saved graph plus the node definitions from ComfyUI's `/object_info`.
+
+What it reproduces (frontend 1.27.x behaviour):
+
+* widget values are mapped by position onto the widget-making inputs in `input_order` (required, then
+  optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do;
+* the frontend-only extra values: the "control after generate" combo after seed-like inputs (plus the
+  filter-list string after a controlled combo) and the upload widget of image/video upload combos;
+* links override widget values ("converted widgets"); list values are wrapped as `{"__value__": [...]}`;
+* legacy `Reroute` nodes and native reroutes, `PrimitiveNode` (its value is copied into its targets),
+  muted (mode 2) nodes, bypassed (mode 4) nodes (same slot first, then the first input of a matching type),
+  subgraphs from `definitions.subgraphs` (flattened with `outer:inner` ids), notes and other virtual nodes;
+* inputs linked to nodes that were not emitted are dropped, exactly as the browser does.
+
+Frontend-only text transforms (dynamic prompts `{a|b}`, `%date:...%` in file name prefixes) are not applied:
+the browser applies them as it queues, the saved file holds the raw text, and the server passes it through.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import WorkflowError
+
+log = logging.getLogger(__name__)
+
+MODE_ALWAYS = 0
+MODE_NEVER = 2  # "muted": not run, links from it are dropped
+MODE_BYPASS = 4  # "bypassed": inputs are passed through to matching outputs
+
+SUBGRAPH_INPUT_ID = "-10"  # id of a subgraph's input node in its link table
+SUBGRAPH_OUTPUT_ID = "-20"
+
+# Frontend-only node types: never sent to the server. Reroute and PrimitiveNode take part in link
+# resolution; notes are pure annotation.
+REROUTE_TYPE = "Reroute"
+PRIMITIVE_TYPE = "PrimitiveNode"
+VIRTUAL_TYPES = frozenset({REROUTE_TYPE, PRIMITIVE_TYPE, "Note", "MarkdownNote"})
+
+# Input types the frontend draws a widget for. Everything else (MODEL, CLIP, IMAGE, custom types) is a socket.
+WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize", "increment-wrap"})
+# Input option keys that make the frontend add an upload widget (its value, e.g. "image", is saved too).
+UPLOAD_OPTION_KEYS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "file_upload")
+UPLOAD_VALUES = frozenset({"image", "video", "audio", "file", "upload", "", None})
+# The frontend adds a control widget to INT inputs with these names even without `control_after_generate`.
+IMPLICIT_SEED_NAMES = frozenset({"seed", "noise_seed"})
+
+
+class WorkflowConversionError(WorkflowError):
+    """A UI-format workflow cannot be converted; the message names the node and what is wrong with it."""
+
+    code = "workflow_conversion_error"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None, *, node_id: str | None = None):
+        merged = dict(details or {})
+        if node_id is not None:
+            merged.setdefault("node_id", node_id)
+        super().__init__(message, merged)
+        self.node_id = node_id
+
+
+class UnknownNodeTypeError(WorkflowConversionError):
+    """The workflow uses node types this ComfyUI does not have (a custom node that is not installed)."""
+
+    code = "node_type_not_installed"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Format detection
+
+
+def is_ui_format(obj: Any) -> bool:
+    """True for a GUI-saved workflow (`nodes` list), False for an API-format prompt or anything else."""
+    return isinstance(obj, dict) and isinstance(obj.get("nodes"), list) and "class_type" not in obj
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Widgets from /object_info
+
+
+@dataclass(frozen=True)
+class _WidgetSlot:
+    """One entry of a node's widget list, in the order the frontend creates widgets (and saves values)."""
+
+    name: str
+    serialize: bool  # False for frontend-only widgets (control, filter list, upload): value never sent
+    optional: bool = False  # present in some frontend versions only; matched by value
+    accepts: frozenset | None = None  # values an optional slot may hold
+    default: Any = None
+
+
+def _input_spec_type(spec: Any) -> str:
+    """"COMBO" for a V1 list combo, otherwise the declared type name."""
+    if isinstance(spec, (list, tuple)) and spec:
+        head = spec[0]
+        if isinstance(head, list):
+            return "COMBO"
+        return str(head)
+    return str(spec)
+
+
+def _input_options(spec: Any) -> dict[str, Any]:
+    if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict):
+        return spec[1]
+    return {}
+
+
+def _default_for(spec: Any) -> Any:
+    opts = _input_options(spec)
+    if "default" in opts:
+        return opts["default"]
+    kind = _input_spec_type(spec)
+    if kind == "COMBO":
+        options = spec[0] if isinstance(spec[0], list) else opts.get("options") or []
+        return options[0] if options else None
+    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+
+
+def _ordered_inputs(info: dict[str, Any], section: str) -> list[tuple[str, Any]]:
+    specs = (info.get("input") or {}).get(section) or {}
+    order = (info.get("input_order") or {}).get(section) or list(specs)
+    names = [n for n in order if n in specs] + [n for n in specs if n not in order]
+    return [(n, specs[n]) for n in names]
+
+
+def widget_slots(info: dict[str, Any]) -> list[_WidgetSlot]:
+    """The widget list the frontend builds for a node class, including its frontend-only widgets."""
+    slots: list[_WidgetSlot] = []
+    for section in ("required", "optional"):
+        upload_after: list[_WidgetSlot] = []
+        for name, spec in _ordered_inputs(info, section):
+            kind = _input_spec_type(spec)
+            opts = _input_options(spec)
+            if kind not in WIDGET_TYPES or opts.get("forceInput"):
+                continue
+            slots.append(_WidgetSlot(name, True, default=_default_for(spec)))
+            control = opts.get("control_after_generate")
+            if control is None and kind == "INT" and name in IMPLICIT_SEED_NAMES:
+                # Newer frontends add the control for these names; older ones do not: match by value.
+                slots.append(_WidgetSlot(f"{name}:control", False, optional=True, accepts=CONTROL_VALUES))
+            elif control and kind in ("INT", "FLOAT"):
+                slots.append(_WidgetSlot(f"{name}:control", False))
+            elif control and kind == "COMBO":
+                slots.append(_WidgetSlot(f"{name}:control", False))
+                slots.append(_WidgetSlot(f"{name}:control_filter", False))
+            if kind == "COMBO" and any(opts.get(k) for k in UPLOAD_OPTION_KEYS):
+                # The upload widget is added after the section's other inputs (frontend uploadImage.ts).
+                upload_after.append(_WidgetSlot(f"{name}:upload", False, optional=True, accepts=UPLOAD_VALUES))
+        slots.extend(upload_after)
+    return slots
+
+
+def _match_values(slots: list[_WidgetSlot], values: list[Any]) -> list[tuple[_WidgetSlot, Any]] | None:
+    """Assign saved values to widget slots, deciding for each optional slot whether it was saved.
+
+    Returns None when no assignment uses up exactly all values. Prefers taking an optional slot when its
+    value fits, so a seed's "randomize" never lands on the next widget.
+    """
+
+    def walk(si: int, vi: int) -> list[tuple[_WidgetSlot, Any]] | None:
+        if si == len(slots):
+            return [] if vi == len(values) else None
+        slot = slots[si]
+        if slot.optional:
+            if vi < len(values) and (slot.accepts is None or _hashable_in(values[vi], slot.accepts)):
+                rest = walk(si + 1, vi + 1)
+                if rest is not None:
+                    return [(slot, values[vi]), *rest]
+            return walk(si + 1, vi)
+        if vi >= len(values):
+            return None
+        rest = walk(si + 1, vi + 1)
+        return None if rest is None else [(slot, values[vi]), *rest]
+
+    return walk(0, 0)
+
+
+def _hashable_in(value: Any, accepted: frozenset) -> bool:
+    try:
+        return value in accepted
+    except TypeError:
+        return False
+
+
+def widget_values_by_name(
+    node_id: str, class_type: str, info: dict[str, Any], saved: Any
+) -> dict[str, Any]:
+    """Map a node's saved `widgets_values` (list or dict) to `{input name: value}` for the API prompt."""
+    slots = widget_slots(info)
+    real = [s for s in slots if s.serialize]
+    if saved is None:
+        saved = []
+    if isinstance(saved, dict):
+        # Some custom nodes save their widgets by name.
+        return {s.name: saved.get(s.name, s.default) for s in real}
+    if not isinstance(saved, list):
+        raise WorkflowConversionError(
+            f"Node {node_id} ({class_type}) has widgets_values of type {type(saved).__name__}; "
+            "expected a list or an object.",
+            {"class_type": class_type},
+            node_id=node_id,
+        )
+    matched = _match_values(slots, saved)
+    if matched is None:
+        # Fewer values than widgets (an older save of a node that gained inputs) or more (a frontend widget
+        # we do not know). Assign greedily like the frontend does and keep defaults for what is missing.
+        log.warning(
+            "node %s (%s): %d saved widget values for %d widgets; mapping by position",
+            node_id, class_type, len(saved), len(slots),
+        )
+        matched = []
+        vi = 0
+        for slot in slots:
+            if slot.optional and not (vi < len(saved) and _hashable_in(saved[vi], slot.accepts or frozenset())):
+                continue
+            if vi < len(saved):
+                matched.append((slot, saved[vi]))
+                vi += 1
+    values = {s.name: s.default for s in real}
+    for slot, value in matched:
+        if slot.serialize:
+            values[slot.name] = value
+    return values
+
+
+def _wrap(value: Any) -> Any:
+    """List widget values would read as links in the API format; the server unwraps `__value__`."""
+    return {"__value__": value} if isinstance(value, list) else value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Graph model: every node of the root graph and of every subgraph instance, keyed by execution id
+
+
+@dataclass(frozen=True)
+class _Link:
+    id: str
+    origin_id: str
+    origin_slot: int
+    target_id: str
+    target_slot: int
+    type: Any
+
+
+@dataclass
+class _Scope:
+    """One graph: the root workflow, or one instance of a subgraph definition."""
+
+    path: tuple[str, ...]  # execution ids of the subgraph instances from the root down to this graph
+    nodes: dict[str, dict[str, Any]]
+    links: dict[str, _Link]
+    definition: dict[str, Any] | None = None
+    instance: "_Node | None" = None  # the subgraph node (in the parent scope) this scope is an instance of
+
+
+@dataclass
+class _Node:
+    scope: _Scope
+    raw: dict[str, Any]
+    id: str  # id within its scope
+    exec_id: str  # "outer:inner" path id
+    type: str
+    mode: int
+    subgraph: _Scope | None = None  # for a subgraph instance: its inner scope
+    widget_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> list[dict[str, Any]]:
+        return self.raw.get("inputs") or []
+
+    @property
+    def outputs(self) -> list[dict[str, Any]]:
+        return self.raw.get("outputs") or []
+
+    def label(self) -> str:
+        title = self.raw.get("title")
+        return f"{self.exec_id} ({self.type}{', ' + repr(title) if title else ''})"
+
+
+def _id(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
+    links: dict[str, _Link] = {}
+    for raw in raw_links or []:
+        if raw is None:
+            continue
+        try:
+            if isinstance(raw, dict):  # version 1 (and subgraph definitions)
+                link = _Link(
+                    _id(raw["id"]), _id(raw["origin_id"]), int(raw["origin_slot"]),
+                    _id(raw["target_id"]), int(raw["target_slot"]), raw.get("type"),
+                )
+            else:  # version 0.4: [id, origin_id, origin_slot, target_id, target_slot, type]
+                link = _Link(_id(raw[0]), _id(raw[1]), int(raw[2]), _id(raw[3]), int(raw[4]), raw[5] if len(raw) > 5 else None)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise WorkflowConversionError(
+                f"The links table of {where} has a malformed entry {str(raw)[:80]}: {exc}.", {"link": str(raw)[:200]}
+            ) from exc
+        links[link.id] = link
+    return links
+
+
+def _node_map(raw_nodes: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw_nodes, list):
+        raise WorkflowConversionError(f"The 'nodes' of {where} must be a list.")
+    nodes: dict[str, dict[str, Any]] = {}
+    for raw in raw_nodes:
+        if not isinstance(raw, dict) or "id" not in raw or not isinstance(raw.get("type"), str):
+            raise WorkflowConversionError(
+                f"{where} has a node without an id or a type: {str(raw)[:80]}.", {"node": str(raw)[:200]}
+            )
+        nodes[_id(raw["id"])] = raw
+    return nodes
+
+
+class _Converter:
+    def __init__(self, workflow: dict[str, Any], object_info: dict[str, Any]):
+        self.workflow = workflow
+        self.object_info = object_info
+        self.definitions = {
+            str(d.get("id")): d for d in ((workflow.get("definitions") or {}).get("subgraphs") or []) if isinstance(d, dict)
+        }
+        self.group_nodes = (workflow.get("extra") or {}).get("groupNodes") or {}
+        self.by_exec_id: dict[str, _Node] = {}
+        self.order: list[_Node] = []
+
+    # ---- expansion ------------------------------------------------------------------------------------------
+
+    def expand(self) -> None:
+        root = _Scope((), _node_map(self.workflow.get("nodes"), "the workflow"), _parse_links(self.workflow.get("links"), "the workflow"))
+        self._expand_scope(root, parent_mode=MODE_ALWAYS, stack=())
+
+    def _expand_scope(self, scope: _Scope, parent_mode: int, stack: tuple[str, ...]) -> None:
+        for node_id, raw in scope.nodes.items():
+            mode = int(raw.get("mode") or 0)
+            if parent_mode in (MODE_NEVER, MODE_BYPASS) and mode == MODE_ALWAYS:
+                # Inside a muted or bypassed subgraph instance nothing runs.
+                mode = MODE_NEVER
+            node = _Node(scope, raw, node_id, ":".join((*scope.path, node_id)), raw["type"], mode)
+            self.by_exec_id[node.exec_id] = node
+            self.order.append(node)
+            definition = self.definitions.get(node.type)
+            if definition is not None:
+                if node.type in stack:
+                    raise WorkflowConversionError(
+                        f"Node {node.label()} is a subgraph that contains itself.", {"subgraph": node.type},
+                        node_id=node.exec_id,
+                    )
+                where = f"subgraph {definition.get('name') or node.type!r}"
+                inner = _Scope(
+                    (*scope.path, node_id), _node_map(definition.get("nodes") or [], where),
+                    _parse_links(definition.get("links"), where), definition, node,
+                )
+                node.subgraph = inner
+                self._expand_scope(inner, mode, (*stack, node.type))
+            elif node.type in self.group_nodes or node.type.startswith(("workflow>", "workflow/")):
+                raise WorkflowConversionError(
+                    f"Node {node.label()} is a legacy group node, which this converter does not flatten; open the "
+                    "workflow in the ComfyUI GUI, convert the group node to a subgraph (or ungroup it), save, and "
+                    "submit it again.",
+                    {"class_type": node.type},
+                    node_id=node.exec_id,
+                )
+
+    # ---- checks ---------------------------------------------------------------------------------------------
+
+    def check_types(self) -> None:
+        missing = [
+            n for n in self.order
+            if n.mode not in (MODE_NEVER, MODE_BYPASS)
+            and n.subgraph is None
+            and n.type not in VIRTUAL_TYPES
+            and n.type not in self.object_info
+        ]
+        if not missing:
+            return
+        listed = "; ".join(f"node {n.exec_id} has type '{n.type}'" for n in missing)
+        types = sorted({n.type for n in missing})
+        raise UnknownNodeTypeError(
+            f"The workflow uses node types that are not installed in this ComfyUI: {listed}. "
+            "Install the custom nodes that provide them, or remove those nodes.",
+            {"missing": [{"node_id": n.exec_id, "type": n.type, "title": n.raw.get("title")} for n in missing],
+             "missing_types": types},
+            node_id=missing[0].exec_id,
+        )
+
+    # ---- primitive nodes ------------------------------------------------------------------------------------
+
+    def apply_primitives(self) -> None:
+        """PrimitiveNode writes its value into every widget it is linked to (frontend `applyToGraph`)."""
+        for node in self.order:
+            if node.type != PRIMITIVE_TYPE:
+                continue
+            values = node.raw.get("widgets_values")
+            if not isinstance(values, list) or not values:
+                continue
+            value = values[0]
+            for link in node.scope.links.values():
+                if link.origin_id != node.id:
+                    continue
+                target = node.scope.nodes.get(link.target_id)
+                if target is None:
+                    continue
+                target_inputs = target.get("inputs") or []
+                if not 0 <= link.target_slot < len(target_inputs):
+                    continue
+                slot = target_inputs[link.target_slot]
+                widget_name = (slot.get("widget") or {}).get("name")
+                if not widget_name:
+                    continue
+                exec_id = ":".join((*node.scope.path, link.target_id))
+                self.by_exec_id[exec_id].widget_overrides[widget_name] = value
+
+    # ---- link resolution (after litegraph's ExecutableNodeDTO) ------------------------------------------------
+
+    def resolve_input(self, node: _Node, slot: int, visited: set[str], want_type: Any = None) -> tuple | None:
+        """Where input `slot` of `node` really comes from.
+
+        Returns None (nothing connected: keep the widget value), ("widget", value) (a subgraph widget value),
+        or ("link", origin_exec_id, origin_slot).
+        """
+        key = f"{node.exec_id}[I]{slot}"
+        if key in visited:
+            raise WorkflowConversionError(
+                f"Node {node.label()}: circular link while resolving input {slot}.", node_id=node.exec_id
+            )
+        visited.add(key)
+        inputs = node.inputs
+        if not 0 <= slot < len(inputs):
+            raise WorkflowConversionError(
+                f"Node {node.label()} has no input slot {slot}.", {"slot": slot}, node_id=node.exec_id
+            )
+        inp = inputs[slot]
+        link_id = inp.get("link")
+        if link_id is None:
+            return None
+        link = node.scope.links.get(_id(link_id))
+        if link is None:
+            raise WorkflowConversionError(
+                f"Node {node.label()} input '{inp.get('name')}' refers to link {link_id}, which is not in the "
+                "workflow's links table.",
+                {"input": inp.get("name"), "link": link_id},
+                node_id=node.exec_id,
+            )
+        scope = node.scope
+        if scope.instance is not None and link.origin_id == SUBGRAPH_INPUT_ID:
+            return self._resolve_from_subgraph_input(node, inp, link, visited)
+        origin = self.by_exec_id.get(":".join((*scope.path, link.origin_id)))
+        if origin is None:
+            raise WorkflowConversionError(
+                f"Node {node.label()} input '{inp.get('name')}' is linked to node {link.origin_id}, which is not in "
+                "the workflow.",
+                {"input": inp.get("name"), "origin_id": link.origin_id},
+                node_id=node.exec_id,
+            )
+        return self.resolve_output(origin, link.origin_slot, want_type if want_type is not None else inp.get("type"), visited)
+
+    def _resolve_from_subgraph_input(self, node: _Node, inp: dict, link: _Link, visited: set[str]) -> tuple | None:
+        instance = node.scope.instance
+        assert instance is not None
+        outer_inputs = instance.inputs
+        outer_slot = link.origin_slot
+        if not 0 <= outer_slot < len(outer_inputs):
+            # The instance did not save this input: nothing is connected and no widget value is promoted.
+            return None
+        outer = outer_inputs[outer_slot]
+        if outer.get("link") is None:
+            value = self._promoted_widget_value(instance, outer_slot)
+            return None if value is _MISSING else ("widget", value)
+        return self.resolve_input(instance, outer_slot, visited)
+
+    def _promoted_widget_value(self, instance: _Node, slot: int) -> Any:
+        """The value of the widget a subgraph instance shows for input `slot`, if it saved one."""
+        inputs = instance.inputs
+        if not inputs[slot].get("widget"):
+            return _MISSING
+        saved = instance.raw.get("widgets_values")
+        widget_slots_idx = [i for i, x in enumerate(inputs) if x.get("widget")]
+        if isinstance(saved, dict):
+            name = inputs[slot].get("name")
+            return saved.get(name, _MISSING)
+        if not isinstance(saved, list) or len(saved) != len(widget_slots_idx):
+            return _MISSING
+        return saved[widget_slots_idx.index(slot)]
+
+    def resolve_output(self, node: _Node, slot: int, want_type: Any, visited: set[str]) -> tuple | None:
+        key = f"{node.exec_id}[O]{slot}"
+        if key in visited:
+            raise WorkflowConversionError(
+                f"Node {node.label()}: circular link while resolving output {slot}.", node_id=node.exec_id
+            )
+        visited.add(key)
+        if node.mode == MODE_BYPASS:
+            index = self._bypass_slot(node, slot, want_type)
+            if index < 0:
+                log.info("bypassed node %s has no input matching type %s for output %d", node.label(), want_type, slot)
+                return None
+            return self.resolve_input(node, index, visited)
+        if node.subgraph is not None:
+            return self._resolve_subgraph_output(node, slot, want_type, visited)
+        if node.type in VIRTUAL_TYPES:
+            if slot < len(node.inputs):  # Reroute: output n forwards input n
+                return self.resolve_input(node, slot, visited, want_type)
+            return None  # PrimitiveNode and friends: the value was copied into the target widget
+        return ("link", node.exec_id, slot)
+
+    def _bypass_slot(self, node: _Node, slot: int, want_type: Any) -> int:
+        inputs = node.inputs
+        if want_type in ("*", "", None):
+            return slot if len(inputs) > slot else (0 if inputs else -1)
+        outputs = node.outputs
+        out_type = outputs[slot].get("type") if 0 <= slot < len(outputs) else want_type
+        if slot < len(inputs):
+            t = inputs[slot].get("type")
+            if _valid_connection(t, out_type) and _valid_connection(t, want_type):
+                return slot
+        for i, x in enumerate(inputs):
+            if x.get("type") == want_type:
+                return i
+        for i, x in enumerate(inputs):
+            if _valid_connection(x.get("type"), out_type) and _valid_connection(x.get("type"), want_type):
+                return i
+        return -1
+
+    def _resolve_subgraph_output(self, node: _Node, slot: int, want_type: Any, visited: set[str]) -> tuple | None:
+        inner = node.subgraph
+        assert inner is not None
+        for link in inner.links.values():
+            if link.target_id == SUBGRAPH_OUTPUT_ID and link.target_slot == slot:
+                if link.origin_id == SUBGRAPH_INPUT_ID:  # an input wired straight to an output
+                    outer = node.inputs
+                    if 0 <= link.origin_slot < len(outer) and outer[link.origin_slot].get("link") is not None:
+                        return self.resolve_input(node, link.origin_slot, visited)
+                    return None
+                origin = self.by_exec_id.get(":".join((*inner.path, link.origin_id)))
+                if origin is None:
+                    raise WorkflowConversionError(
+                        f"Subgraph node {node.label()}: output {slot} comes from inner node {link.origin_id}, which "
+                        "is not in the subgraph.",
+                        {"slot": slot},
+                        node_id=node.exec_id,
+                    )
+                return self.resolve_output(origin, link.origin_slot, want_type, visited)
+        return None
+
+    # ---- emission -------------------------------------------------------------------------------------------
+
+    def emit(self) -> dict[str, Any]:
+        prompt: dict[str, Any] = {}
+        for node in self.order:
+            if node.mode in (MODE_NEVER, MODE_BYPASS) or node.subgraph is not None or node.type in VIRTUAL_TYPES:
+                continue
+            info = self.object_info[node.type]
+            inputs: dict[str, Any] = {
+                name: _wrap(value)
+                for name, value in widget_values_by_name(node.exec_id, node.type, info, node.raw.get("widgets_values")).items()
+            }
+            for name, value in node.widget_overrides.items():
+                if name in inputs:
+                    inputs[name] = _wrap(value)
+            for i, inp in enumerate(node.inputs):
+                resolved = self.resolve_input(node, i, set())
+                if resolved is None:
+                    continue
+                name = (inp.get("widget") or {}).get("name") or inp.get("name")
+                if resolved[0] == "widget":
+                    inputs[name] = _wrap(resolved[1])
+                else:
+                    inputs[name] = [resolved[1], int(resolved[2])]
+            title = node.raw.get("title") or info.get("display_name") or node.type
+            prompt[node.exec_id] = {
+                "class_type": node.type,
+                "inputs": _in_declared_order(inputs, info),
+                "_meta": {"title": title},
+            }
+        # Inputs linked to nodes that were not emitted (muted, or missing) are dropped, as in the browser.
+        for entry in prompt.values():
+            for name, value in list(entry["inputs"].items()):
+                if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
+                    log.info("dropping input %s of %s: its source %s is not run", name, entry["class_type"], value[0])
+                    del entry["inputs"][name]
+        return prompt
+
+
+_MISSING = object()
+
+
+def _valid_connection(a: Any, b: Any) -> bool:
+    """litegraph's isValidConnection: wildcards match anything; comma lists match when they share a type."""
+    if a in ("*", "", None, 0) or b in ("*", "", None, 0):
+        return True
+    sa, sb = str(a).lower(), str(b).lower()
+    if sa == sb:
+        return True
+    return bool(set(sa.split(",")) & set(sb.split(",")))
+
+
+def _in_declared_order(inputs: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    order: list[str] = []
+    for section in ("required", "optional"):
+        order.extend(name for name, _ in _ordered_inputs(info, section))
+    ranked = {name: i for i, name in enumerate(order)}
+    return dict(sorted(inputs.items(), key=lambda kv: ranked.get(kv[0], len(ranked))))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def convert(workflow: dict[str, Any], object_info: dict[str, Any]) -> dict[str, Any]:
+    """Convert a UI-format workflow to an API-format prompt using ComfyUI's `/object_info`.
+
+    Raises `UnknownNodeTypeError` when a node type is not installed, and `WorkflowConversionError` (naming
+    the node) for any other graph it cannot convert.
+    """
+    if not is_ui_format(workflow):
+        raise WorkflowConversionError("The workflow is not in the ComfyUI GUI format (it has no 'nodes' list).")
+    if not isinstance(object_info, dict):
+        raise TypeError("object_info must be the JSON object returned by GET /object_info")
+    conv = _Converter(workflow, object_info)
+    conv.expand()
+    conv.check_types()
+    conv.apply_primitives()
+    prompt = conv.emit()
+    if not prompt:
+        raise WorkflowConversionError("The workflow has no nodes that ComfyUI can run (all are muted, bypassed or notes).")
+    log.debug("converted UI workflow: %d nodes in, %d nodes out", len(conv.order), len(prompt))
+    return prompt
+
