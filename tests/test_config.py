@@ -1,0 +1,34 @@
+"""Configuration is read once, with defaults, and a bad value stops the start naming the variable."""
+
+import pytest
+
+from handler.config import Settings
+from handler.errors import ConfigError
+
+
+def test_defaults():
+    settings = Settings.from_env({})
+    assert settings.comfyui_url == "http://127.0.0.1:8188"
+    assert settings.job_timeout_s == 600 and settings.warmup_steps == 0
+    assert not settings.bucket.configured
+
+
+def test_values_are_parsed():
+    settings = Settings.from_env({"COMFYUI_URL": "http://10.0.0.2:9000/", "JOB_TIMEOUT_S": "30", "WARMUP_STEPS": "2",
+                                  "BUCKET_NAME": "b", "BUCKET_PREFIX": "/out/", "LOG_LEVEL": "debug"})
+    assert settings.comfyui_url == "http://10.0.0.2:9000"
+    assert settings.job_timeout_s == 30.0 and settings.warmup_steps == 2 and settings.log_level == "DEBUG"
+    assert settings.bucket.configured and settings.bucket.prefix == "out"
+
+
+@pytest.mark.parametrize("name,value", [("JOB_TIMEOUT_S", "soon"), ("JOB_TIMEOUT_S", "-1"), ("COMFYUI_URL", "localhost:8188"),
+                                        ("WARMUP_STEPS", "-2"), ("LOG_LEVEL", "LOUD"), ("MAX_RESPONSE_BYTES", "0")])
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert name in caught.value.message
+
+
+def test_secrets_are_not_in_repr():
+    settings = Settings.from_env({"BUCKET_SECRET_ACCESS_KEY": "s3cr3t", "BUCKET_ACCESS_KEY_ID": "AKIA123"})
+    assert "s3cr3t" not in repr(settings) and "AKIA123" not in repr(settings)

@@ -1,0 +1,142 @@
+"""The handler end to end against a fake ComfyUI: the contract, progress, and every fault a caller could meet.
+
+The fake (tests/fake_comfyui.py) stands in only for faults a real ComfyUI cannot produce on demand; the real
+ComfyUI path is covered in tests/integration.
+"""
+
+import base64
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from handler.comfy_client import ComfyClient
+from handler.config import Settings
+from handler.job import MODEL_ID, Worker
+from tests.fake_comfyui import FakeComfyUI, load_json, object_info_for
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+
+
+@pytest.fixture
+def fake():
+    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
+    server = FakeComfyUI(object_info_for(graph)).start()
+    yield server
+    server.stop()
+
+
+def make_worker(fake, progress=None, **overrides):
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake.url}), **overrides)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5), report_progress=progress)
+    assert worker.prepare() == []
+    return worker
+
+
+def decode(image_json):
+    return Image.open(io.BytesIO(base64.b64decode(image_json["image_base64"])))
+
+
+def test_prompt_in_png_out_in_the_contract(fake):
+    result = make_worker(fake).handle({"id": "job-1", "input": {"prompt": "a lighthouse", "width": 512, "height": 768, "seed": 42}})
+    assert result["status"] == "success" and result["model"] == MODEL_ID == "black-forest-labs/FLUX.1-dev"
+    assert result["prompt"] == "a lighthouse" and result["seed"] == 42
+    image = decode(result["image"])
+    assert image.format == "PNG" and image.size == (512, 768)
+    assert result["image"] == result["images"][0] and (result["image"]["width"], result["image"]["height"]) == (512, 768)
+    assert result["timings"]["total_s"] >= result["timings"]["comfyui_execution_s"] >= 0
+    sent = fake.prompts[-1]["prompt"]
+    assert next(n for n in sent.values() if n["class_type"] == "KSampler")["inputs"]["seed"] == 42
+
+
+def test_default_size_is_832x1536_and_random_seed_is_returned(fake):
+    result = make_worker(fake).handle({"id": "j", "input": {"prompt": "x"}})
+    assert decode(result["image"]).size == (832, 1536)
+    sent = fake.prompts[-1]["prompt"]
+    assert next(n for n in sent.values() if n["class_type"] == "KSampler")["inputs"]["seed"] == result["seed"]
+
+
+def test_num_images_and_jpeg_output(fake):
+    result = make_worker(fake).handle({"id": "j", "input": {"prompt": "x", "num_images": 3, "output_format": "jpeg", "quality": 80, "width": 256, "height": 256}})
+    assert len(result["images"]) == 3
+    assert all(decode(i).format == "JPEG" and i["format"] == "jpeg" for i in result["images"])
+
+
+def test_each_job_gets_its_own_output_prefix_so_cached_results_never_point_at_consumed_files(fake):
+    worker = make_worker(fake)
+    worker.handle({"id": "a", "input": {"prompt": "x", "seed": 1, "width": 256, "height": 256}})
+    worker.handle({"id": "b", "input": {"prompt": "x", "seed": 1, "width": 256, "height": 256}})
+    prefixes = [next(n for n in p["prompt"].values() if n["class_type"] == "SaveImage")["inputs"]["filename_prefix"] for p in fake.prompts]
+    assert prefixes[0] != prefixes[1]
+
+
+def test_progress_reports_sampler_steps(fake):
+    sent = []
+    make_worker(fake, progress=lambda job, p: sent.append((job["id"], p))).handle({"id": "p", "input": {"prompt": "x", "num_inference_steps": 3, "width": 256, "height": 256}})
+    assert sent and sent[-1][0] == "p"
+    assert sent[-1][1]["value"] == 3 and sent[-1][1]["max"] == 3 and "step 3 of 3" in sent[-1][1]["message"]
+
+
+def test_bad_input_is_one_error_and_the_next_job_runs(fake):
+    worker = make_worker(fake)
+    bad = worker.handle({"id": "bad", "input": {"prompt": "x", "width": 250}})
+    assert set(bad) == {"error", "details"} and "'width'" in bad["error"] and "250" in bad["error"]
+    assert worker.handle({"id": "no-input"})["details"]["field"] == "input"
+    assert worker.handle({"id": "good", "input": {"prompt": "x", "width": 256, "height": 256}})["status"] == "success"
+
+
+def test_validation_error_is_structured(fake):
+    fake.mode = "validation"
+    result = make_worker(fake).handle({"id": "v", "input": {"prompt": "x"}})
+    assert result["details"]["type"] == "comfyui_validation_error"
+    assert result["details"]["node_errors"]["1"]["errors"][0]["available"] == ["flux1-dev-fp8-e4m3fn.safetensors"]
+
+
+def test_execution_error_names_the_node_without_traceback(fake):
+    fake.mode = "exec_error"
+    result = make_worker(fake).handle({"id": "e", "input": {"prompt": "x", "width": 256, "height": 256}})
+    assert result["details"]["type"] == "comfyui_execution_error" and result["details"]["node_type"] == "KSampler"
+    assert "RuntimeError" in result["error"] and "samplers.py" not in str(result)
+
+
+def test_hung_prompt_times_out_and_is_interrupted(fake):
+    fake.mode = "hang"
+    worker = make_worker(fake, job_timeout_s=1.0)
+    result = worker.handle({"id": "h", "input": {"prompt": "x", "width": 256, "height": 256, "num_inference_steps": 2}})
+    assert result["details"]["type"] == "timeout" and "JOB_TIMEOUT_S" in result["error"]
+    pid = fake.queue_deletes[-1]["delete"][0]
+    assert fake.interrupts[-1] == {"prompt_id": pid}
+    fake.mode = "ok"
+    assert worker.handle({"id": "next", "input": {"prompt": "x", "width": 256, "height": 256}})["status"] == "success"
+
+
+@pytest.mark.parametrize("mode", ["drop_ws", "no_ws"])
+def test_lost_websocket_falls_back_to_polling_history(fake, mode):
+    fake.mode = mode
+    result = make_worker(fake).handle({"id": "d", "input": {"prompt": "x", "width": 256, "height": 256}})
+    assert result["status"] == "success" and decode(result["image"]).size == (256, 256)
+
+
+def test_comfyui_gone_is_a_clear_error_without_address(fake):
+    worker = make_worker(fake)
+    fake.stop()
+    result = worker.handle({"id": "gone", "input": {"prompt": "x"}})
+    assert result["details"]["type"] == "comfyui_unavailable"
+    assert "127.0.0.1" not in result["error"] and str(fake.port) not in result["error"]
+
+
+def test_custom_api_workflow_runs_as_given_with_optional_fields(fake):
+    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
+    result = make_worker(fake).handle({"id": "c", "input": {"workflow": graph, "prompt": "custom prompt", "width": 320, "height": 256}})
+    assert result["status"] == "success" and decode(result["image"]).size == (320, 256)
+    sent = fake.prompts[-1]["prompt"]
+    assert next(n for n in sent.values() if n["class_type"] == "CLIPTextEncode")["inputs"]["text"] == "custom prompt"
+
+
+def test_unexpected_exception_is_contained(fake, monkeypatch):
+    worker = make_worker(fake)
+    monkeypatch.setattr(worker.client, "run", lambda *a, **k: 1 / 0)
+    result = worker.handle({"id": "boom", "input": {"prompt": "x"}})
+    assert result["details"]["type"] == "internal_error" and "ZeroDivision" not in result["error"]
