@@ -1,0 +1,441 @@
+"""The UI-format -> API-format converter, against a saved /object_info of ComfyUI 0.3.64 (no ComfyUI needed).
+
+Every test states the exact API prompt a user gets for a graph the GUI saves: that prompt is what ComfyUI
+validates and runs, so a wrong widget position or a dropped link is a wrong picture or a refused job.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from handler import convert as convert_cli
+from handler.errors import WorkerError
+from handler.ui_to_api import UnknownNodeTypeError, WorkflowConversionError, convert, is_ui_format
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+OBJECT_INFO = json.loads((FIXTURES / "object_info.json").read_text())
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / "ui" / name).read_text())
+
+
+def node(id, type, *, inputs=(), outputs=(), widgets=None, mode=0, title=None):
+    """A UI-format node as the GUI saves it. inputs: (name, type, link[, widget]); outputs: (name, type)."""
+    raw = {
+        "id": id, "type": type, "pos": [0, 0], "size": [300, 100], "flags": {}, "order": 0, "mode": mode,
+        "inputs": [
+            {"name": i[0], "type": i[1], "link": i[2], **({"widget": {"name": i[0]}} if len(i) > 3 and i[3] else {})}
+            for i in inputs
+        ],
+        "outputs": [{"name": o[0], "type": o[1], "links": []} for o in outputs],
+        "properties": {},
+    }
+    if widgets is not None:
+        raw["widgets_values"] = widgets
+    if title:
+        raw["title"] = title
+    return raw
+
+
+def graph(nodes, links, **extra):
+    return {"last_node_id": 99, "last_link_id": 99, "nodes": nodes, "links": links, "groups": [], "config": {},
+            "extra": {}, "version": 0.4, **extra}
+
+
+def api(class_type, title, **inputs):
+    return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+# ---- the shipped workflow ------------------------------------------------------------------------------------
+
+
+def test_shipped_ui_workflow_converts_to_the_shipped_api_workflow():
+    ui = json.loads((ROOT / "workflows" / "flux1-dev-t2i.ui.json").read_text())
+    expected = json.loads((ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text())
+    got = convert(ui, OBJECT_INFO)
+    for entry in (*got.values(), *expected.values()):
+        entry["_meta"] = {"title": entry.get("_meta", {}).get("title")}
+    assert got == expected
+
+
+def test_shipped_ui_workflow_is_what_the_generator_writes():
+    """workflows/*.ui.json must be regenerated (python -m tools.api_to_ui) when the API workflow changes."""
+    from tools.api_to_ui import api_to_ui
+
+    prompt = json.loads((ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text())
+    ui = json.loads((ROOT / "workflows" / "flux1-dev-t2i.ui.json").read_text())
+    assert api_to_ui(prompt, OBJECT_INFO) == ui
+
+
+def test_shipped_ui_workflow_keeps_the_seed_control_value_and_titles():
+    ui = json.loads((ROOT / "workflows" / "flux1-dev-t2i.ui.json").read_text())
+    sampler = next(n for n in ui["nodes"] if n["type"] == "KSampler")
+    assert sampler["widgets_values"] == [0, "randomize", 28, 1.0, "euler", "simple", 1.0]
+    assert sampler["title"] == "Sampler"
+    assert ui["version"] == 0.4
+
+
+# ---- format detection -----------------------------------------------------------------------------------------
+
+
+def test_is_ui_format_tells_the_two_formats_apart():
+    assert is_ui_format(load("muted_bypassed.json"))
+    assert not is_ui_format(json.loads((ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text()))
+    assert not is_ui_format({"nodes": "x"})
+    assert not is_ui_format([1, 2])
+
+
+# ---- sample graphs (also submitted to a real ComfyUI by tests/integration/test_ui_workflows.py) -------------------
+
+
+def test_reroutes_primitive_nodes_and_notes():
+    """Legacy Reroute and native (extra.reroutes) reroutes forward the origin; the PrimitiveNode's value lands
+    in the KSampler seed and is not emitted; the real PrimitiveInt node feeds two width widgets by link; notes
+    and groups vanish; the seed's "randomize" control value never reaches the prompt."""
+    got = convert(load("reroutes_primitives.json"), OBJECT_INFO)
+    assert got == {
+        "1": api("UNETLoader", "Load Diffusion Model", unet_name="flux1-dev-fp8-e4m3fn.safetensors",
+                 weight_dtype="default"),
+        "2": api("DualCLIPLoader", "DualCLIPLoader", clip_name1="t5xxl_fp8_e4m3fn.safetensors",
+                 clip_name2="clip_l.safetensors", type="flux", device="default"),
+        "3": api("VAELoader", "Load VAE", vae_name="ae.safetensors"),
+        "4": api("CLIPTextEncode", "Positive prompt", text="a red fox in fresh snow, morning light", clip=["2", 0]),
+        "5": api("FluxGuidance", "FluxGuidance", conditioning=["4", 0], guidance=3.5),
+        "6": api("ConditioningZeroOut", "ConditioningZeroOut", conditioning=["4", 0]),
+        "7": api("EmptySD3LatentImage", "EmptySD3LatentImage", width=["13", 0], height=768, batch_size=1),
+        "8": api("ModelSamplingFlux", "ModelSamplingFlux", model=["1", 0], max_shift=1.15, base_shift=0.5,
+                 width=["13", 0], height=768),
+        "9": api("KSampler", "KSampler", model=["8", 0], seed=123456789, steps=20, cfg=1.0, sampler_name="euler",
+                 scheduler="simple", positive=["5", 0], negative=["6", 0], latent_image=["7", 0], denoise=1.0),
+        "10": api("VAEDecode", "VAE Decode", samples=["9", 0], vae=["3", 0]),
+        "11": api("SaveImage", "Save Image", images=["10", 0], filename_prefix="fox"),
+        "13": api("PrimitiveInt", "Width", value=1024),
+    }
+
+
+def test_bypassed_node_passes_its_input_through_and_muted_nodes_are_dropped():
+    """ImageInvert (bypassed) hands LoadImage's IMAGE to ImageScale; the muted branch disappears; LoadImage's
+    upload widget value ("image") is skipped; a V3 COMBO widget (ImageScaleToTotalPixels) maps by order."""
+    got = convert(load("muted_bypassed.json"), OBJECT_INFO)
+    assert got == {
+        "1": api("LoadImage", "Load Image", image="example.png"),
+        "3": api("ImageScale", "Upscale Image", image=["1", 0], upscale_method="nearest-exact", width=256,
+                 height=192, crop="disabled"),
+        "4": api("SaveImage", "Save Image", images=["3", 0], filename_prefix="bypass-test"),
+        "7": api("ImageScaleToTotalPixels", "ImageScaleToTotalPixels", image=["3", 0], upscale_method="bilinear",
+                 megapixels=0.05),
+        "8": api("PreviewImage", "Preview Image", images=["7", 0]),
+    }
+
+
+def test_subgraph_is_flattened_with_path_ids_and_its_promoted_widget_value():
+    """Version-1 file: links are objects, a native reroute sits on the VAE link (parentId), and a subgraph's
+    inner nodes come out as "20:1".. with the prompt typed on the subgraph node."""
+    got = convert(load("subgraph_v1.json"), OBJECT_INFO)
+    assert got["20:1"] == api("CLIPTextEncode", "CLIP Text Encode (Prompt)", text="a castle on a hill at sunset",
+                              clip=["2", 0])
+    assert got["20:2"] == api("FluxGuidance", "FluxGuidance", conditioning=["20:1", 0], guidance=4.0)
+    assert got["20:3"] == api("ConditioningZeroOut", "ConditioningZeroOut", conditioning=["20:1", 0])
+    assert got["9"]["inputs"]["positive"] == ["20:2", 0]
+    assert got["9"]["inputs"]["negative"] == ["20:3", 0]
+    assert got["9"]["inputs"]["seed"] == 42
+    assert got["10"]["inputs"] == {"samples": ["9", 0], "vae": ["3", 0]}
+    assert "20" not in got and "20:4" not in got  # the instance itself and the inner Note
+    assert sorted(got) == ["1", "10", "11", "2", "20:1", "20:2", "20:3", "3", "7", "8", "9"]
+
+
+def test_subgraph_without_a_saved_promoted_value_keeps_the_inner_widget_value():
+    wf = load("subgraph_v1.json")
+    instance = next(n for n in wf["nodes"] if n["id"] == 20)
+    del instance["widgets_values"]
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:1"]["inputs"]["text"] == "placeholder inside the subgraph"
+
+
+def test_subgraph_input_fed_by_a_link_from_outside():
+    wf = load("subgraph_v1.json")
+    wf["nodes"].append(node(30, "PrimitiveString", outputs=[("STRING", "STRING")], widgets=["from outside"]))
+    wf["links"].append({"id": 11, "origin_id": 30, "origin_slot": 0, "target_id": 20, "target_slot": 1,
+                        "type": "STRING"})
+    next(n for n in wf["nodes"] if n["id"] == 20)["inputs"][1]["link"] = 11
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:1"]["inputs"]["text"] == ["30", 0]
+    assert got["30"] == api("PrimitiveString", "String", value="from outside")
+
+
+def test_nested_subgraphs_get_colon_path_ids():
+    outer_id, inner_id = "outer-sg", "inner-sg"
+
+    def sg(id, nodes, links, inputs, outputs):
+        return {"id": id, "name": id, "inputNode": {"id": -10}, "outputNode": {"id": -20}, "nodes": nodes,
+                "links": links, "inputs": inputs, "outputs": outputs, "widgets": []}
+
+    def L(id, a, b, c, d, t):
+        return {"id": id, "origin_id": a, "origin_slot": b, "target_id": c, "target_slot": d, "type": t}
+
+    inner = sg(inner_id, [node(7, "ImageInvert", inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")])],
+               [L(1, -10, 0, 7, 0, "IMAGE"), L(2, 7, 0, -20, 0, "IMAGE")],
+               [{"name": "image", "type": "IMAGE", "linkIds": [1]}], [{"name": "IMAGE", "type": "IMAGE", "linkIds": [2]}])
+    outer = sg(outer_id, [node(3, inner_id, inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")])],
+               [L(1, -10, 0, 3, 0, "IMAGE"), L(2, 3, 0, -20, 0, "IMAGE")],
+               [{"name": "image", "type": "IMAGE", "linkIds": [1]}], [{"name": "IMAGE", "type": "IMAGE", "linkIds": [2]}])
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(5, outer_id, inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")]),
+         node(6, "PreviewImage", inputs=[("images", "IMAGE", 2)])],
+        [[1, 1, 0, 5, 0, "IMAGE"], [2, 5, 0, 6, 0, "IMAGE"]],
+        definitions={"subgraphs": [outer, inner]}, version=1,
+    )
+    got = convert(wf, OBJECT_INFO)
+    assert got == {
+        "1": api("LoadImage", "Load Image", image="example.png"),
+        "5:3:7": api("ImageInvert", "Invert Image", image=["1", 0]),
+        "6": api("PreviewImage", "Preview Image", images=["5:3:7", 0]),
+    }
+
+
+# ---- single behaviours --------------------------------------------------------------------------------------------
+
+
+def test_legacy_reroute_chain_forwards_the_origin():
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(2, "Reroute", inputs=[("", "*", 1)], outputs=[("", "IMAGE")]),
+         node(3, "Reroute", inputs=[("", "*", 2)], outputs=[("", "IMAGE")]),
+         node(4, "SaveImage", inputs=[("images", "IMAGE", 3)], widgets=["r"])],
+        [[1, 1, 0, 2, 0, "*"], [2, 2, 0, 3, 0, "*"], [3, 3, 0, 4, 0, "IMAGE"]],
+    )
+    assert convert(wf, OBJECT_INFO) == {
+        "1": api("LoadImage", "Load Image", image="example.png"),
+        "4": api("SaveImage", "Save Image", images=["1", 0], filename_prefix="r"),
+    }
+
+
+def test_native_reroutes_in_version_1_links_are_transparent():
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(4, "SaveImage", inputs=[("images", "IMAGE", 5)], widgets=["n"])],
+        [{"id": 5, "origin_id": 1, "origin_slot": 0, "target_id": 4, "target_slot": 0, "type": "IMAGE", "parentId": 2}],
+        version=1, reroutes=[{"id": 1, "pos": [0, 0], "linkIds": [5]}, {"id": 2, "parentId": 1, "pos": [9, 9], "linkIds": [5]}],
+    )
+    assert convert(wf, OBJECT_INFO)["4"]["inputs"] == {"images": ["1", 0], "filename_prefix": "n"}
+
+
+def test_primitive_node_feeding_a_seed_replaces_the_saved_seed():
+    wf = graph(
+        [node(1, "RandomNoise", inputs=[("noise_seed", "INT", 1, True)], outputs=[("NOISE", "NOISE")],
+              widgets=[5, "randomize"]),
+         node(2, "PrimitiveNode", outputs=[("INT", "INT")], widgets=[987654321, "fixed"], title="Seed")],
+        [[1, 2, 0, 1, 0, "INT"]],
+    )
+    assert convert(wf, OBJECT_INFO) == {"1": api("RandomNoise", "RandomNoise", noise_seed=987654321)}
+
+
+def test_unconnected_primitive_node_changes_nothing():
+    wf = graph([node(1, "RandomNoise", outputs=[("NOISE", "NOISE")], widgets=[5, "fixed"]),
+                node(2, "PrimitiveNode", outputs=[("connect to widget input", "*")], widgets=[])], [])
+    assert convert(wf, OBJECT_INFO) == {"1": api("RandomNoise", "RandomNoise", noise_seed=5)}
+
+
+def test_converted_widget_fed_by_a_link_overrides_the_saved_value():
+    wf = graph(
+        [node(1, "PrimitiveInt", outputs=[("INT", "INT")], widgets=[640, "increment"]),
+         node(2, "EmptyLatentImage", inputs=[("height", "INT", 1, True)], outputs=[("LATENT", "LATENT")],
+              widgets=[512, 512, 2])],
+        [[1, 1, 0, 2, 0, "INT"]],
+    )
+    assert convert(wf, OBJECT_INFO) == {
+        "1": api("PrimitiveInt", "Int", value=640),
+        "2": api("EmptyLatentImage", "Empty Latent Image", width=512, height=["1", 0], batch_size=2),
+    }
+
+
+def test_input_linked_to_a_muted_node_is_dropped():
+    """Exactly as the GUI does it: the link is dropped and so is the widget value it overrode."""
+    wf = graph(
+        [node(1, "PrimitiveInt", outputs=[("INT", "INT")], widgets=[640, "fixed"], mode=2),
+         node(2, "EmptyLatentImage", inputs=[("height", "INT", 1, True)], outputs=[("LATENT", "LATENT")],
+              widgets=[512, 512, 1])],
+        [[1, 1, 0, 2, 0, "INT"]],
+    )
+    assert convert(wf, OBJECT_INFO) == {
+        "2": api("EmptyLatentImage", "Empty Latent Image", width=512, batch_size=1),
+    }
+
+
+def test_bypass_prefers_the_same_slot_then_the_first_input_of_the_output_type():
+    # VAEEncode bypassed: its LATENT output has no LATENT input -> the downstream input is dropped.
+    # ImageInvert bypassed twice in a row: IMAGE passes through both.
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(2, "ImageInvert", inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")], mode=4),
+         node(3, "ImageInvert", inputs=[("image", "IMAGE", 2)], outputs=[("IMAGE", "IMAGE")], mode=4),
+         node(4, "VAEEncode", inputs=[("pixels", "IMAGE", 3), ("vae", "VAE", None)], outputs=[("LATENT", "LATENT")], mode=4),
+         node(5, "LatentUpscaleBy", inputs=[("samples", "LATENT", 4)], outputs=[("LATENT", "LATENT")],
+              widgets=["nearest-exact", 1.5]),
+         node(6, "PreviewImage", inputs=[("images", "IMAGE", 5)])],
+        [[1, 1, 0, 2, 0, "IMAGE"], [2, 2, 0, 3, 0, "IMAGE"], [3, 3, 0, 4, 0, "IMAGE"], [4, 4, 0, 5, 0, "LATENT"],
+         [5, 3, 0, 6, 0, "IMAGE"]],
+    )
+    assert convert(wf, OBJECT_INFO) == {
+        "1": api("LoadImage", "Load Image", image="example.png"),
+        "5": api("LatentUpscaleBy", "Upscale Latent By", upscale_method="nearest-exact", scale_by=1.5),
+        "6": api("PreviewImage", "Preview Image", images=["1", 0]),
+    }
+
+
+def test_bypassed_node_passes_the_matching_type_not_the_first_input():
+    # KSampler bypassed: its LATENT output passes its latent_image input (slot 3), not its model (slot 0).
+    wf = graph(
+        [node(1, "EmptyLatentImage", outputs=[("LATENT", "LATENT")], widgets=[512, 512, 1]),
+         node(2, "KSampler", inputs=[("model", "MODEL", None), ("positive", "CONDITIONING", None),
+                                     ("negative", "CONDITIONING", None), ("latent_image", "LATENT", 1)],
+              outputs=[("LATENT", "LATENT")], widgets=[1, "fixed", 20, 8.0, "euler", "normal", 1.0], mode=4),
+         node(3, "LatentUpscaleBy", inputs=[("samples", "LATENT", 2)], outputs=[("LATENT", "LATENT")],
+              widgets=["bilinear", 2.0])],
+        [[1, 1, 0, 2, 3, "LATENT"], [2, 2, 0, 3, 0, "LATENT"]],
+    )
+    assert convert(wf, OBJECT_INFO)["3"]["inputs"] == {"samples": ["1", 0], "upscale_method": "bilinear",
+                                                        "scale_by": 2.0}
+
+
+def test_note_and_markdown_nodes_are_skipped():
+    wf = graph(
+        [node(1, "Note", widgets=["remember to pick a seed"]), node(2, "MarkdownNote", widgets=["# hi"]),
+         node(3, "PrimitiveString", outputs=[("STRING", "STRING")], widgets=["x"])], [],
+    )
+    assert convert(wf, OBJECT_INFO) == {"3": api("PrimitiveString", "String", value="x")}
+
+
+def test_control_values_after_seeds_are_skipped_in_ksampler_advanced():
+    wf = graph([node(1, "KSamplerAdvanced", inputs=[], outputs=[("LATENT", "LATENT")],
+                     widgets=["enable", 77, "increment", 30, 4.5, "dpmpp_2m", "karras", 0, 10000, "disable"])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {
+        "add_noise": "enable", "noise_seed": 77, "steps": 30, "cfg": 4.5, "sampler_name": "dpmpp_2m",
+        "scheduler": "karras", "start_at_step": 0, "end_at_step": 10000, "return_with_leftover_noise": "disable",
+    }
+
+
+def test_upload_widget_value_is_optional():
+    """Some frontends save LoadImage as ["x.png", "image"], others as ["x.png"]: both mean image="x.png"."""
+    for saved in (["x.png", "image"], ["x.png"]):
+        wf = graph([node(1, "LoadImageMask", outputs=[("MASK", "MASK")], widgets=[*saved[:1], "red", *saved[1:]])], [])
+        assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"image": "x.png", "channel": "red"}
+
+
+def test_force_input_makes_no_widget():
+    # SaveLoRANode.steps is an optional INT with forceInput: no widget value is saved for it.
+    wf = graph([node(1, "SaveLoRANode", inputs=[("lora", "LORA_MODEL", None), ("steps", "INT", None)],
+                     widgets=["loras/mine"])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"prefix": "loras/mine"}
+
+
+def test_widgets_values_as_an_object_are_mapped_by_name():
+    info = copy.deepcopy(OBJECT_INFO)
+    info["MyCustomNode"] = {
+        "input": {"required": {"image": ["IMAGE"], "strength": ["FLOAT", {"default": 1.0}],
+                               "tags": ["STRING", {"default": ""}]},
+                  "optional": {"mode": [["a", "b"], {"default": "a"}]}},
+        "input_order": {"required": ["image", "strength", "tags"], "optional": ["mode"]},
+        "output": ["IMAGE"], "output_name": ["IMAGE"], "name": "MyCustomNode", "display_name": "My Custom Node",
+    }
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(2, "MyCustomNode", inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")],
+              widgets={"tags": ["cat", "dog"], "strength": 0.25, "unrelated_ui_state": True})],
+        [[1, 1, 0, 2, 0, "IMAGE"]],
+    )
+    assert convert(wf, info)["2"] == api(
+        "MyCustomNode", "My Custom Node", image=["1", 0], strength=0.25, tags={"__value__": ["cat", "dog"]}, mode="a"
+    )
+
+
+def test_list_widget_values_are_wrapped():
+    wf = graph([node(1, "PrimitiveString", outputs=[("STRING", "STRING")], widgets=[["a", "b"]])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"value": {"__value__": ["a", "b"]}}
+
+
+def test_missing_widget_values_fall_back_to_the_declared_defaults():
+    wf = graph([node(1, "EmptyLatentImage", outputs=[("LATENT", "LATENT")], widgets=[768])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"width": 768, "height": 512, "batch_size": 1}
+
+
+def test_unknown_node_type_is_a_clear_error_naming_node_and_type():
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(7, "FaceDetailer", inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")], widgets=[1, 2],
+              title="Fix faces")],
+        [[1, 1, 0, 7, 0, "IMAGE"]],
+    )
+    with pytest.raises(UnknownNodeTypeError) as err:
+        convert(wf, OBJECT_INFO)
+    assert "node 7 has type 'FaceDetailer'" in err.value.message
+    assert "not installed" in err.value.message
+    assert err.value.details["missing"] == [{"node_id": "7", "type": "FaceDetailer", "title": "Fix faces"}]
+    assert isinstance(err.value, WorkerError)
+
+
+def test_unknown_node_type_is_fine_when_the_node_is_muted_or_bypassed():
+    wf = graph(
+        [node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+         node(7, "FaceDetailer", inputs=[("image", "IMAGE", 1)], outputs=[("IMAGE", "IMAGE")], mode=4),
+         node(8, "PreviewImage", inputs=[("images", "IMAGE", 2)])],
+        [[1, 1, 0, 7, 0, "IMAGE"], [2, 7, 0, 8, 0, "IMAGE"]],
+    )
+    assert convert(wf, OBJECT_INFO)["8"]["inputs"] == {"images": ["1", 0]}
+
+
+def test_link_missing_from_the_links_table_names_the_node_and_input():
+    wf = graph([node(4, "SaveImage", inputs=[("images", "IMAGE", 42)], widgets=["x"])], [])
+    with pytest.raises(WorkflowConversionError) as err:
+        convert(wf, OBJECT_INFO)
+    assert "Node 4 (SaveImage)" in err.value.message and "'images'" in err.value.message and "42" in err.value.message
+    assert err.value.details["node_id"] == "4"
+
+
+def test_legacy_group_node_is_refused_with_a_way_out():
+    wf = graph([node(3, "workflow>Upscale", widgets=[])], [], extra={"groupNodes": {"Upscale": {"nodes": []}}})
+    with pytest.raises(WorkflowConversionError) as err:
+        convert(wf, OBJECT_INFO)
+    assert "Node 3 (workflow>Upscale)" in err.value.message and "subgraph" in err.value.message
+
+
+def test_graph_with_nothing_to_run_is_an_error():
+    with pytest.raises(WorkflowConversionError, match="no nodes that ComfyUI can run"):
+        convert(graph([node(1, "Note", widgets=["x"])], []), OBJECT_INFO)
+
+
+def test_api_format_is_refused():
+    with pytest.raises(WorkflowConversionError, match="not in the ComfyUI GUI format"):
+        convert(json.loads((ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text()), OBJECT_INFO)
+
+
+# ---- the command ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_prints_the_api_format_offline(capsys):
+    rc = convert_cli.main([str(ROOT / "workflows" / "flux1-dev-t2i.ui.json"),
+                           "--object-info", str(FIXTURES / "object_info.json")])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["9"]["inputs"]["seed"] == 0 and printed["9"]["_meta"]["title"] == "Sampler"
+
+
+def test_cli_reports_a_conversion_error_and_exits_1(tmp_path, capsys):
+    path = tmp_path / "wf.json"
+    path.write_text(json.dumps(graph([node(2, "NotInstalled", widgets=[])], [])))
+    rc = convert_cli.main([str(path), "--object-info", str(FIXTURES / "object_info.json")])
+    assert rc == 1
+    assert "node 2 has type 'NotInstalled'" in capsys.readouterr().err
+
+
+def test_cli_without_a_reachable_comfyui_says_how_to_work_offline(capsys):
+    rc = convert_cli.main([str(ROOT / "workflows" / "flux1-dev-t2i.ui.json"), "--comfyui-url", "http://127.0.0.1:9"])
+    assert rc == 2
+    assert "--object-info" in capsys.readouterr().err
