@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any, Callable
 
-from . import inputs, outputs, workflow
+from . import input_files, inputs, outputs, ui_to_api, workflow
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
 from .errors import WorkerError, WorkflowError
@@ -82,12 +82,16 @@ class Worker:
 
             return describe(self.client, self.templates)
 
-        graph = self._build_graph(request, job_id)
+        graph, extra_data = self._build_graph(request, job_id)
+        if request.images:
+            stored = input_files.prepare_input_images(request.images, self.client)
+            jlog.info("uploaded %d input image(s)", len(stored))
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
             graph,
             timeout_s=self.settings.job_timeout_s,
             on_progress=self._progress_reporter(job, graph),
+            extra_data=extra_data,
         )
         jlog.info("ComfyUI finished in %.2f s (queued %.2f s)", result.execution_s, result.queued_s)
         fetch_started = time.perf_counter()
@@ -114,19 +118,27 @@ class Worker:
             "timings": timings,
         }
 
-    def _build_graph(self, request: inputs.Request, job_id: str) -> dict[str, Any]:
+    def _build_graph(self, request: inputs.Request, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The API graph to queue, and the extra_data that goes with it."""
         if request.workflow is not None:
-            graph = self._custom_graph(request.workflow)
+            extra_data: dict[str, Any] = {}
+            if ui_to_api.is_ui_format(request.workflow):
+                graph = ui_to_api.convert(request.workflow, self.client.object_info())
+                # Saved PNGs then embed the caller's GUI workflow, as they do when queued from the GUI.
+                extra_data = {"extra_pnginfo": {"workflow": request.workflow}}
+            else:
+                graph = self._custom_graph(request.workflow)
             template = self.templates.get(self.settings.default_workflow)
             parameters = template.parameters if template else {}
-            return workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
+            filled = workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
+            return filled, extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
         values = dict(request.parameters)
         if "filename_prefix" in template.parameters:
             # A per-job prefix makes the SaveImage signature unique, so ComfyUI's cache never answers a repeated
             # request with a file an earlier job already consumed (and deleted).
             values["filename_prefix"] = f"{_safe_id(job_id)}/flux"
-        return workflow.fill(template.graph, template.parameters, values)
+        return workflow.fill(template.graph, template.parameters, values), {}
 
     def _template(self, name: str) -> workflow.Template:
         template = self.templates.get(name)

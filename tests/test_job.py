@@ -15,7 +15,7 @@ from PIL import Image
 from handler.comfy_client import ComfyClient
 from handler.config import Settings
 from handler.job import MODEL_ID, Worker
-from tests.fake_comfyui import FakeComfyUI, load_json, object_info_for
+from fake_comfyui import FakeComfyUI, load_json, object_info_for
 
 WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
@@ -140,3 +140,31 @@ def test_unexpected_exception_is_contained(fake, monkeypatch):
     monkeypatch.setattr(worker.client, "run", lambda *a, **k: 1 / 0)
     result = worker.handle({"id": "boom", "input": {"prompt": "x"}})
     assert result["details"]["type"] == "internal_error" and "ZeroDivision" not in result["error"]
+
+
+@pytest.fixture
+def fake_real_info():
+    """The fake serving a /object_info captured from a real ComfyUI v0.3.64 (tests/fixtures)."""
+    server = FakeComfyUI(load_json(Path(__file__).parent / "fixtures" / "object_info.json")).start()
+    yield server
+    server.stop()
+
+
+def test_ui_format_workflow_from_the_gui_is_converted_and_embedded_in_the_png_metadata(fake_real_info):
+    ui_graph = load_json(WORKFLOWS / "flux1-dev-t2i.ui.json")
+    result = make_worker(fake_real_info).handle({"id": "ui", "input": {"workflow": ui_graph, "prompt": "from the GUI", "width": 256, "height": 256}})
+    assert result["status"] == "success"
+    sent = fake_real_info.prompts[-1]
+    assert next(n for n in sent["prompt"].values() if n["class_type"] == "CLIPTextEncode")["inputs"]["text"] == "from the GUI"
+    assert sent["extra_data"]["extra_pnginfo"]["workflow"] == ui_graph
+
+
+def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
+    from fake_comfyui import png_bytes
+
+    image_b64 = base64.b64encode(png_bytes(8, 8)).decode()
+    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
+    result = make_worker(fake).handle({"id": "img", "input": {"workflow": graph, "images": [{"name": "face.png", "image": image_b64}]}})
+    assert result["status"] == "success" and fake.uploads["face.png"] == png_bytes(8, 8)
+    bad = make_worker(fake).handle({"id": "img2", "input": {"workflow": graph, "images": [{"name": "../../etc/x.png", "image": image_b64}]}})
+    assert bad["details"]["field"].startswith("images[0]") and len(fake.prompts) == 1
