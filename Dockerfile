@@ -1,0 +1,113 @@
+# syntax=docker/dockerfile:1.7
+#
+# Runpod Serverless worker: FLUX.1-dev text-to-image through a headless ComfyUI.
+#
+#   Baked models (needs a Hugging Face token whose account accepted the FLUX.1-dev license):
+#     DOCKER_BUILDKIT=1 docker build --secret id=hf_token,env=HF_TOKEN -t flux-worker .
+#   Network-volume image (models under /runpod-volume/models, see extra_model_paths.yaml):
+#     docker build --build-arg BAKE_MODELS=false -t flux-worker:volume .
+#
+# The token only ever exists as a BuildKit secret mounted for the one RUN that downloads the
+# models: it is never a build arg or an environment variable, so it is in no layer, no image
+# metadata and no build log.
+
+# CUDA 12.8 runtime + cuDNN on Ubuntu 24.04 (Python 3.12 from the OS). Digest of the
+# multi-arch index for this tag; bump tag and digest together.
+ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04@sha256:ac55d124da4882b497f732d8dfd9a702d5447a5f29d08d56da6f64f0a1eb34bc
+FROM ${CUDA_IMAGE}
+
+# ComfyUI release the worker is tested against (tests/ and .github/workflows/tests.yml use the same).
+ARG COMFYUI_VERSION=v0.3.64
+ARG COMFYUI_REPO=https://github.com/comfyanonymous/ComfyUI.git
+# PyTorch built for CUDA 12.8 (runs on Runpod hosts with driver >= 570).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+ARG TORCH_VERSION=2.9.1+cu128
+ARG TORCHVISION_VERSION=0.24.1+cu128
+ARG TORCHAUDIO_VERSION=2.9.1+cu128
+# false: no models in the image (network volume). MODELS_ONLY: comma-separated folders to bake.
+ARG BAKE_MODELS=true
+ARG MODELS_ONLY=""
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    COMFYUI_PATH=/comfyui
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# OS packages: Python 3.12 (the OS's) with its headers and gcc (Triton compiles small launcher
+# stubs at run time for torch.compile), git for the ComfyUI checkout, tcmalloc (start.sh preloads
+# it to keep resident memory flat across jobs), and the libraries OpenCV/av wheels expect.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv python3-dev gcc libc6-dev \
+      git ca-certificates \
+      libtcmalloc-minimal4t64 \
+      libgl1 libglib2.0-0 \
+ && rm -rf /var/lib/apt/lists/* \
+ && test -e /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 \
+ && python3 -m venv /opt/venv \
+ && python -m pip install --upgrade pip==25.2
+
+# PyTorch first: the largest layer, and the one that changes least.
+RUN pip install --index-url "${TORCH_INDEX_URL}" \
+      "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "torchaudio==${TORCHAUDIO_VERSION}"
+
+# ComfyUI from its upstream release at the pinned tag (never vendored into this repo). Its own
+# requirements.txt is unpinned, so requirements-comfyui.txt constrains every package to the version
+# the tests ran with; torch stays the CUDA build installed above.
+COPY requirements-comfyui.txt /tmp/requirements-comfyui.txt
+RUN git clone --depth 1 --branch "${COMFYUI_VERSION}" "${COMFYUI_REPO}" /comfyui \
+ && rm -rf /comfyui/.git \
+ && grep -q "__version__ = \"${COMFYUI_VERSION#v}\"" /comfyui/comfyui_version.py \
+ && printf 'torch==%s\ntorchvision==%s\ntorchaudio==%s\n' \
+      "${TORCH_VERSION}" "${TORCHVISION_VERSION}" "${TORCHAUDIO_VERSION}" > /tmp/torch-pins.txt \
+ && pip install --extra-index-url "${TORCH_INDEX_URL}" \
+      -r /comfyui/requirements.txt -c /tmp/requirements-comfyui.txt -c /tmp/torch-pins.txt
+
+# The worker's own runtime dependencies (pinned).
+COPY requirements.txt /tmp/requirements.txt
+RUN pip install -r /tmp/requirements.txt -c /tmp/torch-pins.txt
+
+# Models, before the worker's code so that a code change does not re-download ~17 GB. Only the
+# downloader (stdlib + huggingface_hub) and the manifest are copied for this step.
+COPY models.txt handler/model_files.py /opt/model-setup/
+RUN --mount=type=secret,id=hf_token,required=false \
+    if [ "${BAKE_MODELS}" = "true" ]; then \
+      HF_HOME=/tmp/hf HF_HUB_DISABLE_PROGRESS_BARS=1 \
+      python /opt/model-setup/model_files.py \
+        --manifest /opt/model-setup/models.txt \
+        --models-dir /comfyui/models \
+        --token-file /run/secrets/hf_token \
+        ${MODELS_ONLY:+--only "${MODELS_ONLY}"} \
+      && rm -rf /tmp/hf; \
+    else \
+      echo "BAKE_MODELS=${BAKE_MODELS}: no models baked; expecting them under /runpod-volume/models"; \
+    fi
+
+# The worker: handler, workflows, our ComfyUI nodes (loaded as custom nodes through
+# extra_model_paths.yaml, which start.sh always passes), start.sh.
+WORKDIR /worker
+COPY handler/ /worker/handler/
+COPY workflows/ /worker/workflows/
+COPY comfy_nodes/ /worker/comfy_nodes/
+COPY models.txt extra_model_paths.yaml start.sh /worker/
+
+# UI-format workflows go where the ComfyUI GUI lists saved workflows (Workflows sidebar).
+# /start.sh is a wrapper, not a symlink: start.sh finds its repo files next to itself.
+RUN mkdir -p /comfyui/user/default/workflows \
+ && for f in /worker/workflows/*.ui.json; do \
+      [ -e "$f" ] || continue; \
+      cp "$f" "/comfyui/user/default/workflows/$(basename "$f" .ui.json).json"; \
+    done \
+ && chmod +x /worker/start.sh \
+ && printf '#!/bin/sh\nexec /worker/start.sh "$@"\n' > /start.sh \
+ && chmod +x /start.sh
+
+ENV WORKFLOWS_DIR=/worker/workflows
+
+CMD ["/start.sh"]
