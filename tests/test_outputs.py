@@ -1,0 +1,50 @@
+"""Output encoding: PNG passes through byte for byte, jpeg/webp are re-encoded, consumed files are removed safely."""
+
+import io
+
+from PIL import Image
+
+from handler import outputs
+from handler.comfy_client import RunResult
+
+
+def png(mode="RGB", size=(64, 32)):
+    buffer = io.BytesIO()
+    Image.new(mode, size, (10, 20, 30, 40)[: len(mode)]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_png_is_returned_unchanged_so_comfyui_metadata_survives():
+    data = png()
+    encoded = outputs.encode_image(data, "png", 90)
+    assert encoded.data == data and (encoded.width, encoded.height) == (64, 32)
+
+
+def test_jpeg_and_webp_are_re_encoded_with_alpha_dropped_for_jpeg():
+    for fmt, pil in (("jpeg", "JPEG"), ("webp", "WEBP")):
+        encoded = outputs.encode_image(png("RGBA"), fmt, 75)
+        with Image.open(io.BytesIO(encoded.data)) as image:
+            assert image.format == pil and image.size == (64, 32)
+    assert outputs.encode_image(png(), "jpeg", 90).to_json()["format"] == "jpeg"
+
+
+def test_saved_images_in_graph_order_and_previews_only_when_asked():
+    result = RunResult("p", {
+        "20": {"images": [{"filename": "b.png", "subfolder": "", "type": "output"}]},
+        "3": {"images": [{"filename": "a.png", "subfolder": "s", "type": "output"}, {"filename": "t.png", "subfolder": "", "type": "temp"}]},
+    })
+    names = [s.filename for s in outputs.saved_images(result, ["3", "20"])]
+    assert names == ["a.png", "b.png"]
+    assert [s.filename for s in outputs.saved_images(result, ["3", "20"], include_temp=True)] == ["a.png", "t.png", "b.png"]
+
+
+def test_remove_local_deletes_only_inside_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    (out / "job").mkdir(parents=True)
+    inside = out / "job" / "a.png"
+    inside.write_bytes(b"x")
+    outside = tmp_path / "keep.png"
+    outside.write_bytes(b"x")
+    outputs.remove_local(out, outputs.SavedFile("9", "a.png", "job", "output"))
+    outputs.remove_local(out, outputs.SavedFile("9", "keep.png", "..", "output"))
+    assert not inside.exists() and outside.exists()
