@@ -1,0 +1,450 @@
+"""Run the benchmark scenarios on a GPU machine and write results.json + BENCHMARKS.md.
+
+One invocation (`python -m bench ...`) generates full-size stand-in weights if they are missing, then for each
+scenario: starts ComfyUI the way start.sh does (own process, 127.0.0.1, a models/custom-nodes paths file),
+builds the real handler (`handler.job.Worker`) against it, optionally warms up as the worker does before it
+reports ready, sends a first request and N warm requests (a new prompt and seed each), runs one exactness
+probe (fixed prompt and seed, final latent saved too), and stops ComfyUI. Peak GPU memory comes from polling
+nvidia-smi for the whole life of the ComfyUI process. Each scenario's figures are written as soon as it ends,
+so a run cut short still leaves everything measured so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import graphs, stats
+from .report import render
+
+log = logging.getLogger("bench")
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = "flux1-dev-t2i"
+EXACT_PROMPT = "a red lighthouse on a cliff at dusk, waves, cinematic light"
+EXACT_SEED = 1234
+PROMPTS = [
+    "a lighthouse at dusk, cinematic, vertical", "a fox in a snowy forest, morning light",
+    "an astronaut reading in a library, warm tones", "a bowl of ramen, studio photo, top view",
+    "a sailing ship in a storm, oil painting", "a neon street in the rain at night",
+    "a mountain lake with reflections, autumn", "a robot watering plants on a balcony",
+    "a medieval market square, crowded, sunny", "a close-up of a hummingbird, macro photo",
+]
+
+
+@dataclass
+class Scenario:
+    name: str
+    fast: bool                      # graph with the FluxFastPatch node
+    warmup: bool                    # worker warm-up before the first request (what the shipped worker does)
+    warm_runs: int = 5
+    exactness: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    cap_gib: float | None = None    # hard GPU memory cap in the ComfyUI process (+ --reserve-vram to match)
+    extra_args: list[str] = field(default_factory=list)
+    budget_s: float = 150.0         # rough time it needs; skipped when less is left
+    note: str = ""
+
+
+SCENARIOS = {
+    "baseline": Scenario("baseline", fast=False, warmup=False, budget_s=110,
+                         note="plain graph, ComfyUI defaults, no warm-up (the issue's baseline)"),
+    "shipped": Scenario("shipped", fast=True, warmup=True, budget_s=200,
+                        note="shipped graph: FluxFastPatch compute=default (bf16), compile on, warm-up"),
+    "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=200,
+                    note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
+    "nocompile": Scenario("nocompile", fast=True, warmup=True, env={"FLUX_FAST_COMPILE": "0"}, warm_runs=3,
+                          exactness=False, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
+    "shipped-24g": Scenario("shipped-24g", fast=True, warmup=True, cap_gib=24, warm_runs=3, exactness=False,
+                            budget_s=200, note="shipped, hard 24 GiB cap"),
+    "shipped-16g": Scenario("shipped-16g", fast=True, warmup=True, cap_gib=16, warm_runs=3, exactness=False,
+                            budget_s=240, note="shipped, hard 16 GiB cap"),
+    "baseline-24g": Scenario("baseline-24g", fast=False, warmup=False, cap_gib=24, warm_runs=3, exactness=False,
+                             budget_s=120, note="baseline, hard 24 GiB cap"),
+    "baseline-16g": Scenario("baseline-16g", fast=False, warmup=False, cap_gib=16, warm_runs=3, exactness=False,
+                             budget_s=160, note="baseline, hard 16 GiB cap"),
+}
+
+# What start.sh passes besides the address and the paths file (COMFYUI_ARGS may add more).
+START_FLAGS = ["--disable-auto-launch"]
+
+
+# ---- processes ------------------------------------------------------------------------------------------
+class GpuMemoryPoller:
+    """Peak `memory.used` of GPU 0 via `nvidia-smi -lms`, for the life of one scenario."""
+
+    def __init__(self, interval_ms: int = 200):
+        self.peak_mib = 0
+        self.proc: subprocess.Popen | None = None
+        self.interval_ms = interval_ms
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self):
+        if shutil.which("nvidia-smi"):
+            self.proc = subprocess.Popen(
+                ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0",
+                 "-lms", str(self.interval_ms)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self._thread = threading.Thread(target=self._read, daemon=True)
+            self._thread.start()
+        return self
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                self.peak_mib = max(self.peak_mib, int(line.strip()))
+            except ValueError:
+                pass
+
+    def __exit__(self, *exc):
+        if self.proc:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_paths_file(path: Path, models: Path) -> None:
+    """The extra_model_paths.yaml start.sh passes, pointed at the stand-ins and our custom nodes."""
+    path.write_text(
+        "bench:\n"
+        f"  base_path: {models}\n"
+        "  diffusion_models: diffusion_models\n"
+        "  text_encoders: text_encoders\n"
+        "  vae: vae\n"
+        "  custom_nodes: |\n"
+        f"    {REPO / 'comfy_nodes'}\n"
+        f"    {REPO / 'bench' / 'custom_nodes'}\n"
+    )
+
+
+class ComfyProcess:
+    def __init__(self, comfyui: Path, python: str, port: int, workdir: Path, paths_file: Path,
+                 env: dict[str, str], extra_args: list[str]):
+        self.url = f"http://127.0.0.1:{port}"
+        self.output_dir = workdir / "output"
+        self.log_path = workdir / "comfyui.log"
+        fe = workdir / "empty-frontend"
+        fe.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.argv = [python, "main.py", "--listen", "127.0.0.1", "--port", str(port), *START_FLAGS,
+                     "--front-end-root", str(fe), "--output-directory", str(self.output_dir),
+                     "--extra-model-paths-config", str(paths_file), *extra_args]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self.cwd = comfyui
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self.log_file,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float) -> float:
+        import requests
+
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if requests.get(self.url + "/system_stats", timeout=2).status_code == 200:
+                    return time.perf_counter() - t0
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"ComfyUI not ready after {timeout_s} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log_file.close()
+
+
+# ---- handler ----------------------------------------------------------------------------------------------
+def import_handler() -> str:
+    """Import the real handler; where the runpod SDK is missing (the GPU image has none), stub the two names
+    the handler imports from it at module level. Progress goes to our own recorder, not to runpod."""
+    try:
+        import runpod  # noqa: F401
+
+        return f"runpod {getattr(runpod, '__version__', '?')}"
+    except ImportError:
+        import types
+
+        import requests.adapters
+
+        mods = {n: types.ModuleType(n) for n in
+                ("runpod", "runpod.serverless", "runpod.serverless.utils", "runpod.serverless.utils.rp_ssrf")}
+        mods["runpod.serverless.utils.rp_ssrf"].PinnedIPAdapter = requests.adapters.HTTPAdapter
+        mods["runpod.serverless"].progress_update = lambda job, progress: None
+        mods["runpod"].serverless = mods["runpod.serverless"]
+        mods["runpod.serverless"].utils = mods["runpod.serverless.utils"]
+        mods["runpod.serverless.utils"].rp_ssrf = mods["runpod.serverless.utils.rp_ssrf"]
+        sys.modules.update(mods)
+        return "runpod SDK not installed: stubbed (handler called directly with stub jobs)"
+
+
+class ProgressRecorder:
+    def __init__(self):
+        self.events: list[tuple[float, int]] = []
+
+    def __call__(self, job: dict, progress: dict) -> None:
+        if "Sampler" in str(progress.get("class_type")):
+            self.events.append((time.perf_counter(), int(progress["value"])))
+
+
+SIZE = {"width": 832, "height": 1536, "num_inference_steps": 28}
+
+
+def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: int, steps: int | None = None) -> dict:
+    recorder.events = []
+    fields = {**SIZE, "prompt": prompt, "seed": seed}
+    if steps:
+        fields["num_inference_steps"] = steps
+    t0 = time.perf_counter()
+    response = worker.handle({"id": job_id, "input": fields})
+    wall = time.perf_counter() - t0
+    if "error" in response:
+        raise RuntimeError(f"{job_id}: {response['error']} {json.dumps(response.get('details'))[:2000]}")
+    t = response["timings"]
+    execution = t.get("comfyui_execution_s") or 0.0
+    return {
+        "wall_s": round(wall, 3),
+        "execution_s": execution,
+        "outputs_s": t.get("outputs_s"),
+        "handler_overhead_s": round(wall - execution - (t.get("outputs_s") or 0.0), 4),
+        "s_per_step": stats.seconds_per_step(recorder.events),
+        "nodes_s": {v["class_type"]: v["seconds"] for v in (t.get("nodes_s") or {}).values()},
+        "response_bytes": len(json.dumps(response)),
+    }
+
+
+# ---- exactness -------------------------------------------------------------------------------------------
+def exactness_probe(client, graph: dict, output_dir: Path, store: Path) -> dict:
+    """Fixed prompt and seed; keep the decoded image and the final latent for comparison across scenarios."""
+    import numpy as np
+    from PIL import Image
+    from safetensors.numpy import load_file
+
+    g = graphs.set_inputs(graph, "CLIPTextEncode", text=EXACT_PROMPT)
+    g = graphs.set_inputs(g, "KSampler", seed=EXACT_SEED, steps=SIZE["num_inference_steps"])
+    g = graphs.set_inputs(g, "EmptySD3LatentImage", width=SIZE["width"], height=SIZE["height"])
+    g = graphs.set_inputs(g, "ModelSamplingFlux", width=SIZE["width"], height=SIZE["height"])
+    g = graphs.set_inputs(g, "SaveImage", filename_prefix=f"exact_{store.stem}")
+    g = graphs.with_latent_output(g, prefix=f"exact_{store.stem}")
+    result = client.run(g, timeout_s=600)
+    image = latent = None
+    for out in result.outputs.values():
+        for item in out.get("images", []) or []:
+            image = np.asarray(Image.open(output_dir / item.get("subfolder", "") / item["filename"]).convert("RGB"))
+        for item in out.get("latents", []) or []:
+            latent = load_file(str(output_dir / item.get("subfolder", "") / item["filename"]))["latent_tensor"]
+    if latent is None:  # SaveLatent reports no "latents" UI output in some versions: find the file
+        found = sorted(output_dir.rglob(f"exact_{store.stem}*.latent"))
+        latent = load_file(str(found[-1]))["latent_tensor"] if found else None
+    np.savez_compressed(store, image=image, latent=latent.astype(np.float32) if latent is not None else np.zeros(0))
+    return {"stored": store.name}
+
+
+def compare(reference: Path, candidate: Path) -> dict:
+    import numpy as np
+
+    a, b = np.load(reference), np.load(candidate)
+    out = {}
+    for key, peak in (("image", 255.0), ("latent", None)):
+        x, y = a[key].astype(np.float64), b[key].astype(np.float64)
+        if x.size == 0 or x.shape != y.shape:
+            out[key] = {"error": f"shapes {x.shape} vs {y.shape}"}
+            continue
+        diff = np.abs(x - y)
+        mse = float((diff ** 2).mean())
+        rng = peak if peak else float(np.abs(x).max())
+        out[key] = {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()),
+                    "psnr_db": stats.psnr(rng, mse),
+                    "rel_l2": float(np.linalg.norm(x - y) / max(np.linalg.norm(x), 1e-12))}
+    return out
+
+
+# ---- one scenario ------------------------------------------------------------------------------------------
+def run_scenario(sc: Scenario, args, work: Path, results: dict) -> dict:
+    from handler.comfy_client import ComfyClient
+    from handler.config import Settings
+    from handler.job import Worker
+
+    sdir = work / sc.name
+    shutil.rmtree(sdir, ignore_errors=True)
+    wf_dir = sdir / "workflows"
+    wf_dir.mkdir(parents=True)
+    shipped = json.loads((REPO / "workflows" / f"{WORKFLOW}.api.json").read_text())
+    graph = shipped if sc.fast else graphs.without_fast_path(shipped)
+    (wf_dir / f"{WORKFLOW}.api.json").write_text(json.dumps(graph, indent=1))
+    shutil.copy(REPO / "workflows" / f"{WORKFLOW}.params.json", wf_dir)
+    paths = sdir / "extra_model_paths.yaml"
+    write_paths_file(paths, args.models)
+
+    env = {"TORCHINDUCTOR_CACHE_DIR": str(work / "inductor-cache"), "TORCH_LOGS": "recompiles", **sc.env}
+    extra = list(args.comfy_args) + list(sc.extra_args)
+    if sc.cap_gib:
+        env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)
+        total_gib = gpu_total_gib()
+        extra += ["--reserve-vram", f"{max(0.0, total_gib - sc.cap_gib):.2f}"]
+    res: dict[str, Any] = {"note": sc.note, "env": sc.env, "comfy_args": extra, "cap_gib": sc.cap_gib}
+    proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env, extra)
+    with GpuMemoryPoller() as mem:
+        proc.start()
+        try:
+            res["start_to_ready_s"] = round(proc.wait_ready(180), 2)
+            settings = Settings.from_env({"COMFYUI_URL": proc.url, "WORKFLOWS_DIR": str(wf_dir),
+                                          "COMFYUI_OUTPUT_DIR": str(proc.output_dir), "JOB_TIMEOUT_S": "900"})
+            client = ComfyClient(settings.comfyui_url, 60)
+            recorder = ProgressRecorder()
+            worker = Worker(settings, client, report_progress=recorder)
+            t0 = time.perf_counter()
+            problems = worker.prepare()
+            res["prepare_s"] = round(time.perf_counter() - t0, 3)
+            if problems:
+                raise RuntimeError(f"workflow check failed: {problems}")
+            if sc.warmup:
+                # as handler/__main__.warm_up: the worker reports ready only after this
+                res["warmup"] = request(worker, recorder, "warmup", "warmup", 0, steps=args.warmup_steps)
+                res["ready_to_serve_s"] = round(res["start_to_ready_s"] + res["prepare_s"] + res["warmup"]["wall_s"], 2)
+            res["first"] = request(worker, recorder, "first", PROMPTS[0], 1)
+            res["warm"] = []
+            for i in range(sc.warm_runs):
+                res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i))
+                write_results(args.out, results | {sc.name: res})
+            if sc.exactness:
+                res["exactness"] = exactness_probe(client, graph, proc.output_dir, work / f"exact-{sc.name}.npz")
+                ref = work / "exact-baseline.npz"
+                if sc.name != "baseline" and ref.exists():
+                    res["exactness"]["vs_baseline"] = compare(ref, work / f"exact-{sc.name}.npz")
+        finally:
+            proc.stop()
+    res["peak_gpu_mib"] = mem.peak_mib
+    res["recompiles"] = sum("Recompiling function" in line for line in proc.log_path.read_text(errors="replace").splitlines())
+    shutil.copy(proc.log_path, args.out / f"comfyui-{sc.name}.log") if args.keep_logs else None
+    summarize(res)
+    return res
+
+
+def summarize(res: dict) -> None:
+    warm = res.get("warm") or []
+    res["summary"] = {
+        "warm_median_s": stats.median(r["wall_s"] for r in warm),
+        "s_per_step_median": stats.median(r["s_per_step"] for r in warm),
+        "handler_overhead_median_s": stats.median(r["handler_overhead_s"] for r in warm),
+        "outputs_median_s": stats.median(r["outputs_s"] for r in warm),
+        "first_s": (res.get("first") or {}).get("wall_s"),
+        "nodes_median_s": {k: stats.median(r["nodes_s"].get(k) for r in warm)
+                           for k in (warm[0]["nodes_s"] if warm else {})},
+        "response_bytes": warm[0]["response_bytes"] if warm else None,
+    }
+
+
+# ---- environment -----------------------------------------------------------------------------------------
+def gpu_total_gib() -> float:
+    out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits", "-i", "0"],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip()) / 1024
+
+
+def environment(args) -> dict:
+    env: dict[str, Any] = {"python": platform.python_version(), "host_cpus": os.cpu_count()}
+    try:
+        env["gpu"] = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True).stdout.strip()
+    except OSError:
+        env["gpu"] = "none"
+    code = ("import torch,transformers,json;print(json.dumps({'torch':torch.__version__,'cuda':torch.version.cuda,"
+            "'cudnn':torch.backends.cudnn.version(),'transformers':transformers.__version__}))")
+    out = subprocess.run([args.python, "-c", code], capture_output=True, text=True)
+    env.update(json.loads(out.stdout) if out.returncode == 0 else {"torch": out.stderr[-300:]})
+    ver = args.comfyui / "comfyui_version.py"
+    env["comfyui"] = ver.read_text().split("=")[-1].strip().strip('"') if ver.exists() else "?"
+    return env
+
+
+def write_results(out: Path, results: dict) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "BENCHMARKS.md").write_text(render(results))
+
+
+def ensure_models(args, results: dict) -> None:
+    manifest = args.models / "standins-manifest.json"
+    t0 = time.perf_counter()
+    cmd = [args.python, "-m", "tools.standins", *args.standin_args.split(), "--device", args.standin_device,
+           "--out", str(args.models)]
+    subprocess.run(cmd, cwd=REPO, check=True)
+    results["_standins"] = {"seconds": round(time.perf_counter() - t0, 1), "manifest": manifest.exists()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument("--comfyui", type=Path, required=True, help="ComfyUI checkout (v0.3.64)")
+    p.add_argument("--models", type=Path, required=True, help="models dir; full-size stand-ins are generated if absent")
+    p.add_argument("--out", type=Path, required=True, help="where results.json, BENCHMARKS.md and logs go")
+    p.add_argument("--work", type=Path, default=Path("/tmp/flux-bench"), help="scratch (outputs, caches)")
+    p.add_argument("--scenarios", default="baseline,shipped,fp8", help=f"comma list of {', '.join(SCENARIOS)}")
+    p.add_argument("--budget-s", type=float, default=560, help="skip scenarios that would not finish in time")
+    p.add_argument("--python", default=sys.executable, help="interpreter for ComfyUI")
+    p.add_argument("--comfy-args", default="", help="extra ComfyUI flags for every scenario (as COMFYUI_ARGS)")
+    p.add_argument("--warmup-steps", type=int, default=2)
+    p.add_argument("--size", default="832x1536", help="WxH (smaller only for a CPU smoke test of the bench)")
+    p.add_argument("--steps", type=int, default=28)
+    p.add_argument("--standin-args", default="--full", help="size flags for tools.standins")
+    p.add_argument("--standin-device", default="cuda")
+    p.add_argument("--resume", type=Path, default=None, help="results.json of an earlier run to extend")
+    p.add_argument("--keep-logs", action="store_true")
+    args = p.parse_args(argv)
+    args.comfy_args = args.comfy_args.split()
+    w, h = (int(v) for v in args.size.lower().split("x"))
+    SIZE.update(width=w, height=h, num_inference_steps=args.steps)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    start = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = json.loads(args.resume.read_text()) if args.resume else {}
+    sys.path.insert(0, str(REPO))
+    results["_env"] = environment(args) | {"runpod": import_handler()}
+    ensure_models(args, results)
+    for name in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
+        sc = SCENARIOS[name]
+        left = args.budget_s - (time.perf_counter() - start)
+        if left < sc.budget_s:
+            log.warning("skipping %s: %.0f s left, it needs about %.0f s", name, left, sc.budget_s)
+            results.setdefault("_skipped", []).append(name)
+            continue
+        log.info("=== scenario %s: %s", name, sc.note)
+        t0 = time.perf_counter()
+        try:
+            results[name] = run_scenario(sc, args, args.work, results)
+        except Exception as exc:  # one broken scenario must not lose the others' figures
+            log.exception("scenario %s failed", name)
+            results[name] = {"note": sc.note, "error": f"{type(exc).__name__}: {exc}"}
+        results[name]["scenario_s"] = round(time.perf_counter() - t0, 1)
+        write_results(args.out, results)
+        log.info("=== %s done in %.0f s: %s", name, time.perf_counter() - t0,
+                 json.dumps(results[name].get("summary") or results[name].get("error")))
+    write_results(args.out, results)
+    print(render(results))
+    return 0

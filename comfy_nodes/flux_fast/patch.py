@@ -1,0 +1,196 @@
+"""The FLUX fast path, applied to a ComfyUI ModelPatcher through ComfyUI's own patching API.
+
+Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
+
+* Upcast once (compute ``bf16``): an fp8 checkpoint is stored in fp8 and ComfyUI's manual-cast Linear casts
+  every weight to bf16 on every call, 780 casts per step. Where VRAM allows, an ON_LOAD callback replaces the
+  fp8 parameters by bf16 copies once, on the GPU, right after ComfyUI loads the model; ComfyUI's cast then
+  finds the weight already in the compute dtype and returns it as is. The values are the fp8 values exactly,
+  so the output does not change. An ON_DETACH callback casts them back (losslessly) when ComfyUI unloads the
+  model, so its size bookkeeping stays true off the GPU.
+* fp8 compute (``fp8_rowwise``, opt-in): an object patch gives each Linear of the diffusion model a forward
+  that quantises the activations per row (amax / 448) and calls ``torch._scaled_mm`` with those row scales and
+  per-output-channel weight scales (1.0 for an fp8 checkpoint, whose values are already fp8). Unlike
+  ComfyUI's own fp8 path, nothing is clamped, so no activation saturates. It changes the image slightly.
+* ``eval()``: ComfyUI never puts the FLUX model in eval mode; nothing in FLUX depends on it, but compiled
+  graphs and fp8 kernels assume inference.
+* torch.compile: through ``comfy_api.torch_helpers.set_torch_compile_wrapper``, the same wrapper ComfyUI's
+  TorchCompileModel node uses. The first sampling step compiles (about a minute on an H100, less with a warm
+  inductor cache in TORCHINDUCTOR_CACHE_DIR), so the worker runs one warm-up prompt before reporting ready.
+
+Everything here is a no-op off CUDA: on the CPU (the CPU test suite runs the production workflow with a tiny
+DiT) the model passes through unchanged and the log says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import torch
+
+from .policy import Plan, fp8_eligible, rows_padding, upcast_decision
+
+log = logging.getLogger("flux_fast")
+
+PATCH_KEY = "flux_fast"
+FP8_MAX = 448.0
+_FP8_TYPES = tuple(t for t in (getattr(torch, "float8_e4m3fn", None), getattr(torch, "float8_e5m2", None)) if t)
+
+
+def apply(model: Any, plan: Plan) -> Any:
+    """Return a patched clone of `model` (a ComfyUI ModelPatcher), or `model` itself where nothing applies."""
+    import comfy.model_management as mm
+
+    if plan.compute == "off":
+        log.info("flux_fast: compute=off, model passed through unchanged")
+        return model
+    device = torch.device(model.load_device)
+    if device.type != "cuda":
+        log.info("flux_fast: model runs on %s, not CUDA: passed through unchanged (nothing to gain there)", device)
+        return model
+
+    compute = plan.compute
+    if compute == "fp8_rowwise" and not mm.supports_fp8_compute(device):
+        log.warning("flux_fast: fp8_rowwise asked for but %s has no fp8 matmul; using bf16", torch.cuda.get_device_name(device))
+        compute = "bf16"
+
+    patched = model.clone()
+    diffusion_model = patched.get_model_object("diffusion_model")
+    diffusion_model.eval()
+
+    from comfy.patcher_extension import CallbacksMP
+
+    patched.remove_callbacks_with_key(CallbacksMP.ON_LOAD, PATCH_KEY)
+    patched.remove_callbacks_with_key(CallbacksMP.ON_DETACH, PATCH_KEY)
+    if compute == "bf16":
+        compute_dtype = getattr(patched.model, "manual_cast_dtype", None)
+        if compute_dtype is None:
+            log.info("flux_fast: weights already stored in the compute dtype; no upcast needed")
+        else:
+            upcaster = WeightUpcaster(compute_dtype, plan)
+            patched.add_callback_with_key(CallbacksMP.ON_LOAD, PATCH_KEY, upcaster.on_load)
+            patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, upcaster.on_detach)
+    else:
+        count = 0
+        for name, module in diffusion_model.named_modules():
+            if isinstance(module, torch.nn.Linear) and fp8_eligible(module.in_features, module.out_features):
+                patched.add_object_patch(f"diffusion_model.{name}.forward", _fp8_forward(module))
+                count += 1
+        log.info("flux_fast: fp8 row-wise matmul on %d Linear layers", count)
+
+    if plan.compile:
+        from comfy_api.torch_helpers import set_torch_compile_wrapper
+
+        _tune_dynamo()
+        set_torch_compile_wrapper(model=patched, backend="inductor")
+        log.info("flux_fast: torch.compile (inductor) wraps the diffusion model; the first step compiles")
+    log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
+    return patched
+
+
+def _tune_dynamo() -> None:
+    """One compiled graph per image shape and mode: allow more of them than dynamo's default of 8."""
+    import torch._dynamo
+
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+
+
+class WeightUpcaster:
+    """ON_LOAD / ON_DETACH callbacks that keep the DiT's fp8 weights in the compute dtype while on the GPU."""
+
+    def __init__(self, compute_dtype: torch.dtype, plan: Plan):
+        self.compute_dtype = compute_dtype
+        self.plan = plan
+        self.upcast: dict[str, torch.dtype] = {}   # "module.param" -> original dtype
+
+    def _fp8_params(self, diffusion_model: torch.nn.Module):
+        for mname, module in diffusion_model.named_modules():
+            for pname, param in module.named_parameters(recurse=False):
+                if param.dtype in _FP8_TYPES and param.device.type == "cuda":
+                    yield mname, module, pname, param
+
+    def on_load(self, patcher: Any, device_to: Any, lowvram_model_memory: int, force_patch_weights: bool, full_load: bool) -> None:
+        import comfy.model_management as mm
+
+        if getattr(patcher.model, "model_lowvram", False):
+            log.info("flux_fast: model loaded partially (low VRAM): keeping fp8 weights and ComfyUI's per-step cast")
+            return
+        diffusion_model = patcher.model.diffusion_model
+        params = list(self._fp8_params(diffusion_model))
+        extra = sum(p.numel() * (self.compute_dtype.itemsize - p.element_size()) for _, _, _, p in params)
+        if not params:
+            return
+        device = params[0][3].device
+        free = mm.get_free_memory(device) - mm.extra_reserved_memory()
+        ok, why = upcast_decision(self.plan.upcast, free, extra, self.plan.margin_bytes)
+        log.info("flux_fast: upcast %s: %s", "yes" if ok else "no", why)
+        if not ok:
+            return
+        with torch.no_grad():
+            for mname, module, pname, param in params:
+                self.upcast[f"{mname}.{pname}"] = param.dtype
+                setattr(module, pname, torch.nn.Parameter(param.data.to(self.compute_dtype), requires_grad=False))
+        log.info("flux_fast: %d fp8 tensors now held in %s on %s", len(params), self.compute_dtype, device)
+
+    def on_detach(self, patcher: Any, unpatch_all: bool) -> None:
+        if not self.upcast:
+            return
+        diffusion_model = patcher.model.diffusion_model
+        with torch.no_grad():
+            for key, dtype in self.upcast.items():
+                mname, _, pname = key.rpartition(".")
+                module = diffusion_model.get_submodule(mname) if mname else diffusion_model
+                param = getattr(module, pname)
+                if param.dtype != dtype:
+                    setattr(module, pname, torch.nn.Parameter(param.data.to(dtype), requires_grad=False))
+        log.info("flux_fast: model unloaded; %d tensors back in fp8", len(self.upcast))
+        self.upcast.clear()
+
+
+def _fp8_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward for one Linear: fp8 matmul with row-wise activation and per-channel weight scales.
+
+    Falls back to the module's own (ComfyUI) forward wherever the fast kernel does not apply: weights not on
+    the input's device (low-VRAM streaming), weight/bias functions (LoRA patches applied on the fly), an input
+    that is not bf16 (torch's row-wise fp8 matmul writes bf16 only).
+    """
+    original = type(module).forward
+
+    def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        w = module.weight
+        if (args or kwargs or x.dtype != torch.bfloat16 or w.device != x.device
+                or len(getattr(module, "weight_function", ())) > 0 or len(getattr(module, "bias_function", ())) > 0):
+            return original(module, x, *args, **kwargs)
+        return fp8_rowwise_linear(x, w, module.bias)
+
+    return forward
+
+
+def fp8_rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """y = x @ weight.T + bias with fp8 e4m3 operands: per-row scales for x, per-output-channel for weight."""
+    shape = x.shape
+    n_out = weight.shape[0]
+    x2 = x.reshape(-1, shape[-1])
+    rows = x2.shape[0]
+    pad = rows_padding(rows)
+    if pad:
+        x2 = torch.nn.functional.pad(x2, (0, 0, 0, pad))
+    xf = x2.float()
+    x_scale = xf.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / FP8_MAX
+    xq = (xf / x_scale).to(torch.float8_e4m3fn)
+    if weight.dtype == torch.float8_e4m3fn:
+        wq = weight
+        w_scale = torch.ones((1, n_out), device=x.device, dtype=torch.float32)
+    else:  # weights were upcast (or never fp8): quantise per output channel on the fly
+        wf = weight.float()
+        w_scale = (wf.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / FP8_MAX).t()
+        wq = (wf / w_scale.t()).to(torch.float8_e4m3fn)
+    out = torch._scaled_mm(xq, wq.t(), scale_a=x_scale, scale_b=w_scale, out_dtype=x.dtype)
+    if isinstance(out, tuple):
+        out = out[0]
+    if pad:
+        out = out[:rows]
+    if bias is not None:
+        out = out + bias.to(out.dtype)
+    return out.reshape(*shape[:-1], n_out)

@@ -1,0 +1,135 @@
+"""What the FLUX fast path should do, decided without torch or ComfyUI.
+
+Why a separate module: the decisions (which compute mode, whether to compile, whether the bf16 weight copy fits
+in VRAM) are the part of the node most likely to be wrong for a card nobody benchmarked, so they are plain
+functions of plain values that unit tests can exercise on a machine without a GPU, torch or ComfyUI.
+
+Environment variables (read when the node runs, so the handler or start.sh can set them per worker):
+
+* ``FLUX_FAST_COMPUTE``: ``bf16`` (default; output-preserving), ``fp8_rowwise`` (opt-in; fp8 matmuls with
+  per-row activation scales, changes the image slightly) or ``off`` (graph passes the model through). Used when
+  the node's ``compute`` input is ``default``; an explicit node value (e.g. set per request) wins.
+* ``FLUX_FAST_COMPILE``: ``1`` (default) or ``0``: torch.compile the diffusion model.
+* ``FLUX_FAST_UPCAST``: ``auto`` (default), ``never`` or ``always``: keep the fp8 DiT weights upcast to the
+  compute dtype on the GPU (one cast at load instead of one per Linear per step).
+* ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
+  text encoder, the VAE decode and the sampling activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+COMPUTE_CHOICES = ("default", "bf16", "fp8_rowwise", "off")
+UPCAST_CHOICES = ("auto", "never", "always")
+DEFAULT_COMPUTE = "bf16"
+DEFAULT_MARGIN_GB = 6.0
+GIB = 1024 ** 3
+
+ENV_COMPUTE = "FLUX_FAST_COMPUTE"
+ENV_COMPILE = "FLUX_FAST_COMPILE"
+ENV_UPCAST = "FLUX_FAST_UPCAST"
+ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class PolicyError(ValueError):
+    """A node input or environment variable holds a value the fast path does not know."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    compute: str          # "bf16", "fp8_rowwise" or "off"
+    compile: bool
+    upcast: str           # "auto", "never" or "always"
+    margin_bytes: int
+
+    def describe(self) -> str:
+        return (f"compute={self.compute} compile={self.compile} upcast={self.upcast} "
+                f"margin={self.margin_bytes / GIB:.1f}GiB")
+
+
+def resolve_compute(node_value: str, env: Mapping[str, str]) -> str:
+    """The node input wins unless it is 'default'; then FLUX_FAST_COMPUTE; then bf16."""
+    if node_value not in COMPUTE_CHOICES:
+        raise PolicyError(f"compute '{node_value}' is not one of {', '.join(COMPUTE_CHOICES)}")
+    if node_value != "default":
+        return node_value
+    value = env.get(ENV_COMPUTE, "").strip().lower() or DEFAULT_COMPUTE
+    if value not in COMPUTE_CHOICES or value == "default":
+        raise PolicyError(f"{ENV_COMPUTE}='{value}' is not one of bf16, fp8_rowwise, off")
+    return value
+
+
+def resolve_compile(node_value: bool, env: Mapping[str, str]) -> bool:
+    """Compile only if both the node input and FLUX_FAST_COMPILE (default on) allow it."""
+    raw = env.get(ENV_COMPILE, "").strip().lower()
+    if raw and raw not in _TRUE | _FALSE:
+        raise PolicyError(f"{ENV_COMPILE}='{raw}' is not 0 or 1")
+    return bool(node_value) and raw not in _FALSE
+
+
+def resolve_upcast(node_value: str, env: Mapping[str, str]) -> str:
+    if node_value not in UPCAST_CHOICES:
+        raise PolicyError(f"upcast_weights '{node_value}' is not one of {', '.join(UPCAST_CHOICES)}")
+    raw = env.get(ENV_UPCAST, "").strip().lower()
+    if raw:
+        if raw not in UPCAST_CHOICES:
+            raise PolicyError(f"{ENV_UPCAST}='{raw}' is not one of {', '.join(UPCAST_CHOICES)}")
+        if node_value == "auto":
+            return raw
+    return node_value
+
+
+def resolve_margin(env: Mapping[str, str]) -> int:
+    raw = env.get(ENV_MARGIN, "").strip()
+    if not raw:
+        return int(DEFAULT_MARGIN_GB * GIB)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PolicyError(f"{ENV_MARGIN}='{raw}' is not a number of GiB") from None
+    if value < 0:
+        raise PolicyError(f"{ENV_MARGIN}='{raw}' must be >= 0")
+    return int(value * GIB)
+
+
+def make_plan(compute: str, compile_model: bool, upcast: str, env: Mapping[str, str]) -> Plan:
+    return Plan(resolve_compute(compute, env), resolve_compile(compile_model, env), resolve_upcast(upcast, env),
+                resolve_margin(env))
+
+
+def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes: int) -> tuple[bool, str]:
+    """Whether to keep a compute-dtype copy of the weights, and a sentence for the log saying why.
+
+    free_bytes is what ComfyUI itself would call free (device free + torch cache - --reserve-vram), measured
+    after the fp8 weights are on the GPU; extra_bytes is what the upcast adds (one byte per fp8 parameter for
+    bf16). A card that keeps less than margin_bytes after the upcast keeps the fp8 weights and ComfyUI's
+    per-step cast: slower per step, but it leaves room for the text encoder and VAE decode, which on a
+    24 GB card is worth far more than the cast (it avoids model swaps).
+    """
+    if extra_bytes <= 0:
+        return False, "no fp8 weights to upcast"
+    if policy == "never":
+        return False, "upcast disabled (never)"
+    if policy == "always":
+        return True, "upcast forced (always)"
+    left = free_bytes - extra_bytes
+    if left >= margin_bytes:
+        return True, (f"{free_bytes / GIB:.1f} GiB free, upcast needs {extra_bytes / GIB:.1f} GiB, "
+                      f"{left / GIB:.1f} GiB left >= margin {margin_bytes / GIB:.1f} GiB")
+    return False, (f"{free_bytes / GIB:.1f} GiB free, upcast needs {extra_bytes / GIB:.1f} GiB, would leave "
+                   f"{left / GIB:.1f} GiB < margin {margin_bytes / GIB:.1f} GiB: keeping fp8 weights")
+
+
+def rows_padding(rows: int, multiple: int = 16) -> int:
+    """Rows to add so an fp8 matmul's M dimension is a multiple of `multiple` (cuBLASLt's fp8 rule)."""
+    return (-rows) % multiple
+
+
+def fp8_eligible(in_features: int, out_features: int) -> bool:
+    """fp8 matmuls need K and N divisible by 16; every FLUX Linear is, but a LoRA'd or odd model may not be."""
+    return in_features % 16 == 0 and out_features % 16 == 0 and in_features > 0 and out_features > 0

@@ -1,0 +1,90 @@
+"""The benchmark's pure-Python parts: graph variants, statistics, the BENCHMARKS.md renderer."""
+
+import json
+from pathlib import Path
+
+from bench import graphs, stats
+from bench.report import render
+
+WORKFLOW = Path(__file__).resolve().parent.parent / "workflows" / "flux1-dev-t2i.api.json"
+
+
+def shipped():
+    return json.loads(WORKFLOW.read_text())
+
+
+def test_shipped_workflow_uses_fast_node_between_loader_and_shift():
+    g = shipped()
+    (fast,) = graphs.node_ids(g, "FluxFastPatch")
+    (loader,) = graphs.node_ids(g, "UNETLoader")
+    (shift,) = graphs.node_ids(g, "ModelSamplingFlux")
+    assert g[fast]["inputs"]["model"] == [loader, 0]
+    assert g[shift]["inputs"]["model"] == [fast, 0]
+    assert g[fast]["inputs"]["compute"] == "default"  # output-preserving unless the env or request opts in
+
+
+def test_baseline_graph_drops_fast_node_and_rewires():
+    g = graphs.without_fast_path(shipped())
+    assert not graphs.node_ids(g, "FluxFastPatch")
+    (loader,) = graphs.node_ids(g, "UNETLoader")
+    (shift,) = graphs.node_ids(g, "ModelSamplingFlux")
+    assert g[shift]["inputs"]["model"] == [loader, 0]
+    linked = {v[0] for n in g.values() for v in n["inputs"].values() if isinstance(v, list)}
+    assert linked <= set(g)  # no dangling links
+
+
+def test_baseline_graph_follows_chained_fast_nodes():
+    g = {"1": {"class_type": "UNETLoader", "inputs": {}},
+         "2": {"class_type": "FluxFastPatch", "inputs": {"model": ["1", 0]}},
+         "3": {"class_type": "FluxFastPatch", "inputs": {"model": ["2", 0]}},
+         "4": {"class_type": "KSampler", "inputs": {"model": ["3", 0]}}}
+    assert graphs.without_fast_path(g)["4"]["inputs"]["model"] == ["1", 0]
+
+
+def test_latent_output_added_on_sampler():
+    g = graphs.with_latent_output(shipped())
+    (save,) = graphs.node_ids(g, "SaveLatent")
+    (sampler,) = graphs.node_ids(g, "KSampler")
+    assert g[save]["inputs"]["samples"] == [sampler, 0]
+
+
+def test_set_inputs_leaves_original_untouched():
+    g = shipped()
+    g2 = graphs.set_inputs(g, "KSampler", seed=7)
+    assert g2[graphs.node_ids(g2, "KSampler")[0]]["inputs"]["seed"] == 7
+    assert g[graphs.node_ids(g, "KSampler")[0]]["inputs"]["seed"] == 0
+
+
+def test_seconds_per_step_uses_first_and_last_event():
+    events = [(10.0, 1), (10.5, 3), (16.4, 28)]
+    assert abs(stats.seconds_per_step(events) - 6.4 / 27) < 1e-9
+    assert stats.seconds_per_step([(1.0, 5)]) is None
+
+
+def test_median_and_ratio():
+    assert stats.median([3, 1, 2]) == 2
+    assert stats.median([4, 1, 2, 3]) == 2.5
+    assert stats.median([]) is None
+    assert stats.ratio(8.0, 4.0) == 2.0
+    assert stats.ratio(None, 4.0) is None
+
+
+def test_report_marks_targets_met_and_missed():
+    warm = {"wall_s": 4.0, "s_per_step": 0.12, "handler_overhead_s": 0.01, "outputs_s": 0.2,
+            "nodes_s": {"KSampler": 3.4}, "response_bytes": 1000}
+    results = {
+        "_env": {"gpu": "NVIDIA H100 80GB HBM3, 81559 MiB, 580"},
+        "baseline": {"start_to_ready_s": 14.0, "summary": {"warm_median_s": 8.0, "s_per_step_median": 0.24}},
+        "shipped": {"start_to_ready_s": 9.0, "warm": [warm],
+                    "summary": {"warm_median_s": 4.0, "s_per_step_median": 0.14, "first_s": 5.0,
+                                "handler_overhead_median_s": 0.01, "nodes_median_s": {"KSampler": 3.4}},
+                    "exactness": {"vs_baseline": {"image": {"max_abs_diff": 2.0, "psnr_db": 45.0},
+                                                  "latent": {"max_abs_diff": 0.01, "psnr_db": 50.0, "rel_l2": 0.001}}}},
+        "fp8": {"error": "RuntimeError: boom"},
+    }
+    md = render(results)
+    assert "| warm request, default path, s | shipped | 4.000 | <= 4.5 | yes |" in md
+    assert "| sampling, default path, s/step | shipped | 0.140 | <= 0.13 | no (+0.01) |" in md
+    assert "| fp8 | failed: RuntimeError: boom |" in md
+    assert "2.00x" in md  # warm ratio vs baseline
+    assert "| shipped | 2.0 | 45.0 |" in md

@@ -1,0 +1,74 @@
+"""The fast-path node's decisions (comfy_nodes/flux_fast/policy.py): pure Python, no torch or GPU needed."""
+
+import pytest
+
+from comfy_nodes.flux_fast import policy
+from comfy_nodes.flux_fast.policy import GIB, PolicyError
+
+
+def test_compute_default_is_output_preserving_bf16():
+    assert policy.resolve_compute("default", {}) == "bf16"
+
+
+def test_env_selects_fp8_when_node_says_default():
+    assert policy.resolve_compute("default", {"FLUX_FAST_COMPUTE": "FP8_rowwise"}) == "fp8_rowwise"
+
+
+def test_explicit_node_value_beats_env():
+    assert policy.resolve_compute("bf16", {"FLUX_FAST_COMPUTE": "fp8_rowwise"}) == "bf16"
+
+
+@pytest.mark.parametrize("value", ["fp16", "", "default"])
+def test_bad_env_compute_is_named(value):
+    if value == "":
+        assert policy.resolve_compute("default", {"FLUX_FAST_COMPUTE": value}) == "bf16"
+        return
+    with pytest.raises(PolicyError, match="FLUX_FAST_COMPUTE"):
+        policy.resolve_compute("default", {"FLUX_FAST_COMPUTE": value})
+
+
+def test_bad_node_compute_is_named():
+    with pytest.raises(PolicyError, match="compute 'int4'"):
+        policy.resolve_compute("int4", {})
+
+
+def test_compile_env_can_only_turn_it_off():
+    assert policy.resolve_compile(True, {}) is True
+    assert policy.resolve_compile(True, {"FLUX_FAST_COMPILE": "0"}) is False
+    assert policy.resolve_compile(False, {"FLUX_FAST_COMPILE": "1"}) is False
+    with pytest.raises(PolicyError, match="FLUX_FAST_COMPILE"):
+        policy.resolve_compile(True, {"FLUX_FAST_COMPILE": "maybe"})
+
+
+def test_upcast_env_overrides_auto_only():
+    assert policy.resolve_upcast("auto", {"FLUX_FAST_UPCAST": "never"}) == "never"
+    assert policy.resolve_upcast("always", {"FLUX_FAST_UPCAST": "never"}) == "always"
+
+
+def test_margin_from_env_in_gib():
+    assert policy.resolve_margin({"FLUX_FAST_VRAM_MARGIN_GB": "2.5"}) == int(2.5 * GIB)
+    with pytest.raises(PolicyError):
+        policy.resolve_margin({"FLUX_FAST_VRAM_MARGIN_GB": "-1"})
+
+
+def test_upcast_on_80gb_card_but_not_on_24gb_card():
+    extra = int(11.1 * GIB)   # one extra byte per fp8 parameter of the FLUX DiT
+    margin = 6 * GIB
+    h100_free = int(63 * GIB)  # 80 GB card with the fp8 DiT and T5 loaded
+    l4_free = int(6 * GIB)     # 24 GB card with the same
+    assert policy.upcast_decision("auto", h100_free, extra, margin)[0] is True
+    ok, why = policy.upcast_decision("auto", l4_free, extra, margin)
+    assert ok is False and "keeping fp8" in why
+
+
+def test_upcast_policies_force_either_way():
+    assert policy.upcast_decision("never", 10 ** 12, GIB, 0)[0] is False
+    assert policy.upcast_decision("always", 0, GIB, GIB)[0] is True
+    assert policy.upcast_decision("always", 0, 0, 0)[0] is False  # nothing in fp8
+
+
+def test_fp8_matmul_shape_rules():
+    assert policy.rows_padding(4992 + 256) == 0
+    assert policy.rows_padding(1) == 15
+    assert policy.fp8_eligible(3072, 9216)
+    assert not policy.fp8_eligible(3072, 10)
