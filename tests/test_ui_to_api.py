@@ -61,7 +61,10 @@ def test_shipped_ui_workflow_converts_to_the_shipped_api_workflow():
     got = convert(ui, OBJECT_INFO)
     for entry in (*got.values(), *expected.values()):
         entry["_meta"] = {"title": entry.get("_meta", {}).get("title")}
-    assert got == expected
+    assert got == expected, (
+        "workflows/flux1-dev-t2i.ui.json no longer converts to the API workflow; regenerate it with "
+        "python -m tools.api_to_ui workflows/flux1-dev-t2i.api.json --object-info tests/fixtures/object_info.json"
+    )
 
 
 def test_shipped_ui_workflow_is_what_the_generator_writes():
@@ -70,7 +73,11 @@ def test_shipped_ui_workflow_is_what_the_generator_writes():
 
     prompt = json.loads((ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text())
     ui = json.loads((ROOT / "workflows" / "flux1-dev-t2i.ui.json").read_text())
-    assert api_to_ui(prompt, OBJECT_INFO) == ui
+    assert api_to_ui(prompt, OBJECT_INFO) == ui, (
+        "regenerate: python -m tools.api_to_ui workflows/flux1-dev-t2i.api.json "
+        "--object-info tests/fixtures/object_info.json (a new node class must first be added to the fixture: "
+        "see tests/fixtures/trim_object_info.py)"
+    )
 
 
 def test_shipped_ui_workflow_keeps_the_seed_control_value_and_titles():

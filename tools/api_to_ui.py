@@ -120,7 +120,7 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any]) -> dict[str, 
             "mode": 0,
             "inputs": inputs,
             "outputs": outputs,
-            "properties": {"cnr_id": "comfy-core", "ver": COMFYUI_VERSION, "Node name for S&R": class_type},
+            "properties": _properties(class_type, info),
             "widgets_values": widgets_values,
         }
         title = (entry.get("_meta") or {}).get("title")
@@ -159,6 +159,13 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any]) -> dict[str, 
         "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}, "frontendVersion": FRONTEND_VERSION},
         "version": 0.4,
     }
+
+
+def _properties(class_type: str, info: dict[str, Any]) -> dict[str, Any]:
+    """What the GUI stores: core nodes carry the core package id and version; local custom nodes do not."""
+    if str(info.get("python_module", "nodes")).startswith("custom_nodes"):
+        return {"Node name for S&R": class_type}
+    return {"cnr_id": "comfy-core", "ver": COMFYUI_VERSION, "Node name for S&R": class_type}
 
 
 def _layout(nodes: dict[str, dict[str, Any]], depth: dict[str, int]) -> None:
