@@ -7,9 +7,9 @@
 #   Network-volume image (models under /runpod-volume/models, see extra_model_paths.yaml):
 #     docker build --build-arg BAKE_MODELS=false -t flux-worker:volume .
 #
-# The token only ever exists as a BuildKit secret mounted for the one RUN that downloads the
+# The token only ever exists as a BuildKit secret mounted for the RUN steps that download the
 # models: it is never a build arg or an environment variable, so it is in no layer, no image
-# metadata and no build log.
+# metadata and no build log (the downloader never logs it).
 
 # CUDA 12.8 runtime + cuDNN on Ubuntu 24.04 (Python 3.12 from the OS). Digest of the
 # multi-arch index for this tag; bump tag and digest together.
@@ -24,9 +24,8 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
 ARG TORCH_VERSION=2.9.1+cu128
 ARG TORCHVISION_VERSION=0.24.1+cu128
 ARG TORCHAUDIO_VERSION=2.9.1+cu128
-# false: no models in the image (network volume). MODELS_ONLY: comma-separated folders to bake.
+# false: no models in the image (they come from a network volume, see extra_model_paths.yaml).
 ARG BAKE_MODELS=true
-ARG MODELS_ONLY=""
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -74,19 +73,31 @@ COPY requirements.txt /tmp/requirements.txt
 RUN pip install -r /tmp/requirements.txt -c /tmp/torch-pins.txt
 
 # Models, before the worker's code so that a code change does not re-download ~17 GB. Only the
-# downloader (stdlib + huggingface_hub) and the manifest are copied for this step.
+# downloader (stdlib + huggingface_hub) and the manifest are copied for these steps. One layer per
+# model folder: a change to one file re-downloads only its folder, and no layer holds them all.
 COPY models.txt handler/model_files.py /opt/model-setup/
 RUN --mount=type=secret,id=hf_token,required=false \
     if [ "${BAKE_MODELS}" = "true" ]; then \
-      HF_HOME=/tmp/hf HF_HUB_DISABLE_PROGRESS_BARS=1 \
-      python /opt/model-setup/model_files.py \
-        --manifest /opt/model-setup/models.txt \
-        --models-dir /comfyui/models \
-        --token-file /run/secrets/hf_token \
-        ${MODELS_ONLY:+--only "${MODELS_ONLY}"} \
+      HF_HOME=/tmp/hf HF_HUB_DISABLE_PROGRESS_BARS=1 python /opt/model-setup/model_files.py \
+        --manifest /opt/model-setup/models.txt --models-dir /comfyui/models \
+        --token-file /run/secrets/hf_token --only vae \
+      && rm -rf /tmp/hf; \
+    fi
+RUN --mount=type=secret,id=hf_token,required=false \
+    if [ "${BAKE_MODELS}" = "true" ]; then \
+      HF_HOME=/tmp/hf HF_HUB_DISABLE_PROGRESS_BARS=1 python /opt/model-setup/model_files.py \
+        --manifest /opt/model-setup/models.txt --models-dir /comfyui/models \
+        --token-file /run/secrets/hf_token --only text_encoders \
+      && rm -rf /tmp/hf; \
+    fi
+RUN --mount=type=secret,id=hf_token,required=false \
+    if [ "${BAKE_MODELS}" = "true" ]; then \
+      HF_HOME=/tmp/hf HF_HUB_DISABLE_PROGRESS_BARS=1 python /opt/model-setup/model_files.py \
+        --manifest /opt/model-setup/models.txt --models-dir /comfyui/models \
+        --token-file /run/secrets/hf_token --only diffusion_models \
       && rm -rf /tmp/hf; \
     else \
-      echo "BAKE_MODELS=${BAKE_MODELS}: no models baked; expecting them under /runpod-volume/models"; \
+      echo "BAKE_MODELS=${BAKE_MODELS}: no models baked; ComfyUI will look under /runpod-volume/models"; \
     fi
 
 # The worker: handler, workflows, our ComfyUI nodes (loaded as custom nodes through
