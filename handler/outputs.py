@@ -3,6 +3,17 @@
 Reads the history `outputs` of a finished prompt (`{node_id: {"images": [{filename, subfolder, type}]}}`), fetches
 each saved file over /view, re-encodes it when the caller asked for jpeg or webp (PNG bytes pass through untouched,
 so the workflow ComfyUI embeds in them survives for GUI users) and returns them base64-encoded with their size.
+
+Every output kind (`collect_outputs`): ComfyUI nodes report saved files in their history `ui` dict under a key per
+kind: "images" (SaveImage, PreviewImage, SaveAnimatedWEBP/PNG with "animated": [true], and SaveVideo/SaveWEBM,
+whose videos are also listed under "images"), "audio" (SaveAudio*, PreviewAudio), "3d" (SaveGLB), "latents"
+(SaveLatent), "gifs"/"video" (common custom nodes such as VideoHelperSuite), and "text" (PreviewAny and other text
+nodes: strings, not files). Each becomes one entry of the response's `outputs` list:
+`{"node_id", "filename", "kind", "mime", "data" | "url" | "images_index"}` where kind is image, animated_image,
+video, audio, model_3d, latent, file or text. Still images are also the core contract's `images`; their `outputs`
+entry points there (`images_index`) instead of repeating the bytes, which would double the response size.
+Files are delivered base64 (`data`, `encoding: "base64"`) unless a bucket is configured, in which case every file,
+still images included, is uploaded and returned as a presigned `url`.
 """
 
 from __future__ import annotations
@@ -12,11 +23,14 @@ import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
 from .comfy_client import ComfyClient, RunResult
+
+if TYPE_CHECKING:  # storage pulls in boto3; only needed when a bucket is configured
+    from .storage import BucketStore
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +62,13 @@ class EncodedImage:
 
 
 def saved_images(result: RunResult, node_order: list[str], include_temp: bool = False) -> list[SavedFile]:
-    """Image files the prompt saved, in graph order; previews (type "temp") only when asked for."""
-    files = []
-    for node_id in sorted(result.outputs, key=lambda n: (node_order.index(n) if n in node_order else len(node_order), n)):
-        for item in result.outputs[node_id].get("images", []) or []:
-            folder_type = item.get("type", "output")
-            if folder_type == "temp" and not include_temp:
-                continue
-            files.append(SavedFile(node_id, item["filename"], item.get("subfolder", ""), folder_type))
-    return files
+    """Still image files the prompt saved, in graph order; previews (type "temp") only when asked for.
+    Videos and animations that nodes list under "images" are left to `collect_outputs`."""
+    return [
+        SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
+        for ref in output_refs(result, node_order, include_temp=include_temp)
+        if ref.kind == "image" and ref.ui_key == "images"
+    ]
 
 
 def encode_image(data: bytes, output_format: str, quality: int) -> EncodedImage:
@@ -91,3 +103,171 @@ def remove_local(output_dir: Path | None, saved: SavedFile) -> None:
         path.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not delete output %s: %s", path, exc)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every output kind
+
+_FILE_UI_KEYS = ("images", "gifs", "video", "videos", "audio", "3d", "latents")
+_MIME = {
+    "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp", "gif": "image/gif",
+    "bmp": "image/bmp", "tif": "image/tiff", "tiff": "image/tiff", "apng": "image/apng",
+    "mp4": "video/mp4", "m4v": "video/mp4", "webm": "video/webm", "mov": "video/quicktime",
+    "mkv": "video/x-matroska", "avi": "video/x-msvideo",
+    "flac": "audio/flac", "mp3": "audio/mpeg", "opus": "audio/opus", "ogg": "audio/ogg", "wav": "audio/wav",
+    "m4a": "audio/mp4", "aac": "audio/aac",
+    "glb": "model/gltf-binary", "gltf": "model/gltf+json", "obj": "model/obj", "stl": "model/stl",
+    "ply": "application/x-ply", "fbx": "application/octet-stream",
+    "latent": "application/octet-stream", "safetensors": "application/octet-stream",
+    "json": "application/json", "txt": "text/plain",
+}
+_STILL = {"png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"}
+_ANIMATED = {"gif", "apng"}
+_VIDEO = {"mp4", "m4v", "webm", "mov", "mkv", "avi"}
+_AUDIO = {"flac", "mp3", "opus", "ogg", "wav", "m4a", "aac"}
+_MODEL_3D = {"glb", "gltf", "obj", "stl", "ply", "fbx"}
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """One thing an output node produced: a saved file (filename set) or a text (text set)."""
+
+    node_id: str
+    kind: str
+    mime: str
+    ui_key: str
+    filename: str | None = None
+    subfolder: str = ""
+    folder_type: str = "output"
+    text: str | None = None
+
+
+def classify(ui_key: str, filename: str, animated: bool = False) -> tuple[str, str]:
+    """(kind, mime) of a saved file from the ui key it was reported under, its extension and the node's
+    "animated" flag. Extension first: SaveVideo reports its mp4 under "images"."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    mime = _MIME.get(ext, "application/octet-stream")
+    if ext in _VIDEO:
+        kind = "video"
+    elif ext in _AUDIO or ui_key == "audio":
+        kind = "audio"
+    elif ext in _MODEL_3D or ui_key == "3d":
+        kind = "model_3d"
+    elif ui_key == "latents" or ext == "latent":
+        kind = "latent"
+    elif ext in _ANIMATED or (ext in _STILL and (animated or ui_key in ("gifs", "video", "videos"))):
+        kind = "animated_image"
+    elif ext in _STILL:
+        kind = "image"
+    else:
+        kind = "file"
+    return kind, mime
+
+
+def _node_sort_key(node_order: list[str]):
+    return lambda n: (node_order.index(n) if n in node_order else len(node_order), n)
+
+
+def output_refs(result: RunResult, node_order: list[str], include_temp: bool = False) -> list[OutputRef]:
+    """Everything the prompt's output nodes produced, in graph order then ComfyUI's order within a node.
+    Files of type "temp" (previews) only when `include_temp`; texts always (they cost no disk and are the only
+    way a text-producing node reports)."""
+    refs: list[OutputRef] = []
+    for node_id in sorted(result.outputs, key=_node_sort_key(node_order)):
+        ui = result.outputs[node_id] or {}
+        if not isinstance(ui, dict):
+            continue
+        animated_flags = ui.get("animated") or []
+        animated = any(bool(a) for a in animated_flags) if isinstance(animated_flags, (list, tuple)) else bool(animated_flags)
+        for key in _FILE_UI_KEYS:
+            items = ui.get(key) or []
+            if not isinstance(items, list):
+                continue
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("filename"), str):
+                    continue
+                folder_type = item.get("type", "output")
+                if folder_type == "temp" and not include_temp:
+                    continue
+                kind, mime = classify(key, item["filename"], animated)
+                refs.append(OutputRef(node_id, kind, mime, key, item["filename"], item.get("subfolder", "") or "",
+                                      folder_type))
+        texts = ui.get("text")
+        if isinstance(texts, str):
+            texts = [texts]
+        if isinstance(texts, (list, tuple)):
+            for text in texts:
+                if isinstance(text, str):
+                    refs.append(OutputRef(node_id, "text", "text/plain", "text", text=text))
+    return refs
+
+
+def _renamed(filename: str, fmt: str) -> str:
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    return f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+
+
+@dataclass
+class CollectedOutputs:
+    """The response parts: `images` (core contract, still images re-encoded) and `outputs` (everything)."""
+
+    images: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+
+def collect_outputs(
+    client: ComfyClient,
+    result: RunResult,
+    node_order: list[str],
+    *,
+    job_id: str,
+    output_format: str = "png",
+    quality: int = 90,
+    include_previews: bool = False,
+    store: BucketStore | None = None,
+    output_dir: Path | None = None,
+) -> CollectedOutputs:
+    """Fetch every output file over /view and build `images` and `outputs` (see the module docstring).
+
+    Still images are re-encoded to `output_format` (encode_image); other files pass through byte for byte. With
+    `store`, each file is uploaded under <prefix>/<job_id>/<node_id>_<filename> and returned as a URL. Consumed
+    files in ComfyUI's output folder are deleted when it is local (`output_dir`) and the node actually ran.
+    """
+    images: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    for ref in output_refs(result, node_order, include_temp=include_previews):
+        if ref.kind == "text":
+            entries.append({"node_id": ref.node_id, "filename": None, "kind": "text", "mime": ref.mime,
+                            "encoding": "utf-8", "data": ref.text})
+            continue
+        saved = SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
+        data = fetch(client, saved)
+        entry: dict[str, Any] = {"node_id": ref.node_id, "filename": ref.filename, "kind": ref.kind, "mime": ref.mime}
+        if ref.folder_type != "output":
+            entry["type"] = ref.folder_type
+        if ref.kind == "image" and ref.ui_key == "images":
+            encoded = encode_image(data, output_format, quality)
+            filename = ref.filename if encoded.data is data else _renamed(ref.filename, encoded.format)
+            mime = _MIME[encoded.format]
+            image_json: dict[str, Any] = {"width": encoded.width, "height": encoded.height, "format": encoded.format}
+            entry.update(filename=filename, mime=mime, images_index=len(images))
+            if store is not None:
+                stored = store.upload(encoded.data, job_id=job_id, filename=f"{ref.node_id}_{filename}", content_type=mime)
+                image_json = {"url": stored.url, **image_json}
+                entry["url"] = stored.url
+            else:
+                image_json = encoded.to_json()
+            images.append(image_json)
+        elif store is not None:
+            entry["url"] = store.upload(data, job_id=job_id, filename=f"{ref.node_id}_{ref.filename}",
+                                        content_type=ref.mime).url
+        else:
+            entry.update(encoding="base64", data=base64.b64encode(data).decode("ascii"))
+        if "images_index" not in entry:
+            entry["size_bytes"] = len(data)
+        entries.append(entry)
+        if ref.node_id not in result.cached_nodes:
+            remove_local(output_dir, saved)
+    log.info("collected %d output(s): %s", len(entries),
+             ", ".join(sorted({f"{e['kind']}" for e in entries})) or "none")
+    return CollectedOutputs(images=images, outputs=entries)
