@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any]) -> dict[str, 
 
     _layout(nodes, depth)
     return {
-        "id": "flux1-dev-t2i-ui",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "flux1-dev-t2i.ui.json")),  # the GUI expects a UUID; fixed for diffs
         "revision": 0,
         "last_node_id": max((n["id"] for n in nodes.values() if isinstance(n["id"], int)), default=0),
         "last_link_id": len(links),
