@@ -181,8 +181,9 @@ def decode_inline(spec: InputImageSpec, field: str) -> bytes:
 
 
 def load_images(specs: list[InputImageSpec], *, limits: FetchLimits = FetchLimits(),
-                fetch: Callable[..., FetchedImage] = fetch_image) -> list[InputImage]:
+                fetch: Callable[..., FetchedImage] | None = None) -> list[InputImage]:
     """Decode or fetch each image and check it is a real image within the limits."""
+    fetch = fetch if fetch is not None else fetch_image  # looked up per call, so tests can swap the module's
     images: list[InputImage] = []
     for spec in specs:
         field = _field(spec.index, "image")
@@ -213,13 +214,14 @@ def upload_images(client: Uploader, images: list[InputImage]) -> dict[str, str]:
     return stored
 
 
-def prepare_input_images(value: Any, client: Uploader, *, limits: FetchLimits = FetchLimits(),
-                         max_images: int = MAX_IMAGES, fetch: Callable[..., FetchedImage] = fetch_image) -> dict[str, str]:
+def prepare_input_images(value: Any, client: Uploader, *, limits: FetchLimits | None = None,
+                         max_images: int = MAX_IMAGES, fetch: Callable[..., FetchedImage] | None = None) -> dict[str, str]:
     """The whole of `input.images`: validate, decode/fetch, check, upload. Returns name -> stored name.
 
     Raises InputError (including url_fetch's UnsafeURLError/URLFetchError) before anything is uploaded if any
     entry is bad.
     """
+    limits = limits if limits is not None else FetchLimits()
     specs = parse_images(value, max_images=max_images, max_bytes=limits.max_bytes)
     if not specs:
         return {}
