@@ -52,14 +52,17 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
-def too_large_error(size: int, limit: int, *, early: bool, files: int | None = None) -> PayloadTooLargeError:
-    """The one error a caller sees for an oversize response, with the three ways out."""
+def too_large_error(size: int, limit: int, *, early: bool, files: int | None = None,
+                    uploaded: bool = False) -> PayloadTooLargeError:
+    """The one error a caller sees for an oversize response, with the ways out."""
     what = "would be at least" if early else "is"
+    fix = ("Even with files delivered as bucket URLs the rest (text outputs) is too large; shorten those outputs."
+           if uploaded else
+           "Configure an output bucket (BUCKET_NAME and credentials) to receive URLs instead, "
+           "or ask for output_format 'jpeg' or 'webp', fewer or smaller images.")
     return PayloadTooLargeError(
         f"The response {what} {_mb(size)} ({size} bytes), over this worker's {_mb(limit)} limit for results "
-        f"returned inline (MAX_RESPONSE_BYTES; Runpod allows 10 MB on /run and 20 MB on /runsync). "
-        f"Configure an output bucket (BUCKET_NAME and credentials) to receive URLs instead, "
-        f"or ask for output_format 'jpeg' or 'webp', fewer or smaller images.",
+        f"returned inline (MAX_RESPONSE_BYTES; Runpod allows 10 MB on /run and 20 MB on /runsync). {fix}",
         {"size_bytes": size, "limit_bytes": limit, "checked": "before running" if early else "after encoding",
          **({"files": files} if files is not None else {})},
     )
@@ -128,10 +131,11 @@ def fits_inline(response: Any, limit: int) -> tuple[bool, int]:
     return size + ENVELOPE_MARGIN_BYTES <= limit, size
 
 
-def check_inline(response: Any, limit: int, *, bucket_configured: bool) -> int:
-    """Return the response size if it fits. If not: raise PayloadTooLargeError when no bucket is configured;
-    with a bucket, return the size and let the caller upload (use `fits_inline` to branch)."""
+def check_inline(response: Any, limit: int, *, bucket_configured: bool, uploaded: bool = False) -> int:
+    """Return the response size if it fits. If not: raise PayloadTooLargeError when no bucket is configured or
+    the files already went to the bucket (`uploaded`: nothing more can be moved out); otherwise return the size
+    and let the caller upload (use `fits_inline` to branch)."""
     ok, size = fits_inline(response, limit)
-    if not ok and not bucket_configured:
-        raise too_large_error(size, limit, early=False)
+    if not ok and (uploaded or not bucket_configured):
+        raise too_large_error(size, limit, early=False, uploaded=uploaded)
     return size

@@ -92,3 +92,10 @@ def test_png_metadata_bytes_counts_prompt_and_extra_info():
     prompt = {"3": {"class_type": "KSampler", "inputs": {"seed": 1}}}
     extra = {"workflow": {"nodes": []}}
     assert png_metadata_bytes(prompt, extra) >= len(json.dumps(prompt)) + len(json.dumps(extra["workflow"]))
+
+
+def test_oversize_after_upload_says_what_is_left_to_shrink():
+    response = {"outputs": [{"kind": "text", "data": "t" * 11_000_000}]}
+    with pytest.raises(PayloadTooLargeError) as err:
+        check_inline(response, 10_000_000, bucket_configured=True, uploaded=True)
+    assert "text outputs" in err.value.message and "BUCKET_NAME" not in err.value.message
