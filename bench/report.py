@@ -53,7 +53,7 @@ def scenario_rows(results: dict) -> list[str]:
     rows = [head, "|" + " --- |" * (head.count("|") - 1)]
     for name in names:
         r = results[name]
-        if "error" in r and "summary" not in r:
+        if "error" in r and not r.get("warm"):
             rows.append(f"| {name} | failed: {r['error'][:200]} |")
             continue
         s = r.get("summary") or {}
@@ -78,7 +78,10 @@ def target_rows(results: dict) -> list[str]:
     rows = ["| target | scenario | measured | target | met |", "| --- | --- | --- | --- | --- |"]
     for figure, name, get, target in TARGETS:
         r = results.get(name)
-        value = get(r) if isinstance(r, dict) and "error" not in r else None
+        try:
+            value = get(r) if isinstance(r, dict) else None
+        except TypeError:
+            value = None
         met = "-" if value is None else ("yes" if value <= target else f"no (+{value - target:.3g})")
         rows.append(f"| {figure} | {name} | {_f(value)} | <= {target} | {met} |")
     return rows
@@ -123,7 +126,8 @@ def render(results: dict) -> str:
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         if not name.startswith("_") and isinstance(r, dict):
-            lines.append(f"- **{name}**: {r.get('note', '')}" + (f"; flags {' '.join(r['comfy_args'])}" if r.get("comfy_args") else ""))
+            lines.append(f"- **{name}**: {r.get('note', '')}" + (f"; flags {' '.join(r['comfy_args'])}" if r.get("comfy_args") else "")
+                         + (f"; ERROR: {r['error'][:300]}" if r.get("error") else ""))
     if NOTES.exists():
         lines += ["", NOTES.read_text().strip()]
     return "\n".join(lines) + "\n"

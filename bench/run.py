@@ -286,7 +286,7 @@ def compare(reference: Path, candidate: Path) -> dict:
 
 
 # ---- one scenario ------------------------------------------------------------------------------------------
-def run_scenario(sc: Scenario, args, work: Path, results: dict) -> dict:
+def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> dict:
     from handler.comfy_client import ComfyClient
     from handler.config import Settings
     from handler.job import Worker
@@ -308,7 +308,7 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict) -> dict:
         env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)
         total_gib = gpu_total_gib()
         extra += ["--reserve-vram", f"{max(0.0, total_gib - sc.cap_gib):.2f}"]
-    res: dict[str, Any] = {"note": sc.note, "env": sc.env, "comfy_args": extra, "cap_gib": sc.cap_gib}
+    res.update({"note": sc.note, "env": sc.env, "comfy_args": extra, "cap_gib": sc.cap_gib})
     proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env, extra)
     with GpuMemoryPoller() as mem:
         proc.start()
@@ -332,18 +332,24 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict) -> dict:
             res["warm"] = []
             for i in range(sc.warm_runs):
                 res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i))
-                write_results(args.out, results | {sc.name: res})
+                write_results(args.out, results)
             if sc.exactness:
-                res["exactness"] = exactness_probe(client, graph, proc.output_dir, work / f"exact-{sc.name}.npz")
-                ref = work / "exact-baseline.npz"
-                if sc.name != "baseline" and ref.exists():
-                    res["exactness"]["vs_baseline"] = compare(ref, work / f"exact-{sc.name}.npz")
+                try:
+                    res["exactness"] = exactness_probe(client, graph, proc.output_dir, work / f"exact-{sc.name}.npz")
+                    ref = args.reference or work / "exact-baseline.npz"
+                    if sc.name != "baseline" and ref.exists():
+                        res["exactness"]["vs_baseline"] = compare(ref, work / f"exact-{sc.name}.npz")
+                except Exception as exc:
+                    log.exception("exactness probe failed")
+                    res["exactness"] = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             proc.stop()
-    res["peak_gpu_mib"] = mem.peak_mib
-    res["recompiles"] = sum("Recompiling function" in line for line in proc.log_path.read_text(errors="replace").splitlines())
-    shutil.copy(proc.log_path, args.out / f"comfyui-{sc.name}.log") if args.keep_logs else None
-    summarize(res)
+            res["peak_gpu_mib"] = mem.peak_mib
+            res["recompiles"] = sum("Recompiling function" in line
+                                    for line in proc.log_path.read_text(errors="replace").splitlines())
+            if args.keep_logs:
+                shutil.copy(proc.log_path, args.out / f"comfyui-{sc.name}.log")
+            summarize(res)
     return res
 
 
@@ -415,8 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standin-device", default="cuda")
     p.add_argument("--resume", type=Path, default=None, help="results.json of an earlier run to extend")
     p.add_argument("--keep-logs", action="store_true")
+    p.add_argument("--reference", type=Path, default=None, help="exact-baseline.npz of an earlier run")
     args = p.parse_args(argv)
     args.comfy_args = args.comfy_args.split()
+    args.models, args.out, args.work = args.models.resolve(), args.out.resolve(), args.work.resolve()
     w, h = (int(v) for v in args.size.lower().split("x"))
     SIZE.update(width=w, height=h, num_inference_steps=args.steps)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
@@ -436,11 +444,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         log.info("=== scenario %s: %s", name, sc.note)
         t0 = time.perf_counter()
+        results[name] = {"note": sc.note}
         try:
-            results[name] = run_scenario(sc, args, args.work, results)
+            run_scenario(sc, args, args.work, results, results[name])
         except Exception as exc:  # one broken scenario must not lose the others' figures
             log.exception("scenario %s failed", name)
-            results[name] = {"note": sc.note, "error": f"{type(exc).__name__}: {exc}"}
+            results[name]["error"] = f"{type(exc).__name__}: {exc}"
         results[name]["scenario_s"] = round(time.perf_counter() - t0, 1)
         write_results(args.out, results)
         log.info("=== %s done in %.0f s: %s", name, time.perf_counter() - t0,
