@@ -269,7 +269,8 @@ def _remaining(deadline: float) -> float:
     return deadline - time.monotonic()
 
 
-def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_name: str, original: str):
+def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_name: str, original: str,
+          ca_bundle: Optional[str] = None):
     """GET `url` pinned to the first of `ips` that accepts a connection. Returns (session, response)."""
     last_error: Optional[BaseException] = None
     for ip in ips:
@@ -278,6 +279,8 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
             break
         session = requests.Session()
         session.trust_env = False  # no env proxies (would defeat pinning), no .netrc credentials
+        if ca_bundle:
+            session.verify = ca_bundle
         adapter = PinnedIPAdapter(ip, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -296,6 +299,9 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
             session.close()
             raise URLFetchError(field_name, original,
                                 f"must respond within {limits.read_timeout_s:g} s (no response from {url})") from None
+        except requests.exceptions.SSLError as exc:
+            session.close()
+            raise URLFetchError(field_name, original, f"must present a valid TLS certificate for its host ({exc})") from None
         except requests.exceptions.ConnectionError as exc:
             last_error = exc
         except requests.exceptions.RequestException as exc:
@@ -347,12 +353,14 @@ def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: 
 
 
 def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
-                policy: AddressPolicy = AddressPolicy(), resolver: Resolver = system_resolver) -> FetchedImage:
+                policy: AddressPolicy = AddressPolicy(), resolver: Resolver = system_resolver,
+                ca_bundle: Optional[str] = None) -> FetchedImage:
     """Download the image at `url` under the rules in the module docstring.
 
     Raises UnsafeURLError when the URL or a redirect is refused before any connection to it is made, and
     URLFetchError when the fetch fails or the body is not an acceptable image; both are InputError(field, url,
-    rule). `policy` and `resolver` exist so tests can allow a loopback test server or fake DNS answers.
+    rule). `policy` and `resolver` exist so tests can allow a loopback test server or fake DNS answers;
+    `ca_bundle` replaces the default CA certificates (certifi) for TLS verification, which is never switched off.
     """
     original = url
     if not isinstance(url, str):
@@ -363,7 +371,8 @@ def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
         _scheme, host, port = _check_url_shape(current, field, original)
         ips = _vetted_addresses(host, port, field_name=field, original=original, policy=policy, resolver=resolver,
                                 timeout_s=max(min(limits.connect_timeout_s, _remaining(deadline)), 0.001))
-        session, response = _open(current, ips, limits=limits, deadline=deadline, field_name=field, original=original)
+        session, response = _open(current, ips, limits=limits, deadline=deadline, field_name=field, original=original,
+                                  ca_bundle=ca_bundle)
         try:
             status = response.status_code
             if status in _REDIRECTS:

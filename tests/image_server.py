@@ -99,9 +99,10 @@ def drip(body: bytes, interval_s: float) -> Route:
 
 
 class ImageServer:
-    """ThreadingHTTPServer on 127.0.0.1:<free port> serving `routes` (path -> Route)."""
+    """ThreadingHTTPServer on 127.0.0.1:<free port> serving `routes` (path -> Route); HTTPS with `ssl_context`."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl_context=None) -> None:
+        self.scheme = "https" if ssl_context is not None else "http"
         self.routes: dict[str, Route] = {}
         self.requests: list[dict] = []
         server = self
@@ -120,12 +121,14 @@ class ImageServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if ssl_context is not None:
+            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def paths_requested(self) -> list[str]:
         return [r["path"] for r in self.requests]

@@ -273,3 +273,81 @@ def test_limits_from_env():
     assert limits.max_bytes == 1234 and limits.deadline_s == 7.5
     with pytest.raises(ValueError, match="INPUT_URL_READ_TIMEOUT_S"):
         FetchLimits.from_env({"INPUT_URL_READ_TIMEOUT_S": "soon"})
+
+
+# ---------------------------------------------------------------------------------------------------- TLS
+
+def _tls_files(tmp_path, host):
+    """A throwaway CA and a server certificate for `host` (DNS name only, no IP), as PEM files."""
+    x509 = pytest.importorskip("cryptography.x509", reason="cryptography (via moto in requirements-dev.txt)")
+    import datetime
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    ca_path, cert_path, key_path = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(ca_path), str(cert_path), str(key_path)
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    import ssl
+
+    ca, cert, key = _tls_files(tmp_path, "secure.example.test")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with ImageServer(ssl_context=context) as srv:
+        srv.ca = ca
+        yield srv
+
+
+def test_https_pinned_to_the_vetted_address_verifies_the_certificate_for_the_name(tls_server):
+    """Dialling the pinned IP must still send SNI and check the certificate against the host NAME."""
+    tls_server.routes["/s.png"] = lambda h: send(h, png_bytes())
+    dns = fake_dns({"secure.example.test": ["127.0.0.1"]})
+    got = fetch_image(tls_server.url("/s.png", host="secure.example.test"), field=FIELD, policy=LOOPBACK_OK,
+                      resolver=dns, ca_bundle=tls_server.ca)
+    assert got.info.format == "PNG"
+    assert tls_server.requests[0]["host"] == f"secure.example.test:{tls_server.port}"
+
+
+def test_https_certificate_for_another_name_is_refused(tls_server):
+    tls_server.routes["/s.png"] = lambda h: send(h, png_bytes())
+    dns = fake_dns({"other.example.test": ["127.0.0.1"]})
+    with pytest.raises(URLFetchError) as err:
+        fetch_image(tls_server.url("/s.png", host="other.example.test"), field=FIELD, policy=LOOPBACK_OK,
+                    resolver=dns, ca_bundle=tls_server.ca)
+    assert "valid TLS certificate" in err.value.rule
+    assert tls_server.requests == []
+
+
+def test_https_untrusted_certificate_is_refused(tls_server):
+    tls_server.routes["/s.png"] = lambda h: send(h, png_bytes())
+    dns = fake_dns({"secure.example.test": ["127.0.0.1"]})
+    with pytest.raises(URLFetchError) as err:
+        fetch_image(tls_server.url("/s.png", host="secure.example.test"), field=FIELD, policy=LOOPBACK_OK,
+                    resolver=dns)  # default CAs: our test CA is not among them
+    assert "valid TLS certificate" in err.value.rule
