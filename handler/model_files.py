@@ -289,7 +289,7 @@ def _translate(entry: ModelFile, exc: Exception) -> ModelFilesError:
         f"Hugging Face account and set HF_TOKEN (or pass --token-file) to a token "
         f"of that account"
     )
-    if isinstance(exc, GatedRepoError) or status in (401, 403):
+    if isinstance(exc, GatedRepoError):
         return AccessDeniedError(
             f"access to {where} was denied (HTTP {status or 'error'}): {license_hint}"
         )
@@ -299,10 +299,15 @@ def _translate(entry: ModelFile, exc: Exception) -> ModelFilesError:
             f"(models.txt line {entry.line_no})"
         )
     if isinstance(exc, RepositoryNotFoundError):
-        # Hugging Face answers 401 "not found" for private repos without a token.
+        # The Hub answers 401 RepoNotFound both for a missing repo and, without a token,
+        # for a private one; a gated repo gets GatedRepoError (handled above).
         return RemoteFileMissingError(
             f"repository {entry.repo} was not found or is private "
             f"(models.txt line {entry.line_no}); if it is private or gated, {license_hint}"
+        )
+    if status in (401, 403):
+        return AccessDeniedError(
+            f"access to {where} was denied (HTTP {status}): {license_hint}"
         )
     if isinstance(exc, LocalEntryNotFoundError):
         return DownloadError(
@@ -323,12 +328,14 @@ def fetch(
     entry: ModelFile,
     models_dir: Path,
     token: str | None = None,
+    endpoint: str | None = None,
 ) -> Path:
     """Download one file into place, verified; return its destination.
 
     The file is downloaded into a staging folder on the same filesystem and only
     renamed to its final name once its sha256 matches, so a failed or partial
-    download never leaves a file that ComfyUI would try to load.
+    download never leaves a file that ComfyUI would try to load. ``endpoint``
+    overrides the Hub URL (default: huggingface_hub's, which honours HF_ENDPOINT).
     """
     models_dir = Path(models_dir)
     dest = entry.destination(models_dir)
@@ -343,6 +350,7 @@ def fetch(
             revision=entry.revision,
             local_dir=staging,
             token=token,
+            endpoint=endpoint,
         )
     except (HfHubHTTPError, EntryNotFoundError, OSError, ValueError) as exc:
         raise _translate(entry, exc) from exc
@@ -370,6 +378,7 @@ def ensure(
     entries: Iterable[ModelFile],
     models_dir: Path | str,
     token: str | None = None,
+    endpoint: str | None = None,
 ) -> list[ModelFilesError]:
     """Make every entry present and verified; return the failures (empty: all good).
 
@@ -392,7 +401,7 @@ def ensure(
                 )
                 dest.unlink()
             try:
-                fetch(entry, models_dir, token)
+                fetch(entry, models_dir, token, endpoint)
             except ModelFilesError as exc:
                 log.error("%s", exc)
                 failures.append(exc)

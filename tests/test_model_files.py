@@ -8,6 +8,7 @@ local_dir, returning the path). Hashing is real.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class FakeHub:
         self.error = error
         self.calls: list[dict] = []
 
-    def __call__(self, *, repo_id, filename, revision, local_dir, token):
+    def __call__(self, *, repo_id, filename, revision, local_dir, token, endpoint=None):
         self.calls.append(dict(repo_id=repo_id, filename=filename, revision=revision,
                                local_dir=Path(local_dir), token=token))
         if self.error is not None:
@@ -83,8 +84,6 @@ def test_repo_manifest_lists_the_production_files():
 
 
 def test_repo_manifest_names_every_model_file_the_workflow_loads():
-    import json
-
     api = json.loads((REPO_ROOT / "workflows" / "flux1-dev-t2i.api.json").read_text())
     wanted = set()
     for node in api.values():
@@ -263,7 +262,7 @@ def test_network_failure_is_a_download_error(tmp_path, hub):
 
 
 def test_one_failure_does_not_stop_the_other_files(tmp_path, monkeypatch):
-    def fake(*, repo_id, filename, revision, local_dir, token):
+    def fake(*, repo_id, filename, revision, local_dir, token, endpoint=None):
         if repo_id == "o/gated":
             raise _http_error(hf_errors.GatedRepoError, 403)
         out = Path(local_dir) / filename
@@ -340,3 +339,121 @@ def test_cli_unknown_only_folder_exits_2(tmp_path, caplog):
                   "--only", "vae,bogus", "--verify-only"])
     assert rc == 2
     assert "bogus" in caplog.text
+
+
+# ------------------------------------- real huggingface_hub, local fake Hub --
+#
+# The fakes above replace hf_hub_download. These run the real one against a small HTTP server
+# on loopback that answers like the Hub's resolve endpoint (headers, error codes), so the
+# download into the staging folder, the move into place and the error mapping are exercised
+# through huggingface_hub itself.
+
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
+COMMIT = "e" * 40
+
+
+class _HubHandler(http.server.BaseHTTPRequestHandler):
+    files: dict = {}          # (repo, path) -> bytes
+    gated: set = set()        # repos that need "Authorization: Bearer good-token"
+    auth_seen: list = []
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _answer(self, with_body: bool):
+        parts = self.path.split("?", 1)[0].lstrip("/").split("/")
+        if len(parts) < 5 or parts[2] != "resolve":
+            self.send_error(400)
+            return
+        repo, path = f"{parts[0]}/{parts[1]}", "/".join(parts[4:])
+        auth = self.headers.get("Authorization", "")
+        self.auth_seen.append(auth)
+        known_repos = {r for r, _ in self.files} | self.gated
+        if repo not in known_repos:
+            return self._error(401, "RepoNotFound", "Repository not found")
+        if repo in self.gated and auth != "Bearer good-token":
+            return self._error(403, "GatedRepo", "Access to this repo is restricted")
+        body = self.files.get((repo, path))
+        if body is None:
+            return self._error(404, "EntryNotFound", "Entry not found")
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("ETag", '"%s"' % hashlib.sha256(body).hexdigest())
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+    def _error(self, status, code, message):
+        payload = json.dumps({"error": message}).encode()
+        self.send_response(status)
+        self.send_header("X-Error-Code", code)
+        self.send_header("X-Error-Message", message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def do_HEAD(self):
+        self._answer(with_body=False)
+
+    def do_GET(self):
+        self._answer(with_body=True)
+
+
+@pytest.fixture
+def local_hub(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    _HubHandler.files = {("o/public", "sub/w.safetensors"): CONTENT,
+                         ("o/gated", "ae.safetensors"): CONTENT,
+                         ("o/public", "bad.safetensors"): OTHER}
+    _HubHandler.gated = {"o/gated"}
+    _HubHandler.auth_seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HubHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+
+def test_real_download_through_huggingface_hub(tmp_path, local_hub):
+    entry = _entry(repo="o/public", path="sub/w.safetensors", rev=COMMIT)
+    assert mf.ensure([entry], tmp_path / "models", endpoint=local_hub) == []
+    dest = tmp_path / "models" / "vae" / "w.safetensors"
+    assert dest.read_bytes() == CONTENT
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["vae"], "no staging left behind"
+    # second run: present with the right hash, nothing requested from the Hub
+    seen = len(_HubHandler.auth_seen)
+    assert mf.ensure([entry], tmp_path / "models", endpoint=local_hub) == []
+    assert len(_HubHandler.auth_seen) == seen
+
+
+def test_real_gated_repo_denied_then_allowed_with_token(tmp_path, local_hub):
+    entry = _entry(repo="o/gated", path="ae.safetensors")
+    (failure,) = mf.ensure([entry], tmp_path, token="wrong", endpoint=local_hub)
+    assert isinstance(failure, mf.AccessDeniedError)
+    assert "accept the license at https://huggingface.co/o/gated" in str(failure)
+    assert not (tmp_path / "vae" / "ae.safetensors").exists()
+    assert mf.ensure([entry], tmp_path, token="good-token", endpoint=local_hub) == []
+    assert "Bearer good-token" in _HubHandler.auth_seen
+    assert (tmp_path / "vae" / "ae.safetensors").read_bytes() == CONTENT
+
+
+def test_real_missing_file_repo_and_bad_checksum(tmp_path, local_hub):
+    missing_file = _entry(repo="o/public", path="nope.safetensors")
+    missing_repo = _entry(repo="o/absent", path="x.safetensors")
+    corrupt = _entry(repo="o/public", path="bad.safetensors")  # serves OTHER, expects CONTENT
+    failures = mf.ensure([missing_file, missing_repo, corrupt], tmp_path, endpoint=local_hub)
+    assert [type(f) for f in failures] == [
+        mf.RemoteFileMissingError, mf.RemoteFileMissingError, mf.ChecksumMismatchError]
+    assert "file nope.safetensors does not exist in o/public" in str(failures[0])
+    assert "repository o/absent was not found or is private" in str(failures[1])
+    assert not (tmp_path / "vae" / "bad.safetensors").exists()
+    assert not (tmp_path / mf._STAGING_DIR).exists()
