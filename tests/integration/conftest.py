@@ -221,6 +221,7 @@ class ServerPool:
         self.current: Optional[Server] = None
         self.counter = 0
         self.exit_statuses: dict[str, Optional[int]] = {}
+        self.start_failures: dict[str, str] = {}   # kind -> why it did not start (not retried)
 
     def _stop_current(self) -> None:
         if self.current is not None:
@@ -231,19 +232,33 @@ class ServerPool:
         self.counter += 1
         return self.setup.work_dir / f"{self.counter:02d}-{kind}.log"
 
+    def _start(self, kind: str, launch: Callable[[], Server]) -> Server:
+        """Start a server once per kind: after a failed start, later tests fail at once with the same reason."""
+        if kind in self.start_failures:
+            pytest.fail(f"{kind} did not start earlier in this session:\n{self.start_failures[kind]}")
+        try:
+            return launch()
+        except pytest.fail.Exception as exc:
+            self.start_failures[kind] = str(exc)
+            raise
+
     def worker(self) -> Server:
         if self.current is not None and self.current.name.startswith("worker") and self.current.process.poll() is None:
             return self.current
+        return self._start("worker", self._launch_worker)
+
+    def _launch_worker(self) -> Server:
         self._stop_current()
         s = self.setup
         api_port, comfy_port = free_port(), free_port()
         comfyui_url = f"http://127.0.0.1:{comfy_port}"
-        env = dict(os.environ,
+        # nothing of a developer's Runpod settings leaks in: the worker must not reach a real endpoint
+        base_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
+        env = dict(base_env,
                    COMFYUI_PATH=str(s.comfyui_path), COMFYUI_PYTHON=s.comfyui_python,
                    HANDLER_PYTHON=sys.executable, COMFYUI_URL=comfyui_url,
                    COMFYUI_ARGS=" ".join(s.comfyui_args()), COMFYUI_OUTPUT_DIR=str(s.output_dir),
                    COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)))
-        env.pop("RUNPOD_WEBHOOK_GET_JOB", None)   # never talk to a real Runpod endpoint from tests
         log_path = self._log_path("worker")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -261,6 +276,9 @@ class ServerPool:
     def comfyui(self) -> Server:
         if self.current is not None and self.current.process.poll() is None:
             return self.current   # the worker's ComfyUI runs with the same flags
+        return self._start("comfyui", self._launch_comfyui)
+
+    def _launch_comfyui(self) -> Server:
         self._stop_current()
         s = self.setup
         port = free_port()
