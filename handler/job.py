@@ -11,11 +11,12 @@ traceback and answered with a generic sentence, and the worker goes on serving.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from typing import Any, Callable
 
-from . import input_files, inputs, outputs, ui_to_api, workflow
+from . import input_files, inputs, outputs, payload, storage, ui_to_api, url_fetch, workflow
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
 from .errors import WorkerError, WorkflowError
@@ -40,6 +41,8 @@ class Worker:
         self.client = client
         self.report_progress = report_progress
         self.templates: dict[str, workflow.Template] = {}
+        self.store = storage.bucket_store(settings.bucket)
+        self.fetch_limits = url_fetch.FetchLimits.from_env(os.environ)
 
     # ---- start-up ---------------------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -56,6 +59,8 @@ class Worker:
             problems += [f"{name}: {p}" for p in workflow.check_graph(template.graph, object_info)]
         if self.settings.default_workflow not in self.templates:
             problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
+        if self.store is not None and (reason := self.store.check()):
+            problems.append(f"bucket: {reason}")
         return problems
 
     # ---- one job ----------------------------------------------------------------------------------------
@@ -83,8 +88,9 @@ class Worker:
             return describe(self.client, self.templates)
 
         graph, extra_data = self._build_graph(request, job_id)
+        self._preflight(request, graph, extra_data)
         if request.images:
-            stored = input_files.prepare_input_images(request.images, self.client)
+            stored = input_files.prepare_input_images(request.images, self.client, limits=self.fetch_limits)
             jlog.info("uploaded %d input image(s)", len(stored))
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
@@ -95,7 +101,11 @@ class Worker:
         )
         jlog.info("ComfyUI finished in %.2f s (queued %.2f s)", result.execution_s, result.queued_s)
         fetch_started = time.perf_counter()
-        images = self._collect_images(request, result, graph)
+        collected = outputs.collect_outputs(
+            self.client, result, list(graph), job_id=_safe_id(job_id), output_format=request.output_format,
+            quality=request.quality, include_previews=request.include_previews, store=self.store,
+            output_dir=self.settings.comfyui_output_dir,
+        )
         timings = {
             "total_s": round(time.perf_counter() - started, 3),
             "comfyui_queue_s": result.queued_s,
@@ -104,19 +114,32 @@ class Worker:
             "nodes_s": {nid: {"class_type": graph.get(nid, {}).get("class_type"), "seconds": s} for nid, s in result.node_seconds.items()},
         }
         self._forget(result, jlog)
-        if not images:
-            raise WorkflowError("The workflow finished but saved no image; add a SaveImage node.", {"prompt_id": result.prompt_id})
-        jlog.info("done: %d image(s) in %.2f s", len(images), timings["total_s"])
-        images_json = [image.to_json() for image in images]
-        return {
+        if not collected.outputs:
+            raise WorkflowError("The workflow finished but produced no output; add a SaveImage (or other save) node.", {"prompt_id": result.prompt_id})
+        response = {
             "status": "success",
             "prompt": request.prompt,
             "model": MODEL_ID,
             "seed": request.seed,
-            "image": images_json[0],
-            "images": images_json,
+            "image": collected.images[0] if collected.images else None,
+            "images": collected.images,
+            "outputs": collected.outputs,
             "timings": timings,
         }
+        size = payload.check_inline(response, self.settings.max_response_bytes,
+                                    bucket_configured=self.store is not None, uploaded=self.store is not None)
+        jlog.info("done: %d output(s), %d bytes, in %.2f s", len(collected.outputs), size, timings["total_s"])
+        return response
+
+    def _preflight(self, request: inputs.Request, graph: dict[str, Any], extra_data: dict[str, Any]) -> None:
+        """Refuse before the GPU runs when the response certainly cannot fit Runpod's payload limit."""
+        width, height = request.parameters.get("width"), request.parameters.get("height")
+        if width is None or height is None or request.workflow is not None:
+            return
+        metadata = payload.png_metadata_bytes(graph, extra_data.get("extra_pnginfo")) if request.output_format == "png" else 0
+        payload.preflight(files=request.parameters.get("num_images", 1), width=width, height=height,
+                          output_format=request.output_format, limit=self.settings.max_response_bytes,
+                          bucket_configured=self.store is not None, png_metadata_bytes=metadata)
 
     def _build_graph(self, request: inputs.Request, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The API graph to queue, and the extra_data that goes with it."""
@@ -157,15 +180,6 @@ class Worker:
                 {"node_id": bad[0]},
             )
         return graph
-
-    def _collect_images(self, request: inputs.Request, result: RunResult, graph: dict[str, Any]) -> list[outputs.EncodedImage]:
-        images = []
-        for saved in outputs.saved_images(result, list(graph), include_temp=request.include_previews):
-            data = outputs.fetch(self.client, saved)
-            images.append(outputs.encode_image(data, request.output_format, request.quality))
-            if saved.node_id not in result.cached_nodes:
-                outputs.remove_local(self.settings.comfyui_output_dir, saved)
-        return images
 
     def _forget(self, result: RunResult, jlog: JobLog) -> None:
         try:

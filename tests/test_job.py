@@ -168,3 +168,15 @@ def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
     assert result["status"] == "success" and fake.uploads["face.png"] == png_bytes(8, 8)
     bad = make_worker(fake).handle({"id": "img2", "input": {"workflow": graph, "images": [{"name": "../../etc/x.png", "image": image_b64}]}})
     assert bad["details"]["field"].startswith("images[0]") and len(fake.prompts) == 1
+
+
+def test_outputs_list_every_file_and_point_still_images_at_images(fake):
+    result = make_worker(fake).handle({"id": "o", "input": {"prompt": "x", "num_images": 2, "width": 256, "height": 256}})
+    assert [o["kind"] for o in result["outputs"]] == ["image", "image"]
+    assert [o["images_index"] for o in result["outputs"]] == [0, 1]
+    assert all(o["mime"] == "image/png" and o["node_id"] == "11" for o in result["outputs"])
+
+
+def test_response_over_the_payload_limit_without_a_bucket_is_a_clear_error(fake):
+    result = make_worker(fake, max_response_bytes=2000).handle({"id": "big", "input": {"prompt": "x", "width": 512, "height": 512}})
+    assert result["details"]["type"] == "payload_too_large" and "bucket" in result["error"].lower()
