@@ -46,7 +46,7 @@ class Settings:
     job_timeout_s: float = 600.0
     http_timeout_s: float = 30.0
     warmup_steps: int = 0
-    max_response_bytes: int = 10 * 1024 * 1024
+    max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
 
