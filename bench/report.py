@@ -45,7 +45,7 @@ def _f(v: Any, digits: int = 3) -> str:
 
 
 def scenario_rows(results: dict) -> list[str]:
-    names = [k for k in results if not k.startswith("_")]
+    names = [k for k in results if not k.startswith("_") and k != "startup"]
     base = results.get("baseline", {})
     head = ("| scenario | start to ready s | ready to serve s | first request s | warm median s | vs baseline | "
             "s/step | vs baseline | KSampler s | decode s | save s | text encode s | handler overhead s | "
@@ -88,15 +88,26 @@ def target_rows(results: dict) -> list[str]:
 
 
 def exactness_rows(results: dict) -> list[str]:
-    rows = ["| scenario | image max abs diff (0-255) | image PSNR dB | latent max abs diff | latent PSNR dB | latent rel L2 |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| scenario | steps | image max abs diff (0-255) | image PSNR dB | latent max abs diff | latent PSNR dB | latent rel L2 |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
-        vs = ((r or {}).get("exactness") or {}).get("vs_baseline") if isinstance(r, dict) else None
-        if not vs:
-            continue
-        im, la = vs.get("image", {}), vs.get("latent", {})
-        rows.append(f"| {name} | {_f(im.get('max_abs_diff'), 1)} | {_f(im.get('psnr_db'), 1)} | "
-                    f"{_f(la.get('max_abs_diff'), 4)} | {_f(la.get('psnr_db'), 1)} | {_f(la.get('rel_l2'), 4)} |")
+        ex = (r.get("exactness") or {}) if isinstance(r, dict) else {}
+        for tag, steps in (("-1step", "1"), ("", "28")):
+            vs = ex.get(f"vs_baseline{tag}")
+            if not vs:
+                continue
+            im, la = vs.get("image", {}), vs.get("latent", {})
+            rows.append(f"| {name} | {steps} | {_f(im.get('max_abs_diff'), 1)} | {_f(im.get('psnr_db'), 1)} | "
+                        f"{_f(la.get('max_abs_diff'), 4)} | {_f(la.get('psnr_db'), 1)} | {_f(la.get('rel_l2'), 4)} |")
+    return rows
+
+
+def startup_rows(results: dict) -> list[str]:
+    st = (results.get("startup") or {}).get("start_to_ready_s")
+    if not isinstance(st, dict):
+        return []
+    rows = ["| ComfyUI flags | start to HTTP ready, s (two starts, page cache warm) |", "| --- | --- |"]
+    rows += [f"| {name} | {', '.join(_f(t, 1) for t in times)} |" for name, times in st.items()]
     return rows
 
 
@@ -123,6 +134,9 @@ def render(results: dict) -> str:
     ex = exactness_rows(results)
     if len(ex) > 2:
         lines += ["", "## Exactness against the baseline (same prompt, seed and weights)", ""] + ex
+    st = startup_rows(results)
+    if st:
+        lines += ["", "## ComfyUI start", ""] + st
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         if not name.startswith("_") and isinstance(r, dict):

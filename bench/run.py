@@ -59,23 +59,28 @@ class Scenario:
 
 
 SCENARIOS = {
-    "baseline": Scenario("baseline", fast=False, warmup=False, budget_s=110,
+    "baseline": Scenario("baseline", fast=False, warmup=False, budget_s=95,
                          note="plain graph, ComfyUI defaults, no warm-up (the issue's baseline)"),
-    "shipped": Scenario("shipped", fast=True, warmup=True, budget_s=200,
+    "shipped": Scenario("shipped", fast=True, warmup=True, budget_s=150,
                         note="shipped graph: FluxFastPatch compute=default (bf16), compile on, warm-up"),
-    "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=200,
+    "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=190,
                     note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
     "nocompile": Scenario("nocompile", fast=True, warmup=True, env={"FLUX_FAST_COMPILE": "0"}, warm_runs=3,
                           exactness=False, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
     "shipped-24g": Scenario("shipped-24g", fast=True, warmup=True, cap_gib=24, warm_runs=3, exactness=False,
-                            budget_s=200, note="shipped, hard 24 GiB cap"),
+                            budget_s=130, note="shipped, hard 24 GiB cap"),
     "shipped-16g": Scenario("shipped-16g", fast=True, warmup=True, cap_gib=16, warm_runs=3, exactness=False,
-                            budget_s=240, note="shipped, hard 16 GiB cap"),
+                            budget_s=150, note="shipped, hard 16 GiB cap"),
+    "startup": Scenario("startup", fast=True, warmup=False, warm_runs=0, exactness=False, budget_s=70,
+                        note="ComfyUI start to HTTP ready only, per flag set (no requests)"),
     "baseline-24g": Scenario("baseline-24g", fast=False, warmup=False, cap_gib=24, warm_runs=3, exactness=False,
                              budget_s=120, note="baseline, hard 24 GiB cap"),
     "baseline-16g": Scenario("baseline-16g", fast=False, warmup=False, cap_gib=16, warm_runs=3, exactness=False,
                              budget_s=160, note="baseline, hard 16 GiB cap"),
 }
+
+# ComfyUI flag sets whose start-to-ready time the "startup" scenario compares (two starts each).
+STARTUP_VARIANTS = {"default": [], "disable-api-nodes": ["--disable-api-nodes"]}
 
 # What start.sh passes besides the address and the paths file (COMFYUI_ARGS may add more).
 START_FLAGS = ["--disable-auto-launch"]
@@ -182,26 +187,49 @@ class ComfyProcess:
 
 # ---- handler ----------------------------------------------------------------------------------------------
 def import_handler() -> str:
-    """Import the real handler; where the runpod SDK is missing (the GPU image has none), stub the two names
-    the handler imports from it at module level. Progress goes to our own recorder, not to runpod."""
+    """Import the real handler. The GPU image has neither the runpod SDK nor boto3: where they are missing,
+    stub the few names the handler imports from them at module level (URL pinning, S3 upload; neither is
+    exercised here). Progress goes to our own recorder, not to runpod. Returns what was used, for the report."""
+    import importlib
+    import types
+
+    used = []
     try:
-        import runpod  # noqa: F401
+        import runpod
 
-        return f"runpod {getattr(runpod, '__version__', '?')}"
+        used.append(f"runpod {getattr(runpod, '__version__', '?')}")
     except ImportError:
-        import types
-
         import requests.adapters
 
-        mods = {n: types.ModuleType(n) for n in
-                ("runpod", "runpod.serverless", "runpod.serverless.utils", "runpod.serverless.utils.rp_ssrf")}
-        mods["runpod.serverless.utils.rp_ssrf"].PinnedIPAdapter = requests.adapters.HTTPAdapter
-        mods["runpod.serverless"].progress_update = lambda job, progress: None
-        mods["runpod"].serverless = mods["runpod.serverless"]
-        mods["runpod.serverless"].utils = mods["runpod.serverless.utils"]
-        mods["runpod.serverless.utils"].rp_ssrf = mods["runpod.serverless.utils.rp_ssrf"]
-        sys.modules.update(mods)
-        return "runpod SDK not installed: stubbed (handler called directly with stub jobs)"
+        _stub("runpod.serverless.utils.rp_ssrf", PinnedIPAdapter=requests.adapters.HTTPAdapter)
+        sys.modules["runpod.serverless"].progress_update = lambda job, progress: None
+        used.append("runpod SDK not installed: stubbed (handler.job.Worker called directly with stub jobs)")
+    try:
+        import boto3  # noqa: F401
+    except ImportError:
+        class _BotoError(Exception):
+            pass
+
+        _stub("boto3", client=None, session=types.SimpleNamespace())
+        _stub("botocore.config", Config=lambda *a, **k: None)
+        _stub("botocore.exceptions", BotoCoreError=_BotoError, ClientError=_BotoError)
+        used.append("boto3 not installed: stubbed (no bucket)")
+    importlib.import_module("handler.job")
+    return "; ".join(used)
+
+
+def _stub(dotted: str, **names: Any) -> None:
+    import types
+
+    parts = dotted.split(".")
+    for i in range(1, len(parts) + 1):
+        name = ".".join(parts[:i])
+        if name not in sys.modules:
+            sys.modules[name] = types.ModuleType(name)
+            if i > 1:
+                setattr(sys.modules[".".join(parts[:i - 1])], parts[i - 1], sys.modules[name])
+    for key, value in names.items():
+        setattr(sys.modules[dotted], key, value)
 
 
 class ProgressRecorder:
@@ -240,14 +268,14 @@ def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: 
 
 
 # ---- exactness -------------------------------------------------------------------------------------------
-def exactness_probe(client, graph: dict, output_dir: Path, store: Path) -> dict:
+def exactness_probe(client, graph: dict, output_dir: Path, store: Path, steps: int) -> dict:
     """Fixed prompt and seed; keep the decoded image and the final latent for comparison across scenarios."""
     import numpy as np
     from PIL import Image
     from safetensors.numpy import load_file
 
     g = graphs.set_inputs(graph, "CLIPTextEncode", text=EXACT_PROMPT)
-    g = graphs.set_inputs(g, "KSampler", seed=EXACT_SEED, steps=SIZE["num_inference_steps"])
+    g = graphs.set_inputs(g, "KSampler", seed=EXACT_SEED, steps=steps)
     g = graphs.set_inputs(g, "EmptySD3LatentImage", width=SIZE["width"], height=SIZE["height"])
     g = graphs.set_inputs(g, "ModelSamplingFlux", width=SIZE["width"], height=SIZE["height"])
     g = graphs.set_inputs(g, "SaveImage", filename_prefix=f"exact_{store.stem}")
@@ -286,7 +314,29 @@ def compare(reference: Path, candidate: Path) -> dict:
 
 
 # ---- one scenario ------------------------------------------------------------------------------------------
+def run_startup(args, work: Path, res: dict) -> None:
+    """Start ComfyUI (page cache already warm) with each flag set twice; record start-to-ready."""
+    sdir = work / "startup"
+    sdir.mkdir(parents=True, exist_ok=True)
+    paths = sdir / "extra_model_paths.yaml"
+    write_paths_file(paths, args.models)
+    res["start_to_ready_s"] = {}
+    for name, flags in STARTUP_VARIANTS.items():
+        times = []
+        for _ in range(2):
+            proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, {}, list(args.comfy_args) + flags)
+            proc.start()
+            try:
+                times.append(round(proc.wait_ready(120), 2))
+            finally:
+                proc.stop()
+        res["start_to_ready_s"][name] = times
+    summarize(res)
+
+
 def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> dict:
+    if sc.name == "startup":
+        return run_startup(args, work, res)
     from handler.comfy_client import ComfyClient
     from handler.config import Settings
     from handler.job import Worker
@@ -334,14 +384,20 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i))
                 write_results(args.out, results)
             if sc.exactness:
-                try:
-                    res["exactness"] = exactness_probe(client, graph, proc.output_dir, work / f"exact-{sc.name}.npz")
-                    ref = args.reference or work / "exact-baseline.npz"
-                    if sc.name != "baseline" and ref.exists():
-                        res["exactness"]["vs_baseline"] = compare(ref, work / f"exact-{sc.name}.npz")
-                except Exception as exc:
-                    log.exception("exactness probe failed")
-                    res["exactness"] = {"error": f"{type(exc).__name__}: {exc}"}
+                # 28 steps: what the caller sees. 1 step: one model evaluation, which is what "output-preserving"
+                # can be judged by with random stand-in weights, whose 28-step trajectory amplifies any rounding
+                # difference (see BENCHMARKS.md).
+                res["exactness"] = {}
+                for tag, steps in (("", SIZE["num_inference_steps"]), ("-1step", 1)):
+                    try:
+                        store = work / f"exact-{sc.name}{tag}.npz"
+                        exactness_probe(client, graph, proc.output_dir, store, steps)
+                        ref = (args.reference or work) / f"exact-baseline{tag}.npz"
+                        if sc.name != "baseline" and ref.exists():
+                            res["exactness"][f"vs_baseline{tag}"] = compare(ref, store)
+                    except Exception as exc:
+                        log.exception("exactness probe failed")
+                        res["exactness"][f"error{tag}"] = f"{type(exc).__name__}: {exc}"
         finally:
             proc.stop()
             res["peak_gpu_mib"] = mem.peak_mib
@@ -421,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standin-device", default="cuda")
     p.add_argument("--resume", type=Path, default=None, help="results.json of an earlier run to extend")
     p.add_argument("--keep-logs", action="store_true")
-    p.add_argument("--reference", type=Path, default=None, help="exact-baseline.npz of an earlier run")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="folder with exact-baseline.npz and exact-baseline-1step.npz from an earlier run")
     args = p.parse_args(argv)
     args.comfy_args = args.comfy_args.split()
     args.models, args.out, args.work = args.models.resolve(), args.out.resolve(), args.work.resolve()

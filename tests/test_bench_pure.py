@@ -78,7 +78,8 @@ def test_report_marks_targets_met_and_missed():
         "shipped": {"start_to_ready_s": 9.0, "warm": [warm],
                     "summary": {"warm_median_s": 4.0, "s_per_step_median": 0.14, "first_s": 5.0,
                                 "handler_overhead_median_s": 0.01, "nodes_median_s": {"KSampler": 3.4}},
-                    "exactness": {"vs_baseline": {"image": {"max_abs_diff": 2.0, "psnr_db": 45.0},
+                    "exactness": {"vs_baseline-1step": {"image": {"max_abs_diff": 1.0, "psnr_db": 50.0}, "latent": {}},
+                                  "vs_baseline": {"image": {"max_abs_diff": 2.0, "psnr_db": 45.0},
                                                   "latent": {"max_abs_diff": 0.01, "psnr_db": 50.0, "rel_l2": 0.001}}}},
         "fp8": {"error": "RuntimeError: boom"},
     }
@@ -87,4 +88,5 @@ def test_report_marks_targets_met_and_missed():
     assert "| sampling, default path, s/step | shipped | 0.140 | <= 0.13 | no (+0.01) |" in md
     assert "| fp8 | failed: RuntimeError: boom |" in md
     assert "2.00x" in md  # warm ratio vs baseline
-    assert "| shipped | 2.0 | 45.0 |" in md
+    assert "| shipped | 28 | 2.0 | 45.0 |" in md
+    assert "| shipped | 1 | 1.0 | 50.0 |" in md
