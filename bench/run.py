@@ -260,6 +260,7 @@ def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: 
         "wall_s": round(wall, 3),
         "execution_s": execution,
         "outputs_s": t.get("outputs_s"),
+        "queued_s": t.get("comfyui_queue_s"),
         "handler_overhead_s": round(wall - execution - (t.get("outputs_s") or 0.0), 4),
         "s_per_step": stats.seconds_per_step(recorder.events),
         "nodes_s": {v["class_type"]: v["seconds"] for v in (t.get("nodes_s") or {}).values()},
