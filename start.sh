@@ -16,6 +16,8 @@ HANDLER_PYTHON="${HANDLER_PYTHON:-python3}"
 export COMFYUI_URL="${COMFYUI_URL:-http://127.0.0.1:8188}"
 COMFYUI_LISTEN="${COMFYUI_LISTEN:-127.0.0.1}"
 export COMFYUI_OUTPUT_DIR="${COMFYUI_OUTPUT_DIR:-$COMFYUI_PATH/output}"
+# The runpod SDK logs every job's whole output (base64 images included) at DEBUG: keep its log at INFO.
+export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 # Flags measured in BENCHMARKS.md; override to compare.
 COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none}"
 

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import input_files, inputs, outputs, payload, storage, ui_to_api, url_fetch, workflow
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
-from .errors import WorkerError, WorkflowError
+from .errors import ComfyUnavailableError, WorkerError, WorkflowError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ class Worker:
         jlog = JobLog(log, {"job_id": job_id})
         try:
             return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
+        except ComfyUnavailableError as err:
+            jlog.error("failed: %s", err.message)
+            # ComfyUI is gone or wedged: ask Runpod to replace this worker after answering.
+            return {**err.to_response(), "refresh_worker": True}
         except WorkerError as err:
             jlog.warning("failed: %s", err.message)
             return err.to_response()

@@ -123,7 +123,7 @@ def test_comfyui_gone_is_a_clear_error_without_address(fake):
     worker = make_worker(fake)
     fake.stop()
     result = worker.handle({"id": "gone", "input": {"prompt": "x"}})
-    assert result["details"]["type"] == "comfyui_unavailable"
+    assert result["details"]["type"] == "comfyui_unavailable" and result["refresh_worker"] is True
     assert "127.0.0.1" not in result["error"] and str(fake.port) not in result["error"]
 
 
