@@ -12,5 +12,5 @@ python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda'
 scen=$1; budget=$2; shift 2
 python3 -m bench --comfyui .comfyui --models /tmp/models --out "$OUT" --work /tmp/flux-bench \
   --scenarios "$scen" --budget-s "$budget" "$@" 2>&1 | tee "$OUT/bench.log" | grep -v "^\s*$" | grep -E "===|ERROR|Error|error|Traceback|flux_fast|skipping" | cut -c1-400
-( cd /tmp/flux-bench && tar czf "$OUT/artifacts.tgz" --exclude=output --exclude=inductor-cache --exclude=empty-frontend . ) 2>/dev/null
+( cd /tmp/flux-bench && tar czf "$OUT/artifacts.tgz" --exclude=output --exclude=inductor-cache --exclude=empty-frontend --exclude="*.npz" . ) 2>/dev/null
 cat "$OUT/BENCHMARKS.md" 2>/dev/null | sed -n '/## Figures/,/## Scenarios/p'

@@ -66,7 +66,7 @@ SCENARIOS = {
     "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=190,
                     note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
     "nocompile": Scenario("nocompile", fast=True, warmup=True, env={"FLUX_FAST_COMPILE": "0"}, warm_runs=3,
-                          exactness=False, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
+                          exactness=True, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
     "shipped-24g": Scenario("shipped-24g", fast=True, warmup=True, cap_gib=24, warm_runs=3, exactness=False,
                             budget_s=130, note="shipped, hard 24 GiB cap"),
     "shipped-16g": Scenario("shipped-16g", fast=True, warmup=True, cap_gib=16, warm_runs=3, exactness=False,
