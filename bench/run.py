@@ -65,6 +65,8 @@ SCENARIOS = {
                         note="shipped graph: FluxFastPatch compute=default (bf16), compile on, warm-up"),
     "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=190,
                     note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
+    "autotune": Scenario("autotune", fast=True, warmup=True, env={"FLUX_FAST_COMPILE_MODE": "max-autotune-no-cudagraphs"},
+                         budget_s=330, note="shipped with compile mode max-autotune-no-cudagraphs"),
     "nocompile": Scenario("nocompile", fast=True, warmup=True, env={"FLUX_FAST_COMPILE": "0"}, warm_runs=3,
                           exactness=True, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
     "shipped-24g": Scenario("shipped-24g", fast=True, warmup=True, cap_gib=24, warm_runs=3, exactness=False,

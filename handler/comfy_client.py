@@ -38,6 +38,11 @@ class RunResult:
     node_seconds: dict[str, float] = field(default_factory=dict)
     queued_s: float = 0.0
     execution_s: float = 0.0
+    # Where the handler's own time goes around ComfyUI's execution (seconds): websocket connect, POST /prompt
+    # (ComfyUI validates the graph inside it), reading the history once ComfyUI is done.
+    connect_s: float = 0.0
+    submit_s: float = 0.0
+    history_s: float = 0.0
 
 
 class ComfyClient:
@@ -136,9 +141,11 @@ class ComfyClient:
         on_progress: ProgressCallback | None = None,
         extra_data: dict[str, Any] | None = None,
     ) -> RunResult:
-        deadline = time.monotonic() + timeout_s
+        started = time.monotonic()
+        deadline = started + timeout_s
         client_id = uuid.uuid4().hex
         ws = self._connect(client_id)
+        connected = time.monotonic()
         try:
             prompt_id = self.queue(prompt, client_id, extra_data)
             tracker = _Tracker(prompt_id, on_progress)
@@ -147,8 +154,15 @@ class ComfyClient:
         finally:
             if ws is not None:
                 ws.close()
-        entry = self._wait_for_history(prompt_id, deadline)
-        return tracker.result(entry)
+        ended = time.monotonic()
+        # The websocket already carried every output (`executed`) and the outcome: skip the /history read, which
+        # right after a prompt waits behind ComfyUI's own gc.collect() and cache flush for up to ~0.1 s.
+        entry = tracker.entry_from_messages() or self._wait_for_history(prompt_id, deadline)
+        result = tracker.result(entry)
+        result.connect_s = round(connected - started, 4)
+        result.submit_s = round(tracker.queued_at - connected, 4)
+        result.history_s = round(time.monotonic() - ended, 4)
+        return result
 
     def queue(self, prompt: dict[str, Any], client_id: str, extra_data: dict[str, Any] | None = None) -> str:
         body = {"prompt": prompt, "client_id": client_id, "extra_data": extra_data or {}}
@@ -228,6 +242,9 @@ class _Tracker:
         self.finished_at: float | None = None
         self._node: str | None = None
         self._node_start = 0.0
+        self._outputs: dict[str, Any] = {}
+        self._outputs_complete = True
+        self._status: tuple[str, dict[str, Any]] | None = None
 
     def handle(self, message: dict[str, Any]) -> bool:
         kind, data = message.get("type"), message.get("data") or {}
@@ -245,12 +262,35 @@ class _Tracker:
                 self.finished_at = now
                 return True
             self._node, self._node_start = str(node), now
+        elif kind == "executed" and data.get("prompt_id") == self.prompt_id:
+            output = data.get("output")
+            if isinstance(output, dict):
+                merged = self._outputs.setdefault(str(data.get("node")), {})
+                for key, value in output.items():
+                    merged[key] = merged.get(key, []) + value if isinstance(value, list) else value
+            else:
+                self._outputs_complete = False  # a cached node without its UI: the history has it
+        elif kind in ("execution_success", "execution_error", "execution_interrupted") and data.get("prompt_id") == self.prompt_id:
+            self._status = (kind, data)
         elif kind == "progress" and data.get("prompt_id") == self.prompt_id and self.on_progress:
             try:
                 self.on_progress(str(data.get("node")), int(data.get("value", 0)), int(data.get("max", 0)))
             except Exception:  # progress is best effort; never fail a job over it
                 log.debug("progress callback failed", exc_info=True)
         return False
+
+    def entry_from_messages(self) -> dict[str, Any] | None:
+        """A history-shaped entry built from the websocket, or None when the messages did not tell everything."""
+        if self.finished_at is None or self._status is None:
+            return None
+        kind, data = self._status
+        if kind == "execution_success" and not self._outputs_complete:
+            return None
+        return {
+            "outputs": self._outputs,
+            "status": {"status_str": "success" if kind == "execution_success" else "error",
+                       "completed": kind == "execution_success", "messages": [[kind, data]]},
+        }
 
     def _close_node(self, now: float) -> None:
         if self._node is not None:

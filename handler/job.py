@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 import time
 from typing import Any, Callable
 
@@ -112,12 +113,16 @@ class Worker:
         )
         timings = {
             "total_s": round(time.perf_counter() - started, 3),
+            "comfyui_connect_s": result.connect_s,
+            "comfyui_submit_s": result.submit_s,
             "comfyui_queue_s": result.queued_s,
             "comfyui_execution_s": result.execution_s,
+            "comfyui_history_s": result.history_s,
             "outputs_s": round(time.perf_counter() - fetch_started, 3),
             "nodes_s": {nid: {"class_type": graph.get(nid, {}).get("class_type"), "seconds": s} for nid, s in result.node_seconds.items()},
         }
-        self._forget(result, jlog)
+        # Dropping the history entry is housekeeping: do it off the response path.
+        threading.Thread(target=self._forget, args=(result, jlog), daemon=True).start()
         if not collected.outputs:
             raise WorkflowError("The workflow finished but produced no output; add a SaveImage (or other save) node.", {"prompt_id": result.prompt_id})
         response = {

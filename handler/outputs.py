@@ -87,17 +87,30 @@ def encode_image(data: bytes, output_format: str, quality: int) -> EncodedImage:
         return EncodedImage(buffer.getvalue(), width, height, output_format)
 
 
-def fetch(client: ComfyClient, saved: SavedFile) -> bytes:
+def fetch(client: ComfyClient, saved: SavedFile, output_dir: Path | None = None) -> bytes:
+    """The file's bytes: straight from ComfyUI's output folder when it is on this machine (no HTTP round trip
+    through a server that is busy tidying up after the prompt), else over /view."""
+    path = _local_path(output_dir, saved)
+    if path is not None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
     return client.view(saved.filename, saved.subfolder, saved.folder_type)
+
+
+def _local_path(output_dir: Path | None, saved: SavedFile) -> Path | None:
+    if output_dir is None or saved.folder_type != "output":
+        return None
+    root = output_dir.resolve()
+    path = (root / saved.subfolder / saved.filename).resolve()
+    return path if root in path.parents else None
 
 
 def remove_local(output_dir: Path | None, saved: SavedFile) -> None:
     """Delete a consumed output file when ComfyUI's output folder is on this machine (keeps the disk from filling)."""
-    if output_dir is None or saved.folder_type != "output":
-        return
-    root = output_dir.resolve()
-    path = (root / saved.subfolder / saved.filename).resolve()
-    if root not in path.parents:
+    path = _local_path(output_dir, saved)
+    if path is None:
         return
     try:
         path.unlink(missing_ok=True)
@@ -241,7 +254,7 @@ def collect_outputs(
                             "encoding": "utf-8", "data": ref.text})
             continue
         saved = SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
-        data = fetch(client, saved)
+        data = fetch(client, saved, output_dir)
         entry: dict[str, Any] = {"node_id": ref.node_id, "filename": ref.filename, "kind": ref.kind, "mime": ref.mime}
         if ref.folder_type != "output":
             entry["type"] = ref.folder_type

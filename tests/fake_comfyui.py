@@ -43,6 +43,7 @@ class FakeComfyUI:
         self.sockets: dict[str, web.WebSocketResponse] = {}
         self.files: dict[str, bytes] = {}
         self.uploads: dict[str, bytes] = {}
+        self.history_reads = 0
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._loop = asyncio.new_event_loop()
@@ -150,6 +151,8 @@ class FakeComfyUI:
                 self.files[name] = png_bytes(width, height)
                 images.append({"filename": name, "subfolder": "", "type": "output"})
             save = next((nid for nid, n in graph.items() if n["class_type"] == "SaveImage"), "11")
+            await send("executed", {"node": save, "display_node": save, "output": {"images": images}})
+            await send("execution_success", {})
             self.history[prompt_id] = {"outputs": {save: {"images": images}},
                                        "status": {"status_str": "success", "completed": True,
                                                   "messages": messages + [["execution_success", {"prompt_id": prompt_id}]]}}
@@ -157,6 +160,7 @@ class FakeComfyUI:
 
     async def _history(self, request):
         pid = request.match_info["pid"]
+        self.history_reads += 1
         return web.json_response({pid: self.history[pid]} if pid in self.history else {})
 
     async def _interrupt(self, request):

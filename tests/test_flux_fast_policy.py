@@ -72,3 +72,12 @@ def test_fp8_matmul_shape_rules():
     assert policy.rows_padding(1) == 15
     assert policy.fp8_eligible(3072, 9216)
     assert not policy.fp8_eligible(3072, 10)
+
+
+def test_compile_mode_comes_from_the_environment_and_is_checked():
+    make_plan = policy.make_plan
+    assert make_plan("default", True, "auto", {}).compile_mode == "default"
+    plan = make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "max-autotune-no-cudagraphs"})
+    assert plan.compile_mode == "max-autotune-no-cudagraphs" and "mode=max-autotune-no-cudagraphs" in plan.describe()
+    with pytest.raises(PolicyError):
+        make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "fastest"})

@@ -180,3 +180,9 @@ def test_outputs_list_every_file_and_point_still_images_at_images(fake):
 def test_response_over_the_payload_limit_without_a_bucket_is_a_clear_error(fake):
     result = make_worker(fake, max_response_bytes=2000).handle({"id": "big", "input": {"prompt": "x", "width": 512, "height": 512}})
     assert result["details"]["type"] == "payload_too_large" and "bucket" in result["error"].lower()
+
+
+def test_outputs_come_from_the_websocket_without_a_history_read(fake):
+    result = make_worker(fake).handle({"id": "ws", "input": {"prompt": "x", "width": 256, "height": 256}})
+    assert result["status"] == "success" and fake.history_reads == 0
+    assert {"comfyui_connect_s", "comfyui_submit_s", "comfyui_history_s"} <= set(result["timings"])

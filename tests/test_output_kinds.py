@@ -152,8 +152,10 @@ def test_odd_history_entries_are_skipped_not_fatal():
     assert [(r.kind, r.text) for r in refs] == [("text", "single string")]
 
 
-def test_consumed_files_are_removed_from_a_local_output_folder(tmp_path):
+def test_consumed_files_are_read_locally_then_removed_from_a_local_output_folder(tmp_path):
     (tmp_path / "job").mkdir()
-    (tmp_path / "job" / "still_00001_.png").write_bytes(b"x")
-    outputs.collect_outputs(FakeClient(), RunResult("p", {"9": HISTORY["9"]}), ["9"], job_id="j", output_dir=tmp_path)
+    (tmp_path / "job" / "still_00001_.png").write_bytes(FILES["still_00001_.png"])
+    client = FakeClient()
+    got = outputs.collect_outputs(client, RunResult("p", {"9": HISTORY["9"]}), ["9"], job_id="j", output_dir=tmp_path)
     assert not (tmp_path / "job" / "still_00001_.png").exists()
+    assert client.viewed == [] and got.images[0]["width"] > 0

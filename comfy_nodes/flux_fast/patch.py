@@ -89,7 +89,8 @@ def apply(model: Any, plan: Plan) -> Any:
         from comfy_api.torch_helpers import set_torch_compile_wrapper
 
         _tune_dynamo()
-        set_torch_compile_wrapper(model=patched, backend="inductor")
+        mode = None if plan.compile_mode == "default" else plan.compile_mode
+        set_torch_compile_wrapper(model=patched, backend="inductor", mode=mode)
         log.info("flux_fast: torch.compile (inductor) wraps the diffusion model; the first step compiles")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
     return patched

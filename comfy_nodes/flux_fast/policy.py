@@ -10,6 +10,9 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   per-row activation scales, changes the image slightly) or ``off`` (graph passes the model through). Used when
   the node's ``compute`` input is ``default``; an explicit node value (e.g. set per request) wins.
 * ``FLUX_FAST_COMPILE``: ``1`` (default) or ``0``: torch.compile the diffusion model.
+* ``FLUX_FAST_COMPILE_MODE``: torch.compile mode: ``default`` (default), ``max-autotune-no-cudagraphs`` (GEMM
+  autotuning and epilogue fusion; compiles for minutes, so only with a persistent inductor cache) or
+  ``max-autotune``.
 * ``FLUX_FAST_UPCAST``: ``auto`` (default), ``never`` or ``always``: keep the fp8 DiT weights upcast to the
   compute dtype on the GPU (one cast at load instead of one per Linear per step).
 * ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
@@ -30,6 +33,8 @@ GIB = 1024 ** 3
 ENV_COMPUTE = "FLUX_FAST_COMPUTE"
 ENV_COMPILE = "FLUX_FAST_COMPILE"
 ENV_UPCAST = "FLUX_FAST_UPCAST"
+ENV_COMPILE_MODE = "FLUX_FAST_COMPILE_MODE"
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead")
 ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -46,9 +51,11 @@ class Plan:
     compile: bool
     upcast: str           # "auto", "never" or "always"
     margin_bytes: int
+    compile_mode: str = "default"
 
     def describe(self) -> str:
-        return (f"compute={self.compute} compile={self.compile} upcast={self.upcast} "
+        mode = f" mode={self.compile_mode}" if self.compile else ""
+        return (f"compute={self.compute} compile={self.compile}{mode} upcast={self.upcast} "
                 f"margin={self.margin_bytes / GIB:.1f}GiB")
 
 
@@ -70,6 +77,13 @@ def resolve_compile(node_value: bool, env: Mapping[str, str]) -> bool:
     if raw and raw not in _TRUE | _FALSE:
         raise PolicyError(f"{ENV_COMPILE}='{raw}' is not 0 or 1")
     return bool(node_value) and raw not in _FALSE
+
+
+def resolve_compile_mode(env: Mapping[str, str]) -> str:
+    value = env.get(ENV_COMPILE_MODE, "").strip().lower() or "default"
+    if value not in COMPILE_MODES:
+        raise PolicyError(f"{ENV_COMPILE_MODE}='{value}' is not one of {', '.join(COMPILE_MODES)}")
+    return value
 
 
 def resolve_upcast(node_value: str, env: Mapping[str, str]) -> str:
@@ -99,7 +113,7 @@ def resolve_margin(env: Mapping[str, str]) -> int:
 
 def make_plan(compute: str, compile_model: bool, upcast: str, env: Mapping[str, str]) -> Plan:
     return Plan(resolve_compute(compute, env), resolve_compile(compile_model, env), resolve_upcast(upcast, env),
-                resolve_margin(env))
+                resolve_margin(env), resolve_compile_mode(env))
 
 
 def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes: int) -> tuple[bool, str]:
