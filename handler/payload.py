@@ -43,9 +43,35 @@ def base64_size(n_bytes: int) -> int:
     return 4 * math.ceil(n_bytes / 3)
 
 
+_BIG_STRING = 4096
+
+
 def response_size(response: Any) -> int:
-    """Bytes the runpod SDK will POST for this job output."""
-    return len(json.dumps({"output": response}, ensure_ascii=False).encode("utf-8"))
+    """Bytes the runpod SDK will POST for this job output.
+
+    Exact, without serialising megabytes of base64: a long string that JSON writes verbatim (printable ASCII
+    with no quote or backslash, which base64 always is) is counted by its length and left out of the dump.
+    """
+    verbatim = [0]
+    checked: dict[int, bool] = {}  # `image` is `images[0]`: the same string object, scanned once
+
+    def light(obj: Any) -> Any:
+        if isinstance(obj, str) and len(obj) > _BIG_STRING:
+            plain = checked.get(id(obj))
+            if plain is None:
+                plain = checked[id(obj)] = obj.isascii() and obj.isprintable() and '"' not in obj and "\\" not in obj
+            if plain:
+                verbatim[0] += len(obj)
+                return ""
+            return obj
+        if isinstance(obj, dict):
+            return {k: light(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [light(v) for v in obj]
+        return obj
+
+    skeleton = json.dumps({"output": light(response)}, ensure_ascii=False).encode("utf-8")
+    return len(skeleton) + verbatim[0]
 
 
 def _mb(n: int) -> str:

@@ -99,3 +99,16 @@ def test_oversize_after_upload_says_what_is_left_to_shrink():
     with pytest.raises(PayloadTooLargeError) as err:
         check_inline(response, 10_000_000, bucket_configured=True, uploaded=True)
     assert "text outputs" in err.value.message and "BUCKET_NAME" not in err.value.message
+
+
+def test_response_size_counts_long_base64_exactly_without_dumping_it():
+    import base64 as _b64
+    import json as _json
+    import os as _os
+
+    blob = _b64.b64encode(_os.urandom(300_000)).decode()
+    response = {"image": {"image_base64": blob, "width": 1}, "images": [{"image_base64": blob}],
+                "outputs": [{"data": "é" * 5000}, {"data": 'q"uo\\te' * 2000}], "prompt": "ünïcode"}
+    from handler.payload import response_size
+
+    assert response_size(response) == len(_json.dumps({"output": response}, ensure_ascii=False).encode("utf-8"))
