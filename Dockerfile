@@ -119,6 +119,8 @@ RUN mkdir -p /comfyui/user/default/workflows \
  && printf '#!/bin/sh\nexec /worker/start.sh "$@"\n' > /start.sh \
  && chmod +x /start.sh
 
-ENV WORKFLOWS_DIR=/worker/workflows
+ENV WORKFLOWS_DIR=/worker/workflows \
+    WARMUP_STEPS=2 \
+    TORCHINDUCTOR_FX_GRAPH_CACHE=1
 
 CMD ["/start.sh"]

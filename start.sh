@@ -19,7 +19,12 @@ export COMFYUI_OUTPUT_DIR="${COMFYUI_OUTPUT_DIR:-$COMFYUI_PATH/output}"
 # The runpod SDK logs every job's whole output (base64 images included) at DEBUG: keep its log at INFO.
 export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 # Flags measured in BENCHMARKS.md; override to compare.
-COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none}"
+COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes}"
+# torch.compile's kernels survive restarts in the inductor cache: on the network volume when there is one, so a
+# new worker reuses what an earlier one compiled for the same GPU and torch.
+if [[ -z "${TORCHINDUCTOR_CACHE_DIR:-}" && -d /runpod-volume && -w /runpod-volume ]]; then
+  export TORCHINDUCTOR_CACHE_DIR=/runpod-volume/.cache/torchinductor
+fi
 
 log() { echo "start.sh: $*" >&2; }
 

@@ -63,13 +63,16 @@ def main() -> int:
 
 
 def warm_up(worker: Worker, settings: Settings) -> None:
-    """Run the default workflow once so model loading (and any compilation) happens before the first job."""
-    log.info("warming up: %d step(s) of %s", settings.warmup_steps, settings.default_workflow)
-    result = worker.handle({"id": "warmup", "input": {"prompt": "warmup", "num_inference_steps": settings.warmup_steps, "seed": 0}})
-    if "error" in result:
-        log.warning("warm-up failed (the worker still starts): %s", result["error"])
-    else:
-        log.info("warm-up done in %.1f s", result["timings"]["total_s"])
+    """Run the default workflow once per WARMUP_SIZES entry, so model loading and torch.compile's graphs for those
+    image shapes are built before the first job (a size not warmed up compiles on its first request)."""
+    for width, height in settings.warmup_sizes:
+        log.info("warming up: %d step(s) of %s at %dx%d", settings.warmup_steps, settings.default_workflow, width, height)
+        result = worker.handle({"id": f"warmup-{width}x{height}", "input": {
+            "prompt": "warmup", "num_inference_steps": settings.warmup_steps, "seed": 0, "width": width, "height": height}})
+        if "error" in result:
+            log.warning("warm-up failed (the worker still starts): %s", result["error"])
+        else:
+            log.info("warm-up done in %.1f s", result["timings"]["total_s"])
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class Settings:
     job_timeout_s: float = 600.0
     http_timeout_s: float = 30.0
     warmup_steps: int = 0
+    warmup_sizes: tuple[tuple[int, int], ...] = ((832, 1536),)
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
@@ -69,6 +70,7 @@ class Settings:
             job_timeout_s=_get(env, "JOB_TIMEOUT_S", _positive_float, d.job_timeout_s),
             http_timeout_s=_get(env, "COMFY_HTTP_TIMEOUT_S", _positive_float, d.http_timeout_s),
             warmup_steps=_get(env, "WARMUP_STEPS", _non_negative_int, d.warmup_steps),
+            warmup_sizes=_get(env, "WARMUP_SIZES", _sizes, d.warmup_sizes),
             max_response_bytes=_get(env, "MAX_RESPONSE_BYTES", _positive_int, d.max_response_bytes),
             log_level=_get(env, "LOG_LEVEL", _log_level, d.log_level),
             bucket=BucketSettings(
@@ -112,6 +114,19 @@ def _positive_float(raw: str) -> float:
     if not value > 0:
         raise ValueError("must be a positive number")
     return value
+
+
+def _sizes(raw: str) -> tuple[tuple[int, int], ...]:
+    sizes = []
+    for item in raw.split(","):
+        try:
+            width, height = (int(v) for v in item.strip().lower().split("x"))
+        except ValueError:
+            raise ValueError(f"'{item.strip()}' is not WIDTHxHEIGHT (e.g. 832x1536,1024x1024)") from None
+        if not (256 <= width <= 2048 and 256 <= height <= 2048 and width % 16 == 0 and height % 16 == 0):
+            raise ValueError(f"'{item.strip()}' must have sides from 256 to 2048 and multiples of 16")
+        sizes.append((width, height))
+    return tuple(sizes)
 
 
 def _log_level(raw: str) -> str:

@@ -32,3 +32,12 @@ def test_bad_values_name_the_variable(name, value):
 def test_secrets_are_not_in_repr():
     settings = Settings.from_env({"BUCKET_SECRET_ACCESS_KEY": "s3cr3t", "BUCKET_ACCESS_KEY_ID": "AKIA123"})
     assert "s3cr3t" not in repr(settings) and "AKIA123" not in repr(settings)
+
+
+def test_warmup_sizes_are_parsed_and_checked():
+    assert Settings.from_env({}).warmup_sizes == ((832, 1536),)
+    assert Settings.from_env({"WARMUP_SIZES": "832x1536, 1024X1024"}).warmup_sizes == ((832, 1536), (1024, 1024))
+    for bad in ("832", "832x1530", "4096x4096"):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"WARMUP_SIZES": bad})
+        assert "WARMUP_SIZES" in caught.value.message
