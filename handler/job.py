@@ -146,7 +146,8 @@ class Worker:
         if width is None or height is None or request.workflow is not None:
             return
         metadata = payload.png_metadata_bytes(graph, extra_data.get("extra_pnginfo")) if request.output_format == "png" else 0
-        payload.preflight(files=request.parameters.get("num_images", 1), width=width, height=height,
+        # `image` repeats `images[0]` in the response (kept for the original clients), hence one file more.
+        payload.preflight(files=request.parameters.get("num_images", 1) + 1, width=width, height=height,
                           output_format=request.output_format, limit=self.settings.max_response_bytes,
                           bucket_configured=self.store is not None, png_metadata_bytes=metadata)
 
