@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import threading
 import uuid
 
@@ -44,8 +43,8 @@ class FakeComfyUI:
         self.files: dict[str, bytes] = {}
         self.uploads: dict[str, bytes] = {}
         self.history_reads = 0
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # chosen by the OS when the server binds (no race with other processes)
+        self.url = ""
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -53,12 +52,12 @@ class FakeComfyUI:
     # -- lifecycle
     def start(self) -> "FakeComfyUI":
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(60)
         return self
 
     def stop(self) -> None:
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(60)
             self._runner = None
 
     async def _start(self) -> None:
@@ -67,6 +66,9 @@ class FakeComfyUI:
         app.router.add_get("/object_info", self._object_info_all)
         app.router.add_get("/object_info/{cls}", self._object_info_one)
         app.router.add_get("/ws", self._ws)
+        app.router.add_get("/system_stats", self._system_stats)
+        app.router.add_get("/models", self._model_folders)
+        app.router.add_get("/models/{folder}", self._models)
         app.router.add_post("/prompt", self._prompt)
         app.router.add_get("/history/{pid}", self._history)
         app.router.add_post("/history", self._empty_json)
@@ -76,7 +78,10 @@ class FakeComfyUI:
         app.router.add_post("/upload/image", self._upload)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
 
     # -- routes
     async def _empty_json(self, request):
@@ -84,6 +89,20 @@ class FakeComfyUI:
 
     async def _object_info_all(self, request):
         return web.json_response(self.object_info)
+
+    async def _system_stats(self, request):
+        return web.json_response({"system": {"comfyui_version": "0.3.64", "pytorch_version": "2.14.1", "python_version": "3.11.7"},
+                                  "devices": [{"name": "cuda:0 NVIDIA H100 80GB HBM3 : cudaMallocAsync", "type": "cuda",
+                                               "vram_total": 85e9, "vram_free": 80e9}]})
+
+    async def _model_folders(self, request):
+        return web.json_response(["checkpoints", "diffusion_models", "text_encoders", "vae", "loras"])
+
+    async def _models(self, request):
+        folder = request.match_info["folder"]
+        files = {"diffusion_models": ["flux1-dev-fp8-e4m3fn.safetensors"], "vae": ["ae.safetensors"],
+                 "text_encoders": ["clip_l.safetensors", "t5xxl_fp8_e4m3fn.safetensors"]}
+        return web.json_response(files.get(folder, []))
 
     async def _object_info_one(self, request):
         cls = request.match_info["cls"]
@@ -180,12 +199,6 @@ class FakeComfyUI:
         part = form["image"]
         self.uploads[part.filename] = part.file.read()
         return web.json_response({"name": part.filename, "subfolder": form.get("subfolder", ""), "type": "input"})
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def object_info_for(graph: dict) -> dict:

@@ -186,3 +186,12 @@ def test_outputs_come_from_the_websocket_without_a_history_read(fake):
     result = make_worker(fake).handle({"id": "ws", "input": {"prompt": "x", "width": 256, "height": 256}})
     assert result["status"] == "success" and fake.history_reads == 0
     assert {"comfyui_connect_s", "comfyui_submit_s", "comfyui_history_s"} <= set(result["timings"])
+
+
+def test_info_action_tells_a_power_user_what_will_run(fake_real_info):
+    info = make_worker(fake_real_info).handle({"id": "i", "input": {"action": "info"}})
+    assert info["comfyui_version"] == "0.3.64" and "H100" in info["devices"][0]["name"]
+    assert info["models"]["diffusion_models"] == ["flux1-dev-fp8-e4m3fn.safetensors"]
+    assert "t5xxl_fp8_e4m3fn.safetensors" in info["models"]["text_encoders"]
+    assert "FluxFastPatch" in info["custom_nodes"]["flux_fast"]
+    assert {"prompt", "width", "seed"} <= set(info["workflows"]["flux1-dev-t2i"]["parameters"])
