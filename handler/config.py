@@ -13,6 +13,7 @@ from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlparse
 
 from .errors import ConfigError
+from .url_fetch import FetchLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class Settings:
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
+    input_limits: FetchLimits = field(default_factory=FetchLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -82,7 +84,16 @@ class Settings:
                 region=env.get("BUCKET_REGION") or None,
                 presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _positive_int, 3600),
             ),
+            input_limits=_input_limits(env),
         )
+
+
+def _input_limits(env: Mapping[str, str]) -> FetchLimits:
+    """Caps on input images (INPUT_IMAGE_*, INPUT_URL_*); the URL guard itself is not configurable."""
+    try:
+        return FetchLimits.from_env(env)
+    except ValueError as exc:
+        raise ConfigError(f"{exc}.") from None
 
 
 def _get(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T) -> T:

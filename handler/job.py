@@ -11,13 +11,12 @@ traceback and answered with a generic sentence, and the worker goes on serving.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 import time
 from typing import Any, Callable
 
-from . import input_files, inputs, outputs, payload, storage, ui_to_api, url_fetch, workflow
+from . import input_files, inputs, outputs, payload, storage, ui_to_api, workflow
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
 from .errors import ComfyUnavailableError, WorkerError, WorkflowError
@@ -43,7 +42,6 @@ class Worker:
         self.report_progress = report_progress
         self.templates: dict[str, workflow.Template] = {}
         self.store = storage.bucket_store(settings.bucket)
-        self.fetch_limits = url_fetch.FetchLimits.from_env(os.environ)
 
     # ---- start-up ---------------------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -95,7 +93,7 @@ class Worker:
         graph, extra_data = self._build_graph(request, job_id)
         self._preflight(request, graph, extra_data)
         if request.images:
-            stored = input_files.prepare_input_images(request.images, self.client, limits=self.fetch_limits)
+            stored = input_files.prepare_input_images(request.images, self.client, limits=self.settings.input_limits)
             jlog.info("uploaded %d input image(s)", len(stored))
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(

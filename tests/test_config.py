@@ -41,3 +41,10 @@ def test_warmup_sizes_are_parsed_and_checked():
         with pytest.raises(ConfigError) as caught:
             Settings.from_env({"WARMUP_SIZES": bad})
         assert "WARMUP_SIZES" in caught.value.message
+
+
+def test_input_image_limits_are_part_of_the_settings():
+    assert Settings.from_env({"INPUT_IMAGE_MAX_BYTES": "1000"}).input_limits.max_bytes == 1000
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"INPUT_URL_DEADLINE_S": "soon"})
+    assert "INPUT_URL_DEADLINE_S" in caught.value.message
