@@ -54,6 +54,9 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     cap_gib: float | None = None    # hard GPU memory cap in the ComfyUI process (+ --reserve-vram to match)
     extra_args: list[str] = field(default_factory=list)
+    # Extra warm-up sizes after the default one, and the size the measured requests use (None: SIZE).
+    warmup_sizes: tuple[tuple[int, int], ...] = ()
+    request_size: tuple[int, int] | None = None
     budget_s: float = 150.0         # rough time it needs; skipped when less is left
     note: str = ""
 
@@ -67,6 +70,11 @@ SCENARIOS = {
                     note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
     "autotune": Scenario("autotune", fast=True, warmup=True, env={"FLUX_FAST_COMPILE_MODE": "max-autotune-no-cudagraphs"},
                          budget_s=330, note="shipped with compile mode max-autotune-no-cudagraphs"),
+    "sizes": Scenario("sizes", fast=True, warmup=True, warmup_sizes=((1024, 1024),), request_size=(768, 1344),
+                      warm_runs=3, exactness=False, budget_s=240,
+                      note="shipped; warm-up at 832x1536 then 1024x1024; requests at 768x1344, a size never warmed up"),
+    "newsize": Scenario("newsize", fast=True, warmup=True, request_size=(768, 1344), warm_runs=3, exactness=False,
+                        budget_s=160, note="shipped; warm-up at 832x1536 only; requests at 768x1344"),
     "nocompile": Scenario("nocompile", fast=True, warmup=True, env={"FLUX_FAST_COMPILE": "0"}, warm_runs=3,
                           exactness=True, budget_s=90, note="ablation: bf16 upcast only, no torch.compile"),
     "shipped-24g": Scenario("shipped-24g", fast=True, warmup=True, cap_gib=24, warm_runs=3, exactness=False,
@@ -246,9 +254,12 @@ class ProgressRecorder:
 SIZE = {"width": 832, "height": 1536, "num_inference_steps": 28}
 
 
-def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: int, steps: int | None = None) -> dict:
+def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: int, steps: int | None = None,
+            size: tuple[int, int] | None = None) -> dict:
     recorder.events = []
     fields = {**SIZE, "prompt": prompt, "seed": seed}
+    if size:
+        fields["width"], fields["height"] = size
     if steps:
         fields["num_inference_steps"] = steps
     t0 = time.perf_counter()
@@ -380,11 +391,17 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
             if sc.warmup:
                 # as handler/__main__.warm_up: the worker reports ready only after this
                 res["warmup"] = request(worker, recorder, "warmup", "warmup", 0, steps=args.warmup_steps)
-                res["ready_to_serve_s"] = round(res["start_to_ready_s"] + res["prepare_s"] + res["warmup"]["wall_s"], 2)
-            res["first"] = request(worker, recorder, "first", PROMPTS[0], 1)
+                warmup_s = res["warmup"]["wall_s"]
+                for w, h in sc.warmup_sizes:
+                    extra_warmup = request(worker, recorder, f"warmup-{w}x{h}", "warmup", 0, steps=args.warmup_steps, size=(w, h))
+                    res.setdefault("extra_warmups", []).append({"size": f"{w}x{h}", **extra_warmup})
+                    warmup_s += extra_warmup["wall_s"]
+                res["ready_to_serve_s"] = round(res["start_to_ready_s"] + res["prepare_s"] + warmup_s, 2)
+            res["first"] = request(worker, recorder, "first", PROMPTS[0], 1, size=sc.request_size)
             res["warm"] = []
             for i in range(sc.warm_runs):
-                res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i))
+                res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i,
+                                           size=sc.request_size))
                 write_results(args.out, results)
             if sc.exactness:
                 # 28 steps: what the caller sees. 1 step: one model evaluation, which is what "output-preserving"
