@@ -71,6 +71,7 @@ SCENARIOS = {
     "autotune": Scenario("autotune", fast=True, warmup=True, env={"FLUX_FAST_COMPILE_MODE": "max-autotune-no-cudagraphs"},
                          budget_s=330, note="shipped with compile mode max-autotune-no-cudagraphs"),
     "sizes": Scenario("sizes", fast=True, warmup=True, warmup_sizes=((1024, 1024),), request_size=(768, 1344),
+                      env={"WARMUP_SIZES": "832x1536,1024x1024"},
                       warm_runs=3, exactness=False, budget_s=240,
                       note="shipped; warm-up at 832x1536 then 1024x1024; requests at 768x1344, a size never warmed up"),
     "newsize": Scenario("newsize", fast=True, warmup=True, request_size=(768, 1344), warm_runs=3, exactness=False,

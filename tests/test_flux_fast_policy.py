@@ -81,3 +81,45 @@ def test_compile_mode_comes_from_the_environment_and_is_checked():
     assert plan.compile_mode == "max-autotune-no-cudagraphs" and "mode=max-autotune-no-cudagraphs" in plan.describe()
     with pytest.raises(PolicyError):
         make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "fastest"})
+
+
+def test_compiled_sizes_default_to_the_workers_warmup_sizes():
+    assert policy.make_plan("default", True, "auto", {}).compile_sizes == ((832, 1536),)
+    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536,1024x1024"})
+    assert plan.compile_sizes == ((832, 1536), (1024, 1024))
+    assert policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536", "FLUX_FAST_COMPILE_SIZES": "512x512"}).compile_sizes == ((512, 512),)
+    with pytest.raises(PolicyError):
+        policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_SIZES": "big"})
+
+
+def test_only_warmed_up_single_image_shapes_run_compiled():
+    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536,1024x1024"})
+    assert plan.compiled_for(1, 1536 // 8, 832 // 8) and plan.compiled_for(1, 128, 128)
+    assert not plan.compiled_for(1, 1344 // 8, 768 // 8)      # a size never warmed up: no compile stall
+    assert not plan.compiled_for(2, 1536 // 8, 832 // 8)      # a batch is another shape
+    assert not policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE": "0"}).compiled_for(1, 192, 104)
+
+
+def test_apply_model_wrapper_swaps_in_the_compiled_model_only_for_planned_shapes():
+    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real tensors")
+    from comfy_nodes.flux_fast.patch import _compiled_for_planned_sizes
+
+    class Base:
+        diffusion_model = "eager"
+
+    class Executor:
+        class_obj = Base()
+        seen = []
+
+        def __call__(self, x, *args, **kwargs):
+            self.seen.append(self.class_obj.diffusion_model)
+            return x
+
+    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536"})
+    wrapper = _compiled_for_planned_sizes("compiled", plan)
+    executor = Executor()
+    wrapper(executor, torch.zeros(1, 16, 192, 104))
+    wrapper(executor, torch.zeros(1, 16, 128, 128))
+    wrapper(executor, torch.zeros(2, 16, 192, 104))
+    assert executor.seen == ["compiled", "eager", "eager"]
+    assert executor.class_obj.diffusion_model == "eager"

@@ -13,6 +13,10 @@ Environment variables (read when the node runs, so the handler or start.sh can s
 * ``FLUX_FAST_COMPILE_MODE``: torch.compile mode: ``default`` (default), ``max-autotune-no-cudagraphs`` (GEMM
   autotuning and epilogue fusion; compiles for minutes, so only with a persistent inductor cache) or
   ``max-autotune``.
+* ``FLUX_FAST_COMPILE_SIZES``: the image sizes (``WxH,...``) that run compiled; default: the handler's
+  ``WARMUP_SIZES``, else ``832x1536``. Every new latent shape costs torch.compile a new graph (67-150 s on an
+  H200), so a size the worker did not warm up runs uncompiled instead of stalling its request. Single images
+  only: a batch (num_images > 1) also runs uncompiled.
 * ``FLUX_FAST_UPCAST``: ``auto`` (default), ``never`` or ``always``: keep the fp8 DiT weights upcast to the
   compute dtype on the GPU (one cast at load instead of one per Linear per step).
 * ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
@@ -34,6 +38,9 @@ ENV_COMPUTE = "FLUX_FAST_COMPUTE"
 ENV_COMPILE = "FLUX_FAST_COMPILE"
 ENV_UPCAST = "FLUX_FAST_UPCAST"
 ENV_COMPILE_MODE = "FLUX_FAST_COMPILE_MODE"
+ENV_COMPILE_SIZES = "FLUX_FAST_COMPILE_SIZES"
+ENV_WARMUP_SIZES = "WARMUP_SIZES"
+DEFAULT_COMPILE_SIZES = ((832, 1536),)
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead")
 ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
 
@@ -52,6 +59,11 @@ class Plan:
     upcast: str           # "auto", "never" or "always"
     margin_bytes: int
     compile_mode: str = "default"
+    compile_sizes: tuple[tuple[int, int], ...] = DEFAULT_COMPILE_SIZES
+
+    def compiled_for(self, batch: int, latent_height: int, latent_width: int) -> bool:
+        """Whether a model call on this latent shape uses the compiled graph (FLUX latents are 1/8 of the pixels)."""
+        return self.compile and batch == 1 and (latent_width * 8, latent_height * 8) in self.compile_sizes
 
     def describe(self) -> str:
         mode = f" mode={self.compile_mode}" if self.compile else ""
@@ -86,6 +98,21 @@ def resolve_compile_mode(env: Mapping[str, str]) -> str:
     return value
 
 
+def resolve_compile_sizes(env: Mapping[str, str]) -> tuple[tuple[int, int], ...]:
+    name = ENV_COMPILE_SIZES if env.get(ENV_COMPILE_SIZES, "").strip() else ENV_WARMUP_SIZES
+    raw = env.get(name, "").strip()
+    if not raw:
+        return DEFAULT_COMPILE_SIZES
+    sizes = []
+    for item in raw.split(","):
+        try:
+            width, height = (int(v) for v in item.strip().lower().split("x"))
+        except ValueError:
+            raise PolicyError(f"{name}: '{item.strip()}' is not WIDTHxHEIGHT") from None
+        sizes.append((width, height))
+    return tuple(sizes)
+
+
 def resolve_upcast(node_value: str, env: Mapping[str, str]) -> str:
     if node_value not in UPCAST_CHOICES:
         raise PolicyError(f"upcast_weights '{node_value}' is not one of {', '.join(UPCAST_CHOICES)}")
@@ -113,7 +140,7 @@ def resolve_margin(env: Mapping[str, str]) -> int:
 
 def make_plan(compute: str, compile_model: bool, upcast: str, env: Mapping[str, str]) -> Plan:
     return Plan(resolve_compute(compute, env), resolve_compile(compile_model, env), resolve_upcast(upcast, env),
-                resolve_margin(env), resolve_compile_mode(env))
+                resolve_margin(env), resolve_compile_mode(env), resolve_compile_sizes(env))
 
 
 def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes: int) -> tuple[bool, str]:
