@@ -61,16 +61,6 @@ class EncodedImage:
         }
 
 
-def saved_images(result: RunResult, node_order: list[str], include_temp: bool = False) -> list[SavedFile]:
-    """Still image files the prompt saved, in graph order; previews (type "temp") only when asked for.
-    Videos and animations that nodes list under "images" are left to `collect_outputs`."""
-    return [
-        SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
-        for ref in output_refs(result, node_order, include_temp=include_temp)
-        if ref.kind == "image" and ref.ui_key == "images"
-    ]
-
-
 def encode_image(data: bytes, output_format: str, quality: int) -> EncodedImage:
     """Re-encode to jpeg/webp when asked; PNG from ComfyUI is returned byte for byte."""
     with Image.open(io.BytesIO(data)) as image:

@@ -131,10 +131,9 @@ def test_with_a_bucket_every_file_becomes_a_url():
     assert all(u[0] == "job-1" for u in store.uploads)
 
 
-def test_saved_images_leaves_videos_and_animations_out():
-    """The core `images` list can only hold stills: an mp4 reported under "images" must not reach PIL."""
-    names = [s.filename for s in outputs.saved_images(RunResult("p", HISTORY), ORDER)]
-    assert names == ["still_00001_.png"]
+def test_only_stills_are_images_so_an_mp4_listed_under_images_never_reaches_pil():
+    stills = [r.filename for r in outputs.output_refs(RunResult("p", HISTORY), ORDER) if r.kind == "image" and r.ui_key == "images"]
+    assert stills == ["still_00001_.png"]
 
 
 def test_classify_by_extension_and_key():

@@ -28,14 +28,14 @@ def test_jpeg_and_webp_are_re_encoded_with_alpha_dropped_for_jpeg():
     assert outputs.encode_image(png(), "jpeg", 90).to_json()["format"] == "jpeg"
 
 
-def test_saved_images_in_graph_order_and_previews_only_when_asked():
+def test_outputs_in_graph_order_and_previews_only_when_asked():
     result = RunResult("p", {
         "20": {"images": [{"filename": "b.png", "subfolder": "", "type": "output"}]},
         "3": {"images": [{"filename": "a.png", "subfolder": "s", "type": "output"}, {"filename": "t.png", "subfolder": "", "type": "temp"}]},
     })
-    names = [s.filename for s in outputs.saved_images(result, ["3", "20"])]
+    names = [r.filename for r in outputs.output_refs(result, ["3", "20"])]
     assert names == ["a.png", "b.png"]
-    assert [s.filename for s in outputs.saved_images(result, ["3", "20"], include_temp=True)] == ["a.png", "t.png", "b.png"]
+    assert [r.filename for r in outputs.output_refs(result, ["3", "20"], include_temp=True)] == ["a.png", "t.png", "b.png"]
 
 
 def test_remove_local_deletes_only_inside_the_output_folder(tmp_path):
