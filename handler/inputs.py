@@ -3,6 +3,7 @@
 Accepted shapes (all fields optional except where noted):
 - text-to-image, the diffusers handler's contract: `prompt` (required unless `workflow` is given), `width`,
   `height`, `guidance_scale`, `num_inference_steps`, `seed`, plus `num_images`, `output_format`, `quality`;
+- image-to-image (`workflow_name: "flux1-dev-img2img"`): `input_image` (the name of one of `images`), `strength`;
 - power users: `workflow` (a ComfyUI graph, API or UI format) or `workflow_name` (a shipped workflow), `images`
   (input files, checked by `input_files`), `include_previews`;
 - introspection: `{"action": "info"}`.
@@ -39,7 +40,8 @@ _WORKFLOW_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 ACTIONS = ("info",)
 
 # Simple fields a workflow of our family binds to named parameters (see workflows/*.params.json).
-PARAMETER_FIELDS = ("prompt", "width", "height", "guidance_scale", "num_inference_steps", "seed", "num_images")
+PARAMETER_FIELDS = ("prompt", "width", "height", "guidance_scale", "num_inference_steps", "seed", "num_images",
+                    "input_image", "strength")
 KNOWN_FIELDS = frozenset(
     PARAMETER_FIELDS
     + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "action")
@@ -59,6 +61,7 @@ class Request:
     images: list[Any] = field(default_factory=list)
     include_previews: bool = False
     action: str | None = None
+    provided: frozenset[str] = frozenset()  # the fields the caller actually sent
 
     @property
     def prompt(self) -> str | None:
@@ -111,6 +114,14 @@ def parse(raw: Any) -> Request:
     if "num_images" in raw or not custom:
         params["num_images"] = _integer(raw, "num_images", 1, 4)
 
+    if "input_image" in raw:
+        value = raw["input_image"]
+        if not isinstance(value, str) or not value or len(value) > 128:
+            raise InputError("input_image", value, "must be the name of one of the entries in 'images'")
+        params["input_image"] = value
+    if "strength" in raw:
+        params["strength"] = _number(raw, "strength", 0.0, 1.0)
+
     seed = None
     if raw.get("seed") is not None:
         seed = _integer(raw, "seed", 0, SEED_MAX)
@@ -144,6 +155,7 @@ def parse(raw: Any) -> Request:
         workflow_name=workflow_name,
         images=images,
         include_previews=include_previews,
+        provided=frozenset(raw),
     )
 
 

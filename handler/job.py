@@ -19,7 +19,7 @@ from typing import Any, Callable
 from . import input_files, inputs, outputs, payload, storage, ui_to_api, workflow
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
-from .errors import ComfyUnavailableError, WorkerError, WorkflowError
+from .errors import ComfyUnavailableError, InputError, WorkerError, WorkflowError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class Worker:
                 problems.append(f"{name}: {err.message}")
                 continue
             self.templates[name] = template
-            problems += [f"{name}: {p}" for p in workflow.check_graph(template.graph, object_info)]
+            problems += [f"{name}: {p}" for p in workflow.check_graph(template.graph, object_info, template.bound_inputs())]
         if self.settings.default_workflow not in self.templates:
             problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
         if self.store is not None and (reason := self.store.check()):
@@ -164,7 +164,13 @@ class Worker:
             filled = workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
             return filled, extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
-        values = dict(request.parameters)
+        for field in template.required:
+            if field not in request.provided:
+                raise InputError(field, None, f"is required by workflow '{template.name}'", show_value=False)
+        # Defaults fill only what this workflow has; a field the caller gave must fit it (fill refuses otherwise).
+        values = {k: v for k, v in request.parameters.items() if k in template.parameters or k in request.provided}
+        if "input_image" in values and values["input_image"] not in {i.get("name") for i in request.images if isinstance(i, dict)}:
+            raise InputError("input_image", values["input_image"], "must be the name of one of the entries in 'images'")
         if "filename_prefix" in template.parameters:
             # A per-job prefix makes the SaveImage signature unique, so ComfyUI's cache never answers a repeated
             # request with a file an earlier job already consumed (and deleted).

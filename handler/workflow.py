@@ -37,6 +37,11 @@ class Template:
     name: str
     graph: dict[str, Any]
     parameters: dict[str, tuple[Binding, ...]]
+    required: tuple[str, ...] = ()  # fields a caller must give (e.g. the input image of an img2img workflow)
+
+    def bound_inputs(self) -> set[tuple[str, str]]:
+        """(node id, input name) of every input a request fills; their stored values are placeholders."""
+        return {(_resolve(self.graph, field, b), b.input_name) for field, bs in self.parameters.items() for b in bs}
 
 
 def available(workflows_dir: Path) -> list[str]:
@@ -53,11 +58,11 @@ def load_template(workflows_dir: Path, name: str) -> Template:
         )
     graph = _read_json(workflows_dir / f"{name}.api.json")
     params_path = workflows_dir / f"{name}.params.json"
-    raw_params = _read_json(params_path).get("parameters", {}) if params_path.exists() else {}
+    spec = _read_json(params_path) if params_path.exists() else {}
     parameters = {
-        field: tuple(Binding(b["node"], b["input"]) for b in bindings) for field, bindings in raw_params.items()
+        field: tuple(Binding(b["node"], b["input"]) for b in bindings) for field, bindings in spec.get("parameters", {}).items()
     }
-    template = Template(name, graph, parameters)
+    template = Template(name, graph, parameters, tuple(spec.get("required", ())))
     for field, bindings in parameters.items():
         for binding in bindings:
             _resolve(graph, field, binding)  # fail at load, not on the first job
@@ -103,8 +108,9 @@ def node_title(node: dict[str, Any]) -> str | None:
     return meta.get("title") if isinstance(meta, dict) else None
 
 
-def check_graph(graph: dict[str, Any], object_info: dict[str, Any]) -> list[str]:
-    """Problems that would make every run of `graph` fail on this ComfyUI; empty when it can run."""
+def check_graph(graph: dict[str, Any], object_info: dict[str, Any], filled: set[tuple[str, str]] = frozenset()) -> list[str]:
+    """Problems that would make every run of `graph` fail on this ComfyUI; empty when it can run.
+    Inputs in `filled` are set per request (an input image's name, say), so their stored value is not checked."""
     problems = []
     for node_id, node in graph.items():
         class_type = node.get("class_type")
@@ -121,6 +127,8 @@ def check_graph(graph: dict[str, Any], object_info: dict[str, Any]) -> list[str]
                 problems.append(f"node {node_id} ({class_type}): unknown input '{input_name}'")
                 continue
             options = combo_options(spec)
+            if (node_id, input_name) in filled:
+                continue
             if options is not None and not isinstance(value, list) and value not in options:
                 problems.append(
                     f"node {node_id} ({class_type}): {input_name} '{value}' is not available; "

@@ -162,7 +162,7 @@ class FakeComfyUI:
             self.history[prompt_id] = {"outputs": {}, "status": {"status_str": "error", "completed": False,
                                                                   "messages": messages + [["execution_error", error]]}}
         else:
-            latent = next((n["inputs"] for n in graph.values() if n["class_type"] == "EmptySD3LatentImage"), {})
+            latent = next((n["inputs"] for n in graph.values() if n["class_type"] in ("EmptySD3LatentImage", "ImageScale")), {})
             width, height = int(latent.get("width", 64)), int(latent.get("height", 64))
             images = []
             for index in range(int(latent.get("batch_size", 1))):

@@ -22,8 +22,10 @@ WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
 
 @pytest.fixture
 def fake():
-    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
-    server = FakeComfyUI(object_info_for(graph)).start()
+    info = {}
+    for path in sorted(WORKFLOWS.glob("*.api.json")):
+        info.update(object_info_for(load_json(path)))
+    server = FakeComfyUI(info).start()
     yield server
     server.stop()
 
@@ -195,3 +197,41 @@ def test_info_action_tells_a_power_user_what_will_run(fake_real_info):
     assert "t5xxl_fp8_e4m3fn.safetensors" in info["models"]["text_encoders"]
     assert "FluxFastPatch" in info["custom_nodes"]["flux_fast"]
     assert {"prompt", "width", "seed"} <= set(info["workflows"]["flux1-dev-t2i"]["parameters"])
+
+
+def _png_b64(width=64, height=48):
+    from fake_comfyui import png_bytes
+
+    return base64.b64encode(png_bytes(width, height)).decode()
+
+
+def test_img2img_workflow_by_name_takes_an_input_image_and_strength(fake):
+    result = make_worker(fake).handle({"id": "i2i", "input": {
+        "workflow_name": "flux1-dev-img2img", "prompt": "as a watercolor", "input_image": "photo.png",
+        "images": [{"name": "photo.png", "image": _png_b64()}], "strength": 0.6, "width": 512, "height": 768}})
+    assert result["status"] == "success" and decode(result["image"]).size == (512, 768)
+    sent = {n["class_type"]: n["inputs"] for n in fake.prompts[-1]["prompt"].values()}
+    assert sent["LoadImage"]["image"] == "photo.png" and "photo.png" in fake.uploads
+    assert sent["KSampler"]["denoise"] == 0.6 and (sent["ImageScale"]["width"], sent["ImageScale"]["height"]) == (512, 768)
+    assert sent["CLIPTextEncode"]["text"] == "as a watercolor"
+
+
+@pytest.mark.parametrize("extra,field,fragment", [
+    ({}, "input_image", "required by workflow 'flux1-dev-img2img'"),
+    ({"input_image": "other.png"}, "input_image", "one of the entries in 'images'"),
+    ({"input_image": "photo.png", "strength": 1.5}, "strength", "from 0 to 1"),
+])
+def test_img2img_input_errors_name_the_field(fake, extra, field, fragment):
+    result = make_worker(fake).handle({"id": "bad", "input": {
+        "workflow_name": "flux1-dev-img2img", "prompt": "x", "images": [{"name": "photo.png", "image": _png_b64()}], **extra}})
+    assert result["details"]["field"] == field and fragment in result["error"]
+    assert fake.prompts == []
+
+
+def test_a_field_the_chosen_workflow_lacks_is_refused_not_ignored(fake):
+    worker = make_worker(fake)
+    t2i = worker.handle({"id": "s", "input": {"prompt": "x", "strength": 0.5}})
+    assert t2i["details"]["type"] == "invalid_workflow" and "strength" in t2i["error"]
+    i2i = worker.handle({"id": "n", "input": {"workflow_name": "flux1-dev-img2img", "prompt": "x", "input_image": "p.png",
+                                              "images": [{"name": "p.png", "image": _png_b64()}], "num_images": 2}})
+    assert "num_images" in i2i["error"]

@@ -83,3 +83,22 @@ def test_combo_options_understands_v1_and_v3_specs():
     assert workflow.combo_options([["a", "b"], {}]) == ["a", "b"]
     assert workflow.combo_options(["COMBO", {"options": ["x"]}]) == ["x"]
     assert workflow.combo_options(["INT", {}]) is None
+
+
+@pytest.mark.parametrize("name", workflow.available(WORKFLOWS))
+def test_every_shipped_workflow_has_a_gui_copy_that_converts_back_exactly(name):
+    from handler.ui_to_api import convert
+
+    object_info = json.loads((Path(__file__).parent / "fixtures" / "object_info.json").read_text())
+    ui = json.loads((WORKFLOWS / f"{name}.ui.json").read_text())
+    assert convert(ui, object_info) == json.loads((WORKFLOWS / f"{name}.api.json").read_text()), (
+        f"regenerate: python -m tools.api_to_ui workflows/{name}.api.json --object-info tests/fixtures/object_info.json")
+
+
+def test_inputs_filled_per_request_are_not_checked_at_start():
+    template = workflow.load_template(WORKFLOWS, "flux1-dev-img2img")
+    info = {"LoadImage": {"input": {"required": {"image": [[], {"image_upload": True}]}}}}
+    graph = {k: v for k, v in template.graph.items() if v["class_type"] == "LoadImage"}
+    assert workflow.check_graph(graph, info) != []
+    assert workflow.check_graph(graph, info, template.bound_inputs()) == []
+    assert template.required == ("input_image",)
