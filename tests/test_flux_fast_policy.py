@@ -97,6 +97,7 @@ def test_only_warmed_up_single_image_shapes_run_compiled():
     assert plan.compiled_for(1, 1536 // 8, 832 // 8) and plan.compiled_for(1, 128, 128)
     assert not plan.compiled_for(1, 1344 // 8, 768 // 8)      # a size never warmed up: no compile stall
     assert not plan.compiled_for(2, 1536 // 8, 832 // 8)      # a batch is another shape
+    assert not plan.compiled_for(1, 1536 // 8, 832 // 8, 320)  # so is a prompt longer than 256 T5 tokens
     assert not policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE": "0"}).compiled_for(1, 192, 104)
 
 
@@ -118,8 +119,10 @@ def test_apply_model_wrapper_swaps_in_the_compiled_model_only_for_planned_shapes
     plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536"})
     wrapper = _compiled_for_planned_sizes("compiled", plan)
     executor = Executor()
-    wrapper(executor, torch.zeros(1, 16, 192, 104))
-    wrapper(executor, torch.zeros(1, 16, 128, 128))
-    wrapper(executor, torch.zeros(2, 16, 192, 104))
-    assert executor.seen == ["compiled", "eager", "eager"]
+    context = torch.zeros(1, 256, 4096)
+    wrapper(executor, torch.zeros(1, 16, 192, 104), None, None, context)
+    wrapper(executor, torch.zeros(1, 16, 128, 128), None, None, context)
+    wrapper(executor, torch.zeros(2, 16, 192, 104), None, None, context.repeat(2, 1, 1))
+    wrapper(executor, torch.zeros(1, 16, 192, 104), None, None, torch.zeros(1, 300, 4096))
+    assert executor.seen == ["compiled", "eager", "eager", "eager"]
     assert executor.class_obj.diffusion_model == "eager"

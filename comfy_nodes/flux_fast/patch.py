@@ -104,7 +104,9 @@ def _compiled_for_planned_sizes(compiled: Any, plan: Plan) -> Callable:
 
     def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
         x = args[0] if args else kwargs.get("x")
-        if x is None or x.ndim != 4 or not plan.compiled_for(x.shape[0], x.shape[-2], x.shape[-1]):
+        context = args[3] if len(args) > 3 else kwargs.get("c_crossattn")  # apply_model(x, t, c_concat, c_crossattn, ...)
+        tokens = context.shape[1] if getattr(context, "ndim", 0) == 3 else -1
+        if x is None or x.ndim != 4 or not plan.compiled_for(x.shape[0], x.shape[-2], x.shape[-1], tokens):
             return executor(*args, **kwargs)
         base_model = executor.class_obj
         eager = base_model.diffusion_model

@@ -16,7 +16,7 @@ Environment variables (read when the node runs, so the handler or start.sh can s
 * ``FLUX_FAST_COMPILE_SIZES``: the image sizes (``WxH,...``) that run compiled; default: the handler's
   ``WARMUP_SIZES``, else ``832x1536``. Every new latent shape costs torch.compile a new graph (67-150 s on an
   H200), so a size the worker did not warm up runs uncompiled instead of stalling its request. Single images
-  only: a batch (num_images > 1) also runs uncompiled.
+  and prompts up to 256 T5 tokens only: a batch (num_images > 1) or a longer prompt also runs uncompiled.
 * ``FLUX_FAST_UPCAST``: ``auto`` (default), ``never`` or ``always``: keep the fp8 DiT weights upcast to the
   compute dtype on the GPU (one cast at load instead of one per Linear per step).
 * ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
@@ -41,6 +41,9 @@ ENV_COMPILE_MODE = "FLUX_FAST_COMPILE_MODE"
 ENV_COMPILE_SIZES = "FLUX_FAST_COMPILE_SIZES"
 ENV_WARMUP_SIZES = "WARMUP_SIZES"
 DEFAULT_COMPILE_SIZES = ((832, 1536),)
+# ComfyUI pads FLUX's T5 prompt to at least 256 tokens and not beyond what a longer prompt needs, so a prompt of
+# more than ~256 tokens is a new context shape: it would need a graph of its own.
+COMPILED_TEXT_TOKENS = 256
 COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead")
 ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
 
@@ -61,9 +64,11 @@ class Plan:
     compile_mode: str = "default"
     compile_sizes: tuple[tuple[int, int], ...] = DEFAULT_COMPILE_SIZES
 
-    def compiled_for(self, batch: int, latent_height: int, latent_width: int) -> bool:
-        """Whether a model call on this latent shape uses the compiled graph (FLUX latents are 1/8 of the pixels)."""
-        return self.compile and batch == 1 and (latent_width * 8, latent_height * 8) in self.compile_sizes
+    def compiled_for(self, batch: int, latent_height: int, latent_width: int, text_tokens: int = COMPILED_TEXT_TOKENS) -> bool:
+        """Whether a model call on this shape uses the compiled graph: a planned image size (FLUX latents are 1/8
+        of the pixels), one image, and a prompt of the usual padded length."""
+        return (self.compile and batch == 1 and text_tokens == COMPILED_TEXT_TOKENS
+                and (latent_width * 8, latent_height * 8) in self.compile_sizes)
 
     def describe(self) -> str:
         mode = f" mode={self.compile_mode}" if self.compile else ""
