@@ -11,11 +11,19 @@ from typing import Any
 
 Graph = dict[str, dict[str, Any]]
 FAST_NODE_TYPES = ("FluxFastPatch",)
+# Our decode node, and the stock node (with its extra inputs at their defaults) the plain graph uses instead.
+FAST_DECODE = ("FluxFastDecode", "VAEDecodeTiled", {"temporal_size": 64, "temporal_overlap": 8})
 
 
 def without_fast_path(graph: Graph) -> Graph:
-    """The plain ComfyUI graph: every FluxFastPatch node removed and its consumers wired to its model input."""
+    """The plain ComfyUI graph: every FluxFastPatch node removed and its consumers wired to its model input,
+    every FluxFastDecode replaced by the VAEDecodeTiled it stands in for (same tile size and overlap)."""
     g = copy.deepcopy(graph)
+    fast_decode, stock_decode, stock_extra = FAST_DECODE
+    for node in g.values():
+        if node.get("class_type") == fast_decode:
+            inputs = {k: v for k, v in node.get("inputs", {}).items() if k != "mode"}
+            node["class_type"], node["inputs"] = stock_decode, {**inputs, **stock_extra}
     fast = {nid: node for nid, node in g.items() if node.get("class_type") in FAST_NODE_TYPES}
     for nid in fast:
         del g[nid]

@@ -63,8 +63,9 @@ def main() -> int:
 
 
 def warm_up(worker: Worker, settings: Settings) -> None:
-    """Run the default workflow once per WARMUP_SIZES entry, so model loading and torch.compile's graphs for those
-    image shapes are built before the first job (a size not warmed up compiles on its first request)."""
+    """Run the default workflow once per WARMUP_SIZES entry, so the models load and torch.compile builds its
+    graphs before the first job. The fast path compiles with dynamic shapes, so one size warms up every size;
+    more entries only make sense for workflows of your own whose compiled graphs are per shape."""
     for width, height in settings.warmup_sizes:
         log.info("warming up: %d step(s) of %s at %dx%d", settings.warmup_steps, settings.default_workflow, width, height)
         result = worker.handle({"id": f"warmup-{width}x{height}", "input": {

@@ -33,6 +33,17 @@ def test_baseline_graph_drops_fast_node_and_rewires():
     assert linked <= set(g)  # no dangling links
 
 
+def test_baseline_graph_decodes_with_stock_tiled_node_at_the_same_tiles():
+    g = shipped()
+    (decode,) = graphs.node_ids(g, "FluxFastDecode")
+    base = graphs.without_fast_path(g)
+    assert not graphs.node_ids(base, "FluxFastDecode")
+    assert base[decode]["class_type"] == "VAEDecodeTiled"   # the baseline decode, same node id and links
+    assert base[decode]["inputs"] == {"samples": g[decode]["inputs"]["samples"], "vae": g[decode]["inputs"]["vae"],
+                                      "tile_size": 512, "overlap": 64, "temporal_size": 64, "temporal_overlap": 8}
+    assert g[decode]["class_type"] == "FluxFastDecode"      # the shipped graph itself is untouched
+
+
 def test_baseline_graph_follows_chained_fast_nodes():
     g = {"1": {"class_type": "UNETLoader", "inputs": {}},
          "2": {"class_type": "FluxFastPatch", "inputs": {"model": ["1", 0]}},

@@ -83,46 +83,97 @@ def test_compile_mode_comes_from_the_environment_and_is_checked():
         make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "fastest"})
 
 
-def test_compiled_sizes_default_to_the_workers_warmup_sizes():
-    assert policy.make_plan("default", True, "auto", {}).compile_sizes == ((832, 1536),)
-    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536,1024x1024"})
-    assert plan.compile_sizes == ((832, 1536), (1024, 1024))
-    assert policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536", "FLUX_FAST_COMPILE_SIZES": "512x512"}).compile_sizes == ((512, 512),)
-    with pytest.raises(PolicyError):
-        policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_SIZES": "big"})
+def test_single_images_of_any_size_run_compiled_but_batches_do_not():
+    plan = policy.make_plan("default", True, "auto", {})
+    assert plan.compiled_for(1)              # any size and prompt length: the compiled blocks have dynamic shapes
+    assert not plan.compiled_for(2)          # a batch would recompile (dynamo specialises size 1): runs eager
+    assert not policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE": "0"}).compiled_for(1)
+    assert not policy.make_plan("default", False, "auto", {}).compiled_for(1)
 
 
-def test_only_warmed_up_single_image_shapes_run_compiled():
-    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536,1024x1024"})
-    assert plan.compiled_for(1, 1536 // 8, 832 // 8) and plan.compiled_for(1, 128, 128)
-    assert not plan.compiled_for(1, 1344 // 8, 768 // 8)      # a size never warmed up: no compile stall
-    assert not plan.compiled_for(2, 1536 // 8, 832 // 8)      # a batch is another shape
-    assert not plan.compiled_for(1, 1536 // 8, 832 // 8, 320)  # so is a prompt longer than 256 T5 tokens
-    assert not policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE": "0"}).compiled_for(1, 192, 104)
+def _tiny_dit(torch):
+    class Dit(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.double_blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(2))
+            self.single_blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(3))
+
+    return Dit()
 
 
-def test_apply_model_wrapper_swaps_in_the_compiled_model_only_for_planned_shapes():
-    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real tensors")
-    from comfy_nodes.flux_fast.patch import _compiled_for_planned_sizes
+def test_apply_model_wrapper_swaps_in_the_compiled_blocks_for_single_images_only():
+    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real modules")
+    from comfy_nodes.flux_fast.patch import CompiledBlocks, _with_compiled_blocks
+
+    dit = _tiny_dit(torch)
+    eager_double, eager_single = dit.double_blocks, dit.single_blocks
+    blocks = CompiledBlocks(dit, "default")
+    assert blocks.describe() == "2 double_blocks, 3 single_blocks"
 
     class Base:
-        diffusion_model = "eager"
+        diffusion_model = dit
 
     class Executor:
         class_obj = Base()
         seen = []
 
         def __call__(self, x, *args, **kwargs):
-            self.seen.append(self.class_obj.diffusion_model)
+            dm = self.class_obj.diffusion_model
+            self.seen.append((dm.double_blocks is eager_double, dm.single_blocks is eager_single))
+            # the compiled stand-ins wrap the very same blocks (shared weights), in order
+            assert [getattr(b, "_orig_mod", b) for b in dm.single_blocks] == list(eager_single)
             return x
 
-    plan = policy.make_plan("default", True, "auto", {"WARMUP_SIZES": "832x1536"})
-    wrapper = _compiled_for_planned_sizes("compiled", plan)
+    wrapper = _with_compiled_blocks(blocks, policy.make_plan("default", True, "auto", {}))
     executor = Executor()
-    context = torch.zeros(1, 256, 4096)
-    wrapper(executor, torch.zeros(1, 16, 192, 104), None, None, context)
-    wrapper(executor, torch.zeros(1, 16, 128, 128), None, None, context)
-    wrapper(executor, torch.zeros(2, 16, 192, 104), None, None, context.repeat(2, 1, 1))
-    wrapper(executor, torch.zeros(1, 16, 192, 104), None, None, torch.zeros(1, 300, 4096))
-    assert executor.seen == ["compiled", "eager", "eager", "eager"]
-    assert executor.class_obj.diffusion_model == "eager"
+    wrapper(executor, torch.zeros(1, 16, 192, 104), None)    # 832x1536
+    wrapper(executor, torch.zeros(1, 16, 128, 128), None)    # 1024x1024: same compiled blocks
+    wrapper(executor, torch.zeros(2, 16, 192, 104), None)    # a batch: eager
+    assert executor.seen == [(False, False), (False, False), (True, True)]
+    assert dit.double_blocks is eager_double and dit.single_blocks is eager_single   # restored after each call
+
+    # Compiled lists built from another model are never swapped into this one.
+    other = CompiledBlocks(_tiny_dit(torch), "default")
+    _with_compiled_blocks(other, policy.make_plan("default", True, "auto", {}))(executor, torch.zeros(1, 16, 8, 8), None)
+    assert executor.seen[-1] == (True, True)
+
+
+def test_the_blocks_are_restored_when_the_model_call_fails():
+    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real modules")
+    from comfy_nodes.flux_fast.patch import CompiledBlocks, _with_compiled_blocks
+
+    dit = _tiny_dit(torch)
+    eager_double = dit.double_blocks
+
+    class Base:
+        diffusion_model = dit
+
+    class Failing:
+        class_obj = Base()
+
+        def __call__(self, *args, **kwargs):
+            raise RuntimeError("CUDA out of memory")
+
+    wrapper = _with_compiled_blocks(CompiledBlocks(dit, "default"), policy.make_plan("default", True, "auto", {}))
+    with pytest.raises(RuntimeError):
+        wrapper(Failing(), torch.zeros(1, 16, 8, 8), None)
+    assert dit.double_blocks is eager_double
+
+
+def test_decode_mode_comes_from_the_node_then_the_environment():
+    assert policy.resolve_decode("default", {}) == "auto"
+    assert policy.resolve_decode("default", {"FLUX_FAST_DECODE": "Tiled"}) == "tiled"
+    assert policy.resolve_decode("auto", {"FLUX_FAST_DECODE": "tiled"}) == "auto"     # an explicit node value wins
+    with pytest.raises(PolicyError, match="FLUX_FAST_DECODE='whole'"):
+        policy.resolve_decode("default", {"FLUX_FAST_DECODE": "whole"})
+    with pytest.raises(PolicyError, match="decode mode 'fast'"):
+        policy.resolve_decode("fast", {})
+
+
+def test_whole_decode_only_when_comfyuis_estimate_fits_beside_the_reserve():
+    need = int(5.6 * GIB)                                   # ComfyUI's estimate for an 832x1536 FLUX latent
+    assert policy.decode_whole("auto", 40 * GIB, need, 0)[0]
+    assert policy.decode_whole("auto", need, need, 0)[0]
+    whole, why = policy.decode_whole("auto", 6 * GIB, need, 1 * GIB)   # --reserve-vram 1 on a small card
+    assert not whole and "tiled" in why and "5.6 GiB" in why
+    assert not policy.decode_whole("tiled", 80 * GIB, need, 0)[0]    # tiled asked for: tiled even on a big card

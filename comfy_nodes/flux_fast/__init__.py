@@ -1,9 +1,13 @@
-"""ComfyUI custom node "FluxFastPatch": the shipped workflow's fast path for the FLUX.1-dev diffusion model.
+"""ComfyUI custom nodes of the shipped workflow's fast path for FLUX.1-dev.
 
-It sits between UNETLoader and ModelSamplingFlux and returns a patched clone of the model (ModelPatcher
-callbacks, object patches and ComfyUI's torch.compile wrapper; no ComfyUI code is modified). The defaults are
-output-preserving; ``compute = fp8_rowwise`` is the opt-in that trades a small change in the image for speed.
-See patch.py for what each piece does and policy.py for the environment variables.
+* "FluxFastPatch" sits between UNETLoader and ModelSamplingFlux and returns a patched clone of the model
+  (ModelPatcher callbacks, object patches and ComfyUI's wrapper API; no ComfyUI code is modified). The defaults
+  are output-preserving; ``compute = fp8_rowwise`` is the opt-in that trades a small change in the image for
+  speed. See patch.py.
+* "FluxFastDecode" replaces VAEDecodeTiled: the whole latent in one pass when the memory ComfyUI estimates for
+  it is free, ComfyUI's tiled decode otherwise. See decode.py.
+
+policy.py holds every decision and environment variable, free of torch so the CPU tests can check them.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .policy import COMPUTE_CHOICES, UPCAST_CHOICES, make_plan
+from .policy import COMPUTE_CHOICES, DECODE_CHOICES, UPCAST_CHOICES, make_plan, resolve_decode
 
 log = logging.getLogger("flux_fast")
 
@@ -51,5 +55,40 @@ class FluxFastPatch:
         return (fast.apply(model, plan),)
 
 
-NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch}
-NODE_DISPLAY_NAME_MAPPINGS = {"FluxFastPatch": "FLUX fast path (bf16 weights, compile, opt-in fp8)"}
+class FluxFastDecode:
+    """VAE decode in one pass where the memory is there, ComfyUI's tiled decode where it is not."""
+
+    CATEGORY = "latent"
+    FUNCTION = "decode"
+    RETURN_TYPES = ("IMAGE",)
+    DESCRIPTION = ("Decodes the whole latent in one pass when the VRAM ComfyUI estimates for it is free (the "
+                   "plain VAE Decode result, ~4x faster than tiled), else decodes tiled like VAE Decode (Tiled).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "samples": ("LATENT",),
+                "vae": ("VAE",),
+                "tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32,
+                                      "tooltip": "Tile size when the decode is tiled."}),
+                "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32,
+                                    "tooltip": "Tile overlap when the decode is tiled."}),
+                "mode": (list(DECODE_CHOICES), {
+                    "default": "default",
+                    "tooltip": "default: FLUX_FAST_DECODE or auto. auto: whole when it fits, else tiled. "
+                               "tiled: always tiled (VAE Decode (Tiled)'s exact output)."}),
+            }
+        }
+
+    def decode(self, samples, vae, tile_size=512, overlap=64, mode="default"):
+        from . import decode as fast_decode  # torch and ComfyUI imports only when the node runs
+
+        return (fast_decode.decode(vae, samples, tile_size, overlap, resolve_decode(mode, os.environ)),)
+
+
+NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch, "FluxFastDecode": FluxFastDecode}
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "FluxFastPatch": "FLUX fast path (bf16 weights, compile, opt-in fp8)",
+    "FluxFastDecode": "VAE Decode (whole when it fits, else tiled)",
+}

@@ -77,8 +77,8 @@ def test_gui_edited_ui_workflow_runs_with_simple_fields(worker):
     by_class = {n["class_type"]: (nid, n["inputs"]) for nid, n in ran.items()}
     assert "Reroute" not in by_class and "PrimitiveNode" not in by_class
     assert "ImageInvert" not in by_class and "PreviewImage" not in by_class
-    assert by_class["VAEDecodeTiled"][1]["vae"] == ["3", 0]                 # through the reroute
-    assert by_class["SaveImage"][1]["images"] == [by_class["VAEDecodeTiled"][0], 0]  # around the bypass
+    assert by_class["FluxFastDecode"][1]["vae"] == ["3", 0]                 # through the reroute
+    assert by_class["SaveImage"][1]["images"] == [by_class["FluxFastDecode"][0], 0]  # around the bypass
     assert by_class["KSampler"][1]["seed"] == 424242                        # from the primitive
     assert by_class["KSampler"][1]["steps"] == 2
     assert by_class["CLIPTextEncode"][1]["text"] == "edited in the GUI"
