@@ -375,7 +375,8 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
         env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)
         total_gib = gpu_total_gib()
         extra += ["--reserve-vram", f"{max(0.0, total_gib - sc.cap_gib):.2f}"]
-    res.update({"note": sc.note, "env": sc.env, "comfy_args": extra, "cap_gib": sc.cap_gib})
+    res.update({"note": sc.note, "env": sc.env, "comfy_args": extra, "cap_gib": sc.cap_gib,
+                "request_size": list(sc.request_size or (SIZE["width"], SIZE["height"]))})
     proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env, extra)
     with GpuMemoryPoller() as mem:
         proc.start()
