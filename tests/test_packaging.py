@@ -192,6 +192,16 @@ def test_dockerfile_base_python_torch_and_cmd_are_pinned():
     assert "libtcmalloc-minimal4t64" in run_text
 
 
+def test_dockerfile_precompiles_comfyui_and_worker_after_the_code_is_copied():
+    # Cold starts run from a fresh container: bytecode not in the image is compiled on every cold start.
+    instructions = _instructions(_dockerfile())
+    compile_at = next(i for i, (k, a) in enumerate(instructions) if k == "RUN" and "compileall" in a)
+    assert "/comfyui" in instructions[compile_at][1] and "/worker" in instructions[compile_at][1]
+    last_copy = max(i for i, (k, a) in enumerate(instructions) if k == "COPY" and "/worker/" in a)
+    assert compile_at > last_copy
+    assert not any(k == "ENV" and "PYTHONDONTWRITEBYTECODE" in a for k, a in instructions)
+
+
 def test_dockerfile_copies_only_paths_that_exist():
     for keyword, args in _instructions(_dockerfile()):
         if keyword == "COPY" and not args.startswith("--from"):
