@@ -393,13 +393,18 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
             if problems:
                 raise RuntimeError(f"workflow check failed: {problems}")
             if sc.warmup:
-                # as handler/__main__.warm_up: the worker reports ready only after this
-                res["warmup"] = request(worker, recorder, "warmup", "warmup", 0, steps=args.warmup_steps)
-                warmup_s = res["warmup"]["wall_s"]
-                for w, h in sc.warmup_sizes:
-                    extra_warmup = request(worker, recorder, f"warmup-{w}x{h}", "warmup", 0, steps=args.warmup_steps, size=(w, h))
-                    res.setdefault("extra_warmups", []).append({"size": f"{w}x{h}", **extra_warmup})
-                    warmup_s += extra_warmup["wall_s"]
+                # The worker's own warm-up (handler/__main__.warm_up): it reports ready only after this.
+                from handler.__main__ import warm_up
+
+                sizes = [(SIZE["width"], SIZE["height"]), *sc.warmup_sizes]
+                warm_settings = Settings.from_env({
+                    "COMFYUI_URL": proc.url, "WORKFLOWS_DIR": str(wf_dir), "WARMUP_STEPS": str(args.warmup_steps),
+                    "WARMUP_SIZES": ",".join(f"{w}x{h}" for w, h in sizes)})
+                t0 = time.perf_counter()
+                if not warm_up(worker, warm_settings):
+                    raise RuntimeError("the worker's warm-up failed (see the log above)")
+                warmup_s = time.perf_counter() - t0
+                res["warmup"] = {"wall_s": round(warmup_s, 3), "sizes": [f"{w}x{h}" for w, h in sizes]}
                 res["ready_to_serve_s"] = round(res["start_to_ready_s"] + res["prepare_s"] + warmup_s, 2)
             res["first"] = request(worker, recorder, "first", PROMPTS[0], 1, size=sc.request_size)
             res["warm"] = []

@@ -62,7 +62,7 @@ def main() -> int:
     return 0
 
 
-def warm_up(worker: Worker, settings: Settings) -> None:
+def warm_up(worker: Worker, settings: Settings) -> bool:
     """Run the default workflow before the first job, so the models load and torch.compile builds its graphs.
 
     Once per WARMUP_SIZES entry (the fast path compiles with dynamic shapes, so one size warms up every size;
@@ -71,7 +71,7 @@ def warm_up(worker: Worker, settings: Settings) -> None:
     every later one finds what the previous one left. On a card that has to swap models (16 GB), that second
     state differs (ComfyUI's partial loading marks modules for on-the-fly casting), and the compiled blocks
     recompiled for it on the first *request* after ready (BENCHMARKS.md, 16 GiB cap: 17.2 s against 9.1 s warm). Paying it
-    here costs one short generation where memory is plenty.
+    here costs one short generation where memory is plenty. Returns whether every run succeeded.
     """
     runs = [(w, h, "warmup") for w, h in settings.warmup_sizes]
     if runs:
@@ -83,8 +83,9 @@ def warm_up(worker: Worker, settings: Settings) -> None:
             "height": height}})
         if "error" in result:
             log.warning("warm-up failed (the worker still starts): %s", result["error"])
-            return
+            return False
         log.info("warm-up done in %.1f s", result["timings"]["total_s"])
+    return True
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ class RecordingWorker:
 
 def test_each_size_once_then_the_first_size_again_with_another_prompt():
     worker = RecordingWorker()
-    warm_up(worker, Settings.from_env({"WARMUP_STEPS": "2", "WARMUP_SIZES": "832x1536,1024x1024"}))
+    assert warm_up(worker, Settings.from_env({"WARMUP_STEPS": "2", "WARMUP_SIZES": "832x1536,1024x1024"}))
     inputs = [job["input"] for job in worker.jobs]
     assert [(i["width"], i["height"]) for i in inputs] == [(832, 1536), (1024, 1024), (832, 1536)]
     assert all(i["num_inference_steps"] == 2 for i in inputs)
@@ -28,5 +28,5 @@ def test_each_size_once_then_the_first_size_again_with_another_prompt():
 
 def test_a_failed_warm_up_stops_warming_up_and_does_not_raise():
     worker = RecordingWorker(fail_at=0)
-    warm_up(worker, Settings.from_env({"WARMUP_STEPS": "1", "WARMUP_SIZES": "832x1536,1024x1024"}))
+    assert not warm_up(worker, Settings.from_env({"WARMUP_STEPS": "1", "WARMUP_SIZES": "832x1536,1024x1024"}))
     assert len(worker.jobs) == 1
