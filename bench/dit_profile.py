@@ -192,6 +192,21 @@ def profile_step(torch, fn, kw, out_dir: Path, name: str) -> dict:
     return summary
 
 
+def _timed(torch, fn, kw: dict, n: int, each: bool = False) -> list[float]:
+    """Wall seconds of n synchronised calls: one figure for all of them, or one per call (each=True)."""
+    times, t0 = [], time.perf_counter()
+    for _ in range(n):
+        fn(**kw)
+        if each:
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+    if not each:
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--comfyui", required=True)
@@ -229,33 +244,15 @@ def main() -> int:
         model = build_model(torch, args.depth, args.single)
         fn = variant_callable(torch, name, model)
         with torch.no_grad():
-            t0 = time.perf_counter()
-            fn(**kw)
-            fn(**kw)
-            torch.cuda.synchronize()
-            first_s = time.perf_counter() - t0
-            times = []
+            first_s = _timed(torch, fn, kw, 2)[0]
             with ClockSampler() as clocks:
-                for _ in range(args.iters):
-                    t0 = time.perf_counter()
-                    fn(**kw)
-                    torch.cuda.synchronize()
-                    times.append(time.perf_counter() - t0)
+                times = _timed(torch, fn, kw, args.iters, each=True)
             sizes = {}
             for size in filter(None, args.sizes.split(",")):
                 w, h = (int(v) for v in size.split("x"))
                 kw2 = inputs(torch, w, h, args.tokens)
-                t0 = time.perf_counter()
-                fn(**kw2)
-                fn(**kw2)
-                torch.cuda.synchronize()
-                first2 = time.perf_counter() - t0
-                t2 = []
-                for _ in range(max(3, args.iters // 2)):
-                    t0 = time.perf_counter()
-                    fn(**kw2)
-                    torch.cuda.synchronize()
-                    t2.append(time.perf_counter() - t0)
+                first2 = _timed(torch, fn, kw2, 2)[0]
+                t2 = _timed(torch, fn, kw2, max(3, args.iters // 2), each=True)
                 sizes[size] = {"first_two_steps_s": round(first2, 2), "s_per_step_median": round(statistics.median(t2), 5)}
                 del kw2
         res = {

@@ -71,16 +71,23 @@ class Plan:
                 f"margin={self.margin_bytes / GIB:.1f}GiB")
 
 
-def resolve_compute(node_value: str, env: Mapping[str, str]) -> str:
-    """The node input wins unless it is 'default'; then FLUX_FAST_COMPUTE; then bf16."""
-    if node_value not in COMPUTE_CHOICES:
-        raise PolicyError(f"compute '{node_value}' is not one of {', '.join(COMPUTE_CHOICES)}")
+def _node_or_env(label: str, node_value: str, choices: tuple[str, ...], env: Mapping[str, str], env_name: str,
+                 default: str) -> str:
+    """A node choice wins unless it is 'default'; then the environment variable; then `default`."""
+    if node_value not in choices:
+        raise PolicyError(f"{label} '{node_value}' is not one of {', '.join(choices)}")
     if node_value != "default":
         return node_value
-    value = env.get(ENV_COMPUTE, "").strip().lower() or DEFAULT_COMPUTE
-    if value not in COMPUTE_CHOICES or value == "default":
-        raise PolicyError(f"{ENV_COMPUTE}='{value}' is not one of bf16, fp8_rowwise, off")
+    value = env.get(env_name, "").strip().lower() or default
+    allowed = [c for c in choices if c != "default"]
+    if value not in allowed:
+        raise PolicyError(f"{env_name}='{value}' is not one of {', '.join(allowed)}")
     return value
+
+
+def resolve_compute(node_value: str, env: Mapping[str, str]) -> str:
+    """The node input wins unless it is 'default'; then FLUX_FAST_COMPUTE; then bf16."""
+    return _node_or_env("compute", node_value, COMPUTE_CHOICES, env, ENV_COMPUTE, DEFAULT_COMPUTE)
 
 
 def resolve_compile(node_value: bool, env: Mapping[str, str]) -> bool:
@@ -153,14 +160,7 @@ def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes
 
 def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:
     """The node's decode mode unless it is 'default'; then FLUX_FAST_DECODE; then auto."""
-    if node_value not in DECODE_CHOICES:
-        raise PolicyError(f"decode mode '{node_value}' is not one of {', '.join(DECODE_CHOICES)}")
-    if node_value != "default":
-        return node_value
-    value = env.get(ENV_DECODE, "").strip().lower() or "auto"
-    if value not in ("auto", "tiled"):
-        raise PolicyError(f"{ENV_DECODE}='{value}' is not auto or tiled")
-    return value
+    return _node_or_env("decode mode", node_value, DECODE_CHOICES, env, ENV_DECODE, "auto")
 
 
 def decode_whole(mode: str, free_bytes: int, need_bytes: int, reserved_bytes: int) -> tuple[bool, str]:
