@@ -6,7 +6,8 @@
 #
 # Environment (defaults in brackets): COMFYUI_PATH [/comfyui], COMFYUI_PYTHON [python3], HANDLER_PYTHON [python3],
 # COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
-# COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0].
+# COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0],
+# TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below].
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -39,24 +40,31 @@ fi
 read -r -a extra_args <<< "${COMFYUI_ARGS:-}"
 read -r -a perf_args <<< "$COMFYUI_PERF_ARGS"
 
-# GPU pre-flight: a worker on a broken GPU should fail here in seconds, not on its first job.
-if [[ "${SKIP_GPU_CHECK:-0}" != "1" && " ${extra_args[*]} " != *" --cpu "* ]]; then
-  if ! "$COMFYUI_PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    log "GPU pre-flight failed: torch sees no CUDA device (driver/CUDA mismatch or no GPU). Exiting."
-    exit 1
-  fi
-fi
-
-# tcmalloc keeps resident memory flat across many jobs where the library is installed (the Docker image).
+# tcmalloc (where installed: the Docker image) keeps resident memory flat across many jobs and, with a release
+# rate of 0, keeps freed memory for reuse: when ComfyUI swaps a model out of a small GPU (T5 and the DiT trade
+# places on a 16 GB card every prompt), the copy to the host lands in pages already mapped instead of fresh
+# ones, which glibc would page-fault at ~1.5 GiB/s (measured on an H100 host: 14 GiB/s reused; BENCHMARKS.md).
 if [[ -z "${LD_PRELOAD:-}" ]]; then
   tcmalloc="$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)"
-  [[ -n "$tcmalloc" ]] && export LD_PRELOAD="$tcmalloc"
+  if [[ -n "$tcmalloc" ]]; then
+    export LD_PRELOAD="$tcmalloc"
+    export TCMALLOC_RELEASE_RATE="${TCMALLOC_RELEASE_RATE:-0}"
+  fi
 fi
 
 mkdir -p "$COMFYUI_OUTPUT_DIR"
 comfy_cmd=("$COMFYUI_PYTHON" main.py --listen "$COMFYUI_LISTEN" --port "$port" --disable-auto-launch
   --log-stdout --output-directory "$COMFYUI_OUTPUT_DIR"
   --extra-model-paths-config "$here/extra_model_paths.yaml" "${perf_args[@]}" "${extra_args[@]}")
+
+# GPU pre-flight: a worker on a broken GPU should fail in seconds with a clear reason, not on its first job. It
+# runs beside ComfyUI's start rather than before it: importing torch takes seconds, and every cold start would
+# pay them twice.
+preflight_pid=""
+if [[ "${SKIP_GPU_CHECK:-0}" != "1" && " ${extra_args[*]} " != *" --cpu "* ]]; then
+  "$COMFYUI_PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' &
+  preflight_pid=$!
+fi
 
 log "starting ComfyUI on $COMFYUI_LISTEN:$port"
 (cd "$COMFYUI_PATH" && exec "${comfy_cmd[@]}") &
@@ -69,7 +77,7 @@ handler_pid=$!
 
 stop() {
   log "stopping (signal received)"
-  kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null || true
+  kill -TERM "$handler_pid" "$comfy_pid" $preflight_pid 2>/dev/null || true
   wait "$handler_pid" 2>/dev/null || true
   wait "$comfy_pid" 2>/dev/null || true
   exit 143
@@ -77,6 +85,18 @@ stop() {
 trap stop TERM INT
 
 set +e
+if [[ -n "$preflight_pid" ]]; then
+  wait "$preflight_pid"
+  preflight=$?
+  preflight_pid=""
+  if (( preflight != 0 )); then
+    log "GPU pre-flight failed: torch sees no CUDA device (driver/CUDA mismatch or no GPU). Exiting."
+    kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null || true
+    wait "$handler_pid" 2>/dev/null
+    wait "$comfy_pid" 2>/dev/null
+    exit 1
+  fi
+fi
 wait -n "$comfy_pid" "$handler_pid"
 status=$?
 set -e

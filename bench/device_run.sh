@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the benchmark on a bare GPU machine that has PyTorch but no network (the lent device machines here).
 # Expects, in the repo root: .whl/ (wheels for ComfyUI's missing dependencies) and .comfyui/ (a ComfyUI
-# v0.3.64 checkout), both git-ignored and carried along. Usage: bench/device_run.sh SCENARIOS BUDGET_S [extra bench args]
+# v0.3.64 checkout), both git-ignored and carried along, and optionally .lib/libtcmalloc_minimal.so.4 (from Debian's
+# libtcmalloc-minimal4, what the image's start.sh preloads). Usage: bench/device_run.sh SCENARIOS BUDGET_S [extra args]
 set -uo pipefail
 OUT=${OUT:-/tmp/bench-out}
 mkdir -p "$OUT"
@@ -10,7 +11,8 @@ export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.sm,power.draw --format=csv
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'transformers', transformers.__version__)"
 scen=$1; budget=$2; shift 2
+tc=(); [[ -f .lib/libtcmalloc_minimal.so.4 ]] && tc=(--tcmalloc .lib/libtcmalloc_minimal.so.4)
 python3 -m bench --comfyui .comfyui --models /tmp/models --out "$OUT" --work /tmp/flux-bench \
-  --scenarios "$scen" --budget-s "$budget" "$@" 2>&1 | tee "$OUT/bench.log" | grep -v "^\s*$" | grep -E "===|ERROR|Error|error|Traceback|flux_fast|skipping" | cut -c1-400
+  --scenarios "$scen" --budget-s "$budget" "${tc[@]}" "$@" 2>&1 | tee "$OUT/bench.log" | grep -v "^\s*$" | grep -E "===|ERROR|Error|error|Traceback|flux_fast|skipping" | cut -c1-400
 ( cd /tmp/flux-bench && tar czf "$OUT/artifacts.tgz" --exclude=output --exclude=inductor-cache --exclude=empty-frontend --exclude="*.npz" . ) 2>/dev/null
 cat "$OUT/BENCHMARKS.md" 2>/dev/null | sed -n '/## Figures/,/## Scenarios/p'

@@ -92,11 +92,38 @@ SCENARIOS = {
                              budget_s=160, note="baseline, hard 16 GiB cap"),
 }
 
-# ComfyUI flag sets whose start-to-ready time the "startup" scenario compares (two starts each).
-STARTUP_VARIANTS = {"default": [], "disable-api-nodes": ["--disable-api-nodes"]}
-
 # What start.sh passes besides the address and the paths file (COMFYUI_ARGS may add more).
 START_FLAGS = ["--disable-auto-launch"]
+DEFAULT_TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")  # where start.sh looks
+
+
+def start_sh_defaults(text: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """The ComfyUI flags and allocator settings start.sh applies by default, read from start.sh itself.
+
+    Scenarios of the shipped worker start ComfyUI with these (the baseline with ComfyUI's defaults), so the
+    bench measures what production runs and cannot drift from it. Returns (COMFYUI_PERF_ARGS split into flags,
+    {"TCMALLOC_RELEASE_RATE": ...}); the tcmalloc library itself is only preloaded where one is given.
+    """
+    import re
+    import shlex
+
+    text = text if text is not None else (REPO / "start.sh").read_text()
+    perf = re.search(r'COMFYUI_PERF_ARGS="\$\{COMFYUI_PERF_ARGS:-(.*?)\}"', text)
+    rate = re.search(r'TCMALLOC_RELEASE_RATE="\$\{TCMALLOC_RELEASE_RATE:-([0-9.]+)\}"', text)
+    if not perf or not rate:
+        raise RuntimeError("start.sh no longer sets COMFYUI_PERF_ARGS and TCMALLOC_RELEASE_RATE defaults; update bench")
+    return shlex.split(perf.group(1)), {"TCMALLOC_RELEASE_RATE": rate.group(1)}
+
+
+def worker_process_settings(tcmalloc: Path | None) -> tuple[list[str], dict[str, str]]:
+    """(flags, env) of a ComfyUI started by start.sh: its perf flags, and tcmalloc with its release rate."""
+    flags, alloc_env = start_sh_defaults()
+    env = {"LD_PRELOAD": str(tcmalloc), **alloc_env} if tcmalloc else {}
+    return flags, env
+
+
+# ComfyUI start variants the "startup" scenario compares (two starts each): ComfyUI's defaults, and start.sh's.
+STARTUP_VARIANTS = ("defaults", "start.sh")
 
 
 # ---- processes ------------------------------------------------------------------------------------------
@@ -152,6 +179,10 @@ def write_paths_file(path: Path, models: Path) -> None:
 
 
 class ComfyProcess:
+    # Where ComfyUI's processes keep bytecode (PYTHONPYCACHEPREFIX), set once per run by prime_bytecode: the image
+    # ships ComfyUI's and its packages' bytecode, so a start here must not pay for compiling ~2,400 modules.
+    pycache: Path | None = None
+
     def __init__(self, comfyui: Path, python: str, port: int, workdir: Path, paths_file: Path,
                  env: dict[str, str], extra_args: list[str]):
         self.url = f"http://127.0.0.1:{port}"
@@ -164,6 +195,9 @@ class ComfyProcess:
                      "--front-end-root", str(fe), "--output-directory", str(self.output_dir),
                      "--extra-model-paths-config", str(paths_file), *extra_args]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        if self.pycache:
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env["PYTHONPYCACHEPREFIX"] = str(self.pycache)
         self.cwd = comfyui
         self.proc: subprocess.Popen | None = None
 
@@ -338,10 +372,12 @@ def run_startup(args, work: Path, res: dict) -> None:
     paths = sdir / "extra_model_paths.yaml"
     write_paths_file(paths, args.models)
     res["start_to_ready_s"] = {}
-    for name, flags in STARTUP_VARIANTS.items():
+    for name in STARTUP_VARIANTS:
+        flags, env = worker_process_settings(args.tcmalloc) if name == "start.sh" else ([], {})
         times = []
         for _ in range(2):
-            proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, {}, list(args.comfy_args) + flags)
+            proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env,
+                                list(args.comfy_args) + flags)
             proc.start()
             try:
                 times.append(round(proc.wait_ready(120), 2))
@@ -371,6 +407,9 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
 
     env = {"TORCHINDUCTOR_CACHE_DIR": str(work / "inductor-cache"), "TORCH_LOGS": "recompiles", **sc.env}
     extra = list(args.comfy_args) + list(sc.extra_args)
+    if sc.fast:  # the shipped worker: ComfyUI as start.sh starts it
+        flags, proc_env = worker_process_settings(args.tcmalloc)
+        extra, env = flags + extra, {**proc_env, **env}
     if sc.cap_gib:
         env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)
         total_gib = gpu_total_gib()
@@ -472,7 +511,30 @@ def environment(args) -> dict:
     env.update(json.loads(out.stdout) if out.returncode == 0 else {"torch": out.stderr[-300:]})
     ver = args.comfyui / "comfyui_version.py"
     env["comfyui"] = ver.read_text().split("=")[-1].strip().strip('"') if ver.exists() else "?"
+    env["tcmalloc"] = str(args.tcmalloc) if args.tcmalloc else "none (glibc malloc)"
     return env
+
+
+def prime_bytecode(args, results: dict) -> None:
+    """One untimed ComfyUI start (`--quick-test-for-ci`) that writes the bytecode of every module a start imports.
+
+    The Docker image carries that bytecode (pip writes it for every package, the Dockerfile compiles ComfyUI's and
+    the worker's); a bare GPU machine may not (PYTHONDONTWRITEBYTECODE, read-only site-packages), and compiling
+    ~2,400 modules from source added ~8 s to every start measured there. Starts are measured after this.
+    """
+    ComfyProcess.pycache = args.work / "pycache"
+    sdir = args.work / "prime"
+    sdir.mkdir(parents=True, exist_ok=True)
+    paths = sdir / "extra_model_paths.yaml"
+    write_paths_file(paths, args.models)
+    proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, {}, list(args.comfy_args))
+    t0 = time.perf_counter()
+    out = subprocess.run([*proc.argv, "--quick-test-for-ci"], cwd=proc.cwd, env=proc.env, capture_output=True,
+                         text=True, timeout=300)
+    results["_env"]["bytecode"] = {"primed_s": round(time.perf_counter() - t0, 1), "rc": out.returncode,
+                                   "pycache": str(ComfyProcess.pycache)}
+    if out.returncode != 0:
+        log.warning("bytecode priming start exited %s: %s", out.returncode, out.stderr[-500:])
 
 
 def write_results(out: Path, results: dict) -> None:
@@ -499,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=560, help="skip scenarios that would not finish in time")
     p.add_argument("--python", default=sys.executable, help="interpreter for ComfyUI")
     p.add_argument("--comfy-args", default="", help="extra ComfyUI flags for every scenario (as COMFYUI_ARGS)")
+    p.add_argument("--tcmalloc", type=Path, default=DEFAULT_TCMALLOC if DEFAULT_TCMALLOC.exists() else None,
+                   help="libtcmalloc_minimal.so.4 that start.sh preloads (the image's); none: glibc malloc")
     p.add_argument("--warmup-steps", type=int, default=2)
     p.add_argument("--size", default="832x1536", help="WxH (smaller only for a CPU smoke test of the bench)")
     p.add_argument("--steps", type=int, default=28)
@@ -511,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.comfy_args = args.comfy_args.split()
     args.models, args.out, args.work = args.models.resolve(), args.out.resolve(), args.work.resolve()
+    args.tcmalloc = args.tcmalloc.resolve() if args.tcmalloc else None
     w, h = (int(v) for v in args.size.lower().split("x"))
     SIZE.update(width=w, height=h, num_inference_steps=args.steps)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
@@ -521,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     results["_env"] = environment(args) | {"runpod": import_handler()}
     ensure_models(args, results)
+    prime_bytecode(args, results)
     for name in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
         sc = SCENARIOS[name]
         left = args.budget_s - (time.perf_counter() - start)

@@ -1,0 +1,138 @@
+"""start.sh's process supervision, with stand-in processes for ComfyUI, the handler and the GPU check.
+
+A real ComfyUI cannot be made to see no GPU on demand, and a real GPU check cannot be made slow, so these tests
+give start.sh a fake interpreter: `python -c ...` (the GPU pre-flight) sleeps, records when it ended and exits
+with FAKE_CUDA_RC; `python main.py ...` (ComfyUI) records when it started and its argv, then waits to be stopped;
+`python -m handler` records its pid and waits to be stopped. What a user would notice: a GPU-less worker exits 1 with the reason in
+seconds, ComfyUI's start does not wait for the check, and SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAKE_PYTHON = f"""#!/usr/bin/env bash
+if [[ "$1" == "-c" ]]; then  # the GPU pre-flight
+  sleep "${{FAKE_CHECK_S:-1}}"
+  {sys.executable} -c 'import time; print(time.time())' > "$FAKE_DIR/preflight_end"
+  exit "${{FAKE_CUDA_RC:-0}}"
+fi
+if [[ "$1" == "-m" && "$2" == "handler" ]]; then  # the handler
+  exec {sys.executable} "$FAKE_DIR/fake_handler.py"
+fi
+exec {sys.executable} "$@"
+"""
+
+FAKE_MAIN = """import json, os, sys, time
+d = os.environ["FAKE_DIR"]
+json.dump({"start": time.time(), "argv": sys.argv[1:], "pid": os.getpid(),
+           "tcmalloc_release_rate": os.environ.get("TCMALLOC_RELEASE_RATE")}, open(os.path.join(d, "comfy.json"), "w"))
+time.sleep(60)
+"""
+
+FAKE_HANDLER = """import os, time
+open(os.path.join(os.environ["FAKE_DIR"], "handler_pid"), "w").write(str(os.getpid()))
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def fake(tmp_path):
+    comfy = tmp_path / "comfyui"
+    comfy.mkdir()
+    (comfy / "main.py").write_text(FAKE_MAIN)
+    (tmp_path / "fake_handler.py").write_text(FAKE_HANDLER)
+    py = tmp_path / "fakepython"
+    py.write_text(FAKE_PYTHON)
+    py.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("SKIP_GPU_CHECK", "COMFYUI_ARGS", "LD_PRELOAD")}
+    env.update(COMFYUI_PATH=str(comfy), COMFYUI_PYTHON=str(py), HANDLER_PYTHON=str(py), FAKE_DIR=str(tmp_path),
+               COMFYUI_URL="http://127.0.0.1:18188", COMFYUI_OUTPUT_DIR=str(tmp_path / "out"))
+    return tmp_path, env
+
+
+def start(env, **extra):
+    return subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, **extra}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(path: Path, timeout=20.0):
+    t0 = time.time()
+    while not path.exists() or not path.read_text():
+        if time.time() - t0 > timeout:
+            raise AssertionError(f"{path.name} never appeared")
+        time.sleep(0.05)
+    time.sleep(0.05)
+    return path.read_text()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie of an exited child counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))
+
+
+def test_no_gpu_exits_1_with_the_reason_and_stops_comfyui(fake):
+    d, env = fake
+    p = start(env, FAKE_CUDA_RC="1", FAKE_CHECK_S="2")
+    try:
+        _, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 1
+    assert "GPU pre-flight failed" in err
+    comfy = json.loads((d / "comfy.json").read_text())
+    assert not alive(comfy["pid"]), "ComfyUI was left running after the failed pre-flight"
+    assert not alive(int((d / "handler_pid").read_text()))
+
+
+def test_comfyui_starts_while_the_gpu_check_runs_and_sigterm_stops_both(fake):
+    d, env = fake
+    p = start(env, FAKE_CUDA_RC="0", FAKE_CHECK_S="2")
+    try:
+        comfy = json.loads(wait_for(d / "comfy.json"))
+        preflight_end = float(wait_for(d / "preflight_end"))
+        assert comfy["start"] < preflight_end, "ComfyUI waited for the GPU check before starting"
+        handler_pid = int(wait_for(d / "handler_pid"))
+        time.sleep(1.0)
+        assert p.poll() is None, "start.sh exited although the GPU check passed"
+        os.kill(p.pid, signal.SIGTERM)
+        p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 143
+    assert not alive(comfy["pid"]) and not alive(handler_pid)
+
+
+def test_bench_starts_comfyui_with_the_flags_start_sh_passes(fake):
+    """The bench's shipped scenarios read start.sh's defaults; this checks they are what start.sh really passes."""
+    from bench.run import start_sh_defaults
+
+    d, env = fake
+    p = start(env, SKIP_GPU_CHECK="1")
+    try:
+        comfy = json.loads(wait_for(d / "comfy.json"))
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.communicate(timeout=30)
+    flags, alloc_env = start_sh_defaults()
+    argv = comfy["argv"]
+    assert flags and all(f in argv for f in flags)
+    assert "--disable-api-nodes" in flags
+    assert alloc_env == {"TCMALLOC_RELEASE_RATE": "0"}
