@@ -14,5 +14,8 @@ scen=$1; budget=$2; shift 2
 tc=(); [[ -f .lib/libtcmalloc_minimal.so.4 ]] && tc=(--tcmalloc .lib/libtcmalloc_minimal.so.4)
 python3 -m bench --comfyui .comfyui --models /tmp/models --out "$OUT" --work /tmp/flux-bench \
   --scenarios "$scen" --budget-s "$budget" "${tc[@]}" "$@" 2>&1 | tee "$OUT/bench.log" | grep -v "^\s*$" | grep -E "===|ERROR|Error|error|Traceback|flux_fast|skipping" | cut -c1-400
-( cd /tmp/flux-bench && tar czf "$OUT/artifacts.tgz" --exclude=output --exclude=inductor-cache --exclude=empty-frontend --exclude="*.npz" . ) 2>/dev/null
+( cd /tmp/flux-bench && tar czf "$OUT/artifacts.tgz" --exclude=output --exclude=inductor-cache --exclude=empty-frontend \
+    --exclude=pycache --exclude="*.npz" . ) 2>/dev/null
+mkdir -p "$OUT/logs" && for f in /tmp/flux-bench/*/comfyui.log; do
+  [[ -f "$f" ]] && cp "$f" "$OUT/logs/$(basename "$(dirname "$f")").log"; done
 cat "$OUT/BENCHMARKS.md" 2>/dev/null | sed -n '/## Figures/,/## Scenarios/p'

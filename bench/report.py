@@ -139,6 +139,13 @@ def render(results: dict) -> str:
         "- Workload: FLUX.1-dev stand-in weights of the exact shapes (random values, production file names), "
         "832x1536, 28 steps euler/simple, cfg 1, new prompt and seed for each request, through `handler.job.Worker`.",
     ]
+    if "tcmalloc" in env or "bytecode" in env:
+        primed = env.get("bytecode") or {}
+        lines.append(
+            "- Processes: the baseline starts ComfyUI with its defaults; every shipped scenario as start.sh does (its "
+            f"COMFYUI_PERF_ARGS, LD_PRELOAD tcmalloc with TCMALLOC_RELEASE_RATE=0: {env.get('tcmalloc', '?')}). "
+            + (f"Bytecode primed by one untimed start ({primed.get('primed_s')} s), as the image ships it."
+               if primed else "Bytecode not primed: starts include compiling modules from source."))
     if "_standins" in results:
         lines.append(f"- Stand-in generation: {results['_standins'].get('seconds')} s")
     if results.get("_skipped"):
