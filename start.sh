@@ -75,11 +75,16 @@ log "starting handler: python -m handler $*"
 (cd "$here" && exec "$HANDLER_PYTHON" -m handler "$@") &
 handler_pid=$!
 
+# Sends SIGTERM to the given children and waits for each to exit.
+terminate() {
+  kill -TERM "$@" 2>/dev/null || true
+  local pid
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
+
 stop() {
   log "stopping (signal received)"
-  kill -TERM "$handler_pid" "$comfy_pid" $preflight_pid 2>/dev/null || true
-  wait "$handler_pid" 2>/dev/null || true
-  wait "$comfy_pid" 2>/dev/null || true
+  terminate "$handler_pid" "$comfy_pid" $preflight_pid
   exit 143
 }
 trap stop TERM INT
@@ -91,9 +96,7 @@ if [[ -n "$preflight_pid" ]]; then
   preflight_pid=""
   if (( preflight != 0 )); then
     log "GPU pre-flight failed: torch sees no CUDA device (driver/CUDA mismatch or no GPU). Exiting."
-    kill -TERM "$handler_pid" "$comfy_pid" 2>/dev/null || true
-    wait "$handler_pid" 2>/dev/null
-    wait "$comfy_pid" 2>/dev/null
+    terminate "$handler_pid" "$comfy_pid"
     exit 1
   fi
 fi
@@ -102,11 +105,9 @@ status=$?
 set -e
 if ! kill -0 "$comfy_pid" 2>/dev/null; then
   log "ComfyUI exited (status $status); stopping the handler"
-  kill -TERM "$handler_pid" 2>/dev/null || true
-  wait "$handler_pid" 2>/dev/null || true
+  terminate "$handler_pid"
   exit $(( status == 0 ? 1 : status ))
 fi
 log "handler exited (status $status); stopping ComfyUI"
-kill -TERM "$comfy_pid" 2>/dev/null || true
-wait "$comfy_pid" 2>/dev/null || true
+terminate "$comfy_pid"
 exit "$status"

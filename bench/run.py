@@ -97,7 +97,7 @@ START_FLAGS = ["--disable-auto-launch"]
 DEFAULT_TCMALLOC = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")  # where start.sh looks
 
 
-def start_sh_defaults(text: str | None = None) -> tuple[list[str], dict[str, str]]:
+def start_sh_defaults() -> tuple[list[str], dict[str, str]]:
     """The ComfyUI flags and allocator settings start.sh applies by default, read from start.sh itself.
 
     Scenarios of the shipped worker start ComfyUI with these (the baseline with ComfyUI's defaults), so the
@@ -107,7 +107,7 @@ def start_sh_defaults(text: str | None = None) -> tuple[list[str], dict[str, str
     import re
     import shlex
 
-    text = text if text is not None else (REPO / "start.sh").read_text()
+    text = (REPO / "start.sh").read_text()
     perf = re.search(r'COMFYUI_PERF_ARGS="\$\{COMFYUI_PERF_ARGS:-(.*?)\}"', text)
     rate = re.search(r'TCMALLOC_RELEASE_RATE="\$\{TCMALLOC_RELEASE_RATE:-([0-9.]+)\}"', text)
     if not perf or not rate:
