@@ -1,8 +1,13 @@
 """`python -m handler [runpod flags]`: configure, wait for ComfyUI, check the workflows, then start Runpod.
 
+Jobs are taken as soon as ComfyUI answers and the shipped workflows check out. The warm-up (WARMUP_STEPS) runs
+beside the Runpod loop, not before it: its prompt loads the models while no job is there yet, and ComfyUI queues a
+job that arrives meanwhile behind it, so the job waits only for loading it needs anyway. torch.compile happens in
+the background inside ComfyUI (comfy_nodes/flux_fast/background_compile.py), so no job waits for a compile.
+
 The runpod SDK parses its own flags from sys.argv (`--rp_serve_api`, `--rp_api_port`, `--test_input`, ...), so
-this module takes none of its own. Exit codes: 2 bad configuration, 1 ComfyUI not usable (start.sh then stops
-the container so Runpod replaces the worker).
+this module takes none of its own. Exit codes: 2 bad configuration, 1 ComfyUI not usable or a failed warm-up
+(start.sh then stops the container so Runpod replaces the worker).
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from .comfy_client import ComfyClient
 from .config import Settings
@@ -54,7 +60,7 @@ def main() -> int:
             log.error("workflow check failed: %s", problem)
         return 1
     if settings.warmup_steps:
-        warm_up(worker, settings)
+        start_warm_up(worker, settings)
 
     import runpod
 
@@ -62,16 +68,38 @@ def main() -> int:
     return 0
 
 
-def warm_up(worker: Worker, settings: Settings) -> bool:
-    """Run the default workflow before the first job, so the models load and torch.compile builds its graphs.
+def _exit_worker() -> None:
+    # From the warm-up thread: the Runpod loop owns the main thread, so end the process; start.sh then stops
+    # ComfyUI and the container exits non-zero, and Runpod replaces the worker.
+    logging.shutdown()
+    os._exit(1)
 
-    Once per WARMUP_SIZES entry (the fast path compiles with dynamic shapes, so one size warms up every size;
-    more entries are for workflows of your own whose compiled graphs are per shape), then once more at the first
-    size with another prompt. Why the second run: the first generation after start finds every model unloaded,
-    every later one finds what the previous one left. On a card that has to swap models (16 GB), that second
-    state differs (ComfyUI's partial loading marks modules for on-the-fly casting), and the compiled blocks
-    recompiled for it on the first *request* after ready (BENCHMARKS.md, 16 GiB cap: 17.2 s against 9.1 s warm). Paying it
-    here costs one short generation where memory is plenty. Returns whether every run succeeded.
+
+def start_warm_up(worker: Worker, settings: Settings, on_failure: Callable[[], None] = _exit_worker) -> threading.Thread:
+    """Warm up in a thread beside the Runpod loop. A warm-up that fails means this worker cannot generate (the
+    fast path's own failures fall back to plain ComfyUI inside the node), so it must not serve: `on_failure` ends it."""
+
+    def run() -> None:
+        if not warm_up(worker, settings):
+            log.error("warm-up failed: this worker cannot generate images; exiting so that Runpod replaces it")
+            on_failure()
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up(worker: Worker, settings: Settings) -> bool:
+    """Run the default workflow with few steps, so the models are on the GPU before the first job needs them and
+    the fast path captures the inputs it compiles its blocks for (in the background, see background_compile.py).
+
+    Once per WARMUP_SIZES entry (the fast path compiles with dynamic shapes, so one size covers every size; more
+    entries are for workflows of your own whose compiled graphs are per shape), then once more at the first size
+    with another prompt. Why the second run: the first generation after start finds every model unloaded, every
+    later one finds what the previous one left. On a card that has to swap models (16 GB), that second state
+    differs (ComfyUI's partial loading marks modules for on-the-fly casting): the compiled blocks do not fit it, so
+    that run goes eager and the fast path recompiles for it in the background, before a job meets it. Returns
+    whether every run succeeded.
     """
     runs = [(w, h, "warmup") for w, h in settings.warmup_sizes]
     if runs:
@@ -82,7 +110,7 @@ def warm_up(worker: Worker, settings: Settings) -> bool:
             "prompt": prompt, "num_inference_steps": settings.warmup_steps, "seed": index, "width": width,
             "height": height}})
         if "error" in result:
-            log.warning("warm-up failed (the worker still starts): %s", result["error"])
+            log.error("warm-up run failed: %s", result["error"])
             return False
         log.info("warm-up done in %.1f s", result["timings"]["total_s"])
     return True

@@ -103,6 +103,11 @@ class ComfyClient:
     def model_folders(self) -> list[str]:
         return self._json("GET", "/models")
 
+    def fast_path_status(self) -> dict[str, Any] | None:
+        """What our FLUX fast-path nodes report (comfy_nodes/flux_fast), or None where they are not loaded."""
+        response = self._request("GET", "/flux_fast/status")
+        return response.json() if response.status_code == 200 else None
+
     def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str:
         """Store `data` in ComfyUI's input folder as `name` (replacing a file of that name); return the LoadImage value."""
         files = {"image": (name, data, "application/octet-stream")}

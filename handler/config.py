@@ -1,7 +1,9 @@
 """The worker's configuration: one typed object, read once from environment variables at start.
 
 Every variable is documented in README.md ("Configuration"). `Settings.from_env()` checks each value and raises
-`ConfigError` naming the variable, so a misconfigured worker fails at start rather than on its first job.
+`ConfigError` naming the variable, so a misconfigured worker fails at start rather than on its first job. That
+includes the FLUX_FAST_* variables, which ComfyUI's process reads when our fast-path node runs: the rules live with
+the node (comfy_nodes/flux_fast/policy.py, pure Python) and are checked here too, before any job is taken.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlparse
+
+from comfy_nodes.flux_fast.policy import check_env as check_fast_path_env
 
 from .errors import ConfigError
 from .url_fetch import FetchLimits
@@ -62,6 +66,9 @@ class Settings:
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ConfigError(f"COMFYUI_URL={url!r} is invalid: it must be an http(s) URL such as http://127.0.0.1:8188.")
         out_dir = env.get("COMFYUI_OUTPUT_DIR") or None
+        fast_path_problems = check_fast_path_env(env)
+        if fast_path_problems:
+            raise ConfigError("; ".join(fast_path_problems) + ".")
         return cls(
             comfyui_url=url,
             comfyui_pid=_get(env, "COMFYUI_PID", _positive_int, None),

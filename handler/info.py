@@ -1,7 +1,8 @@
 """`{"input": {"action": "info"}}`: what this worker can run, so a power user can write a workflow that will.
 
 Answers with the ComfyUI and PyTorch versions, the GPU(s), the model files ComfyUI sees per folder, the custom node
-packages and their node classes, and the shipped workflows with their named parameters.
+packages and their node classes, the shipped workflows with their named parameters, and the fast path's state
+(whether the FLUX blocks run compiled yet, or why not: a worker whose compile failed serves uncompiled and says so here).
 """
 
 from __future__ import annotations
@@ -39,4 +40,5 @@ def describe(client: ComfyClient, templates: dict[str, Template]) -> dict[str, A
         "workflows": {
             name: {"parameters": sorted(t.parameters)} for name, t in sorted(templates.items())
         },
+        "fast_path": client.fast_path_status(),
     }

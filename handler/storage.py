@@ -18,10 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Optional
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from handler.config import BucketSettings
 from handler.errors import ConfigError, WorkerError
 
@@ -78,6 +74,10 @@ class BucketStore:
         self.settings = settings
         self.bucket = settings.name
         if client is None:
+            # boto3 is imported here, not at module level: only workers with a bucket pay its ~0.5 s import at start.
+            import boto3
+            from botocore.config import Config
+
             config = Config(
                 signature_version="s3v4",
                 connect_timeout=connect_timeout_s,
@@ -103,6 +103,8 @@ class BucketStore:
 
     def upload(self, data: bytes, *, job_id: str, filename: str, content_type: str) -> StoredObject:
         """Put `data` at <prefix>/<job_id>/<filename> and return it with a presigned GET URL."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         key = self.key_for(job_id, filename)
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
@@ -127,6 +129,8 @@ class BucketStore:
     def check(self) -> Optional[str]:
         """Whether the bucket is reachable with these credentials (for start-up logs / the info action).
         Returns None when fine, else a one-line reason. Never raises."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self.client.head_bucket(Bucket=self.bucket)
             return None

@@ -91,75 +91,6 @@ def test_single_images_of_any_size_run_compiled_but_batches_do_not():
     assert not policy.make_plan("default", False, "auto", {}).compiled_for(1)
 
 
-def _tiny_dit(torch):
-    class Dit(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.double_blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(2))
-            self.single_blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(3))
-
-    return Dit()
-
-
-def test_apply_model_wrapper_swaps_in_the_compiled_blocks_for_single_images_only():
-    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real modules")
-    from comfy_nodes.flux_fast.patch import CompiledBlocks, _with_compiled_blocks
-
-    dit = _tiny_dit(torch)
-    eager_double, eager_single = dit.double_blocks, dit.single_blocks
-    blocks = CompiledBlocks(dit, "default")
-    assert blocks.describe() == "2 double_blocks, 3 single_blocks"
-
-    class Base:
-        diffusion_model = dit
-
-    class Executor:
-        class_obj = Base()
-        seen = []
-
-        def __call__(self, x, *args, **kwargs):
-            dm = self.class_obj.diffusion_model
-            self.seen.append((dm.double_blocks is eager_double, dm.single_blocks is eager_single))
-            # the compiled stand-ins wrap the very same blocks (shared weights), in order
-            assert [getattr(b, "_orig_mod", b) for b in dm.single_blocks] == list(eager_single)
-            return x
-
-    wrapper = _with_compiled_blocks(blocks, policy.make_plan("default", True, "auto", {}))
-    executor = Executor()
-    wrapper(executor, torch.zeros(1, 16, 192, 104), None)    # 832x1536
-    wrapper(executor, torch.zeros(1, 16, 128, 128), None)    # 1024x1024: same compiled blocks
-    wrapper(executor, torch.zeros(2, 16, 192, 104), None)    # a batch: eager
-    assert executor.seen == [(False, False), (False, False), (True, True)]
-    assert dit.double_blocks is eager_double and dit.single_blocks is eager_single   # restored after each call
-
-    # Compiled lists built from another model are never swapped into this one.
-    other = CompiledBlocks(_tiny_dit(torch), "default")
-    _with_compiled_blocks(other, policy.make_plan("default", True, "auto", {}))(executor, torch.zeros(1, 16, 8, 8), None)
-    assert executor.seen[-1] == (True, True)
-
-
-def test_the_blocks_are_restored_when_the_model_call_fails():
-    torch = pytest.importorskip("torch", reason="torch is not installed: the wrapper test needs real modules")
-    from comfy_nodes.flux_fast.patch import CompiledBlocks, _with_compiled_blocks
-
-    dit = _tiny_dit(torch)
-    eager_double = dit.double_blocks
-
-    class Base:
-        diffusion_model = dit
-
-    class Failing:
-        class_obj = Base()
-
-        def __call__(self, *args, **kwargs):
-            raise RuntimeError("CUDA out of memory")
-
-    wrapper = _with_compiled_blocks(CompiledBlocks(dit, "default"), policy.make_plan("default", True, "auto", {}))
-    with pytest.raises(RuntimeError):
-        wrapper(Failing(), torch.zeros(1, 16, 8, 8), None)
-    assert dit.double_blocks is eager_double
-
-
 def test_decode_mode_comes_from_the_node_then_the_environment():
     assert policy.resolve_decode("default", {}) == "auto"
     assert policy.resolve_decode("default", {"FLUX_FAST_DECODE": "Tiled"}) == "tiled"
@@ -177,3 +108,26 @@ def test_whole_decode_only_when_comfyuis_estimate_fits_beside_the_reserve():
     whole, why = policy.decode_whole("auto", 6 * GIB, need, 1 * GIB)   # --reserve-vram 1 on a small card
     assert not whole and "tiled" in why and "5.6 GiB" in why
     assert not policy.decode_whole("tiled", 80 * GIB, need, 0)[0]    # tiled asked for: tiled even on a big card
+
+
+def test_fast_path_environment_is_checked_all_at_once_naming_each_variable():
+    assert policy.check_env({}) == []
+    problems = policy.check_env({"FLUX_FAST_COMPUTE": "int4", "FLUX_FAST_DECODE": "whole",
+                                 "FLUX_FAST_ARTIFACTS_DIR": "relative/dir"})
+    assert len(problems) == 3
+    assert any("FLUX_FAST_COMPUTE='int4'" in p for p in problems)
+    assert any("FLUX_FAST_DECODE='whole'" in p for p in problems)
+    assert any("FLUX_FAST_ARTIFACTS_DIR" in p and "absolute" in p for p in problems)
+
+
+def test_artifact_key_changes_with_anything_the_kernels_depend_on():
+    fields = {"gpu": "NVIDIA H200", "capability": "9.0", "torch": "2.11.0+cu130", "torch_git": "abc", "cuda": "13.0",
+              "triton": "3.6.0", "python": "3.12", "comfyui": "0.3.64", "compile_mode": "default", "compute": "bf16",
+              "source": "0123"}
+    key = policy.artifact_key(fields)
+    assert key.startswith("nvidia-h200-torch2.11.0-cu130-bf16-")
+    assert policy.artifact_key(dict(fields)) == key                 # stable
+    for name, other in [("gpu", "NVIDIA H100 80GB HBM3"), ("torch_git", "def"), ("triton", "3.5.0"),
+                        ("compute", "fp8_rowwise"), ("source", "4567"), ("capability", "8.9")]:
+        assert policy.artifact_key({**fields, name: other}) != key, name
+    assert "/" not in policy.artifact_key({**fields, "gpu": "../../etc/x"})

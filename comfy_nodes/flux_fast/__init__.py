@@ -8,12 +8,19 @@
   it is free, ComfyUI's tiled decode otherwise. See decode.py.
 
 policy.py holds every decision and environment variable, free of torch so the CPU tests can check them.
+background_compile.py compiles off the request path; artifacts.py keeps compiled kernels across processes.
+
+GET /flux_fast/status on ComfyUI's server reports what the fast path is doing (the handler's `action: info` shows
+it): whether the patch applied or passed the model through and why, and each compiled model's state. Routes are
+how ComfyUI extensions expose state; it is added only inside a running ComfyUI.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import Any
 
 from .policy import COMPUTE_CHOICES, DECODE_CHOICES, UPCAST_CHOICES, make_plan, resolve_decode
 
@@ -49,10 +56,19 @@ class FluxFastPatch:
         }
 
     def patch(self, model, compute="default", compile=True, upcast_weights="auto"):
-        plan = make_plan(compute, compile, upcast_weights, os.environ)
-        from . import patch as fast  # torch and ComfyUI imports only when the node runs
+        plan = make_plan(compute, compile, upcast_weights, os.environ)  # a bad value is the caller's error
+        try:
+            from . import patch as fast  # torch and ComfyUI imports only when the node runs
 
-        return (fast.apply(model, plan),)
+            patched = fast.apply(model, plan)
+        except Exception as exc:  # never fail a job for a speed-up: plain ComfyUI is the fallback
+            log.exception("flux_fast: patch failed; the model runs unpatched (plain ComfyUI speed)")
+            _PATCH_STATUS.update(state="failed", reason=f"{exc.__class__.__name__}: {str(exc)[:300]}; model unpatched")
+            return (model,)
+        applied = patched is not model
+        _PATCH_STATUS.update(state="applied" if applied else "passed through", reason=plan.describe()
+                             if applied else "nothing to gain on this device or with compute=off (see the log)")
+        return (patched,)
 
 
 class FluxFastDecode:
@@ -86,6 +102,34 @@ class FluxFastDecode:
 
         return (fast_decode.decode(vae, samples, tile_size, overlap, resolve_decode(mode, os.environ)),)
 
+
+_PATCH_STATUS: dict[str, Any] = {"state": "not run yet", "reason": "no workflow with FluxFastPatch has run"}
+
+
+def status() -> dict[str, Any]:
+    """The fast path's state: the last patch's outcome and each compiled model's (see background_compile)."""
+    compiled = []
+    if f"{__name__}.background_compile" in sys.modules:
+        compiled = sys.modules[f"{__name__}.background_compile"].statuses()
+    return {"patch": dict(_PATCH_STATUS), "compile": compiled}
+
+
+def _add_status_route() -> None:
+    try:
+        from aiohttp import web
+        from server import PromptServer
+    except ImportError:  # imported outside ComfyUI (tests, the handler): no server to extend
+        return
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return
+
+    @instance.routes.get("/flux_fast/status")
+    async def _status(request):
+        return web.json_response(status())
+
+
+_add_status_route()
 
 NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch, "FluxFastDecode": FluxFastDecode}
 NODE_DISPLAY_NAME_MAPPINGS = {

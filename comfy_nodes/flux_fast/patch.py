@@ -20,8 +20,10 @@ Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
   (bench/dit_profile.py): the same 0.155-0.158 s/step at 832x1536 as compiling the whole DiT, but 15-20 s to
   compile instead of 70 s (115 s for fp8), and a new image size runs compiled at once instead of recompiling
   for 1.5-2.5 minutes on its first request. An APPLY_MODEL wrapper (the mechanism ComfyUI's TorchCompileModel
-  node uses) swaps the compiled blocks in for each model call. Batches of more than one image run uncompiled:
-  dynamo specialises a dimension of size 1, so a batch would be one more compile on a caller's request.
+  node uses) swaps the compiled blocks in for each model call once they are ready: the compile itself runs in a
+  background thread after the first model call, and model calls before that run eager (background_compile.py),
+  so no request waits for it. Batches of more than one image run uncompiled: dynamo specialises a dimension of
+  size 1, so a batch would be one more compile.
 
 Everything here is a no-op off CUDA: on the CPU (the CPU test suite runs the production workflow with a tiny
 DiT) the model passes through unchanged and the log says why.
@@ -30,12 +32,16 @@ DiT) the model passes through unchanged and the log says why.
 from __future__ import annotations
 
 import logging
-import time
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from .policy import Plan, fp8_eligible, rows_padding, upcast_decision
+from .artifacts import ArtifactStore
+from .background_compile import BackgroundCompiler
+from .policy import ENV_ARTIFACTS, Plan, artifact_key, fp8_eligible, rows_padding, upcast_decision
 
 log = logging.getLogger("flux_fast")
 
@@ -88,15 +94,15 @@ def apply(model: Any, plan: Plan) -> Any:
     from comfy.patcher_extension import WrappersMP
 
     patched.remove_wrappers_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY)
-    patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _freeze_gc_after_first_sample)
-
+    patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
     if plan.compile:
         _tune_dynamo()
         blocks = CompiledBlocks(diffusion_model, plan.compile_mode)
-        patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
-        patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(blocks, plan))
-        log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s; batches > 1 run uncompiled",
-                 plan.compile_mode, blocks.describe())
+        compiler = BackgroundCompiler(blocks, artifact_store(plan, compute, device), type(patched.model).__name__)
+        patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _begin_run(compiler))
+        patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiler, plan))
+        log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s, in the background after the "
+                 "first model call; batches > 1 run uncompiled", plan.compile_mode, blocks.describe())
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
     return patched
 
@@ -111,14 +117,14 @@ class CompiledBlocks:
 
     LISTS = ("double_blocks", "single_blocks")
 
-    def __init__(self, diffusion_model: torch.nn.Module, mode: str):
-        compile_mode = None if mode == "default" else mode
+    def __init__(self, diffusion_model: torch.nn.Module, mode: str, backend: str = "inductor"):
+        options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
         self.lists: dict[str, torch.nn.ModuleList] = {}
         for name in self.LISTS:
             blocks = getattr(diffusion_model, name, None)
             if isinstance(blocks, torch.nn.ModuleList) and len(blocks):
                 self.lists[name] = torch.nn.ModuleList(
-                    torch.compile(block, backend="inductor", mode=compile_mode, dynamic=True) for block in blocks)
+                    torch.compile(block, backend=backend, dynamic=True, **options) for block in blocks)
 
     def describe(self) -> str:
         return ", ".join(f"{len(v)} {k}" for k, v in self.lists.items()) or "no transformer blocks found"
@@ -147,44 +153,60 @@ class _Swap:
             setattr(self.module, name, eager)
 
 
-def _with_compiled_blocks(blocks: CompiledBlocks, plan: Plan) -> Callable:
-    """APPLY_MODEL wrapper: run the model call with the compiled blocks, unless the shape is one not to compile."""
+def _with_compiled_blocks(compiler: BackgroundCompiler, plan: Plan) -> Callable:
+    """APPLY_MODEL wrapper: the model call on the path the compiler allows, unless the shape is one not to compile."""
 
     def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
         x = args[0] if args else kwargs.get("x")
         if x is None or x.ndim != 4 or not plan.compiled_for(x.shape[0]):
             return executor(*args, **kwargs)
-        with blocks.swapped_into(executor.class_obj.diffusion_model):
-            return executor(*args, **kwargs)
+        return compiler.model_call(executor, executor.class_obj.diffusion_model, args, kwargs)
 
     return wrapper
 
 
-_gc_frozen = False
+def _begin_run(compiler: BackgroundCompiler) -> Callable:
+    """OUTER_SAMPLE wrapper: a sampling run takes one path from its first step to its last."""
+
+    def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
+        compiler.begin_run()
+        return executor(*args, **kwargs)
+
+    return wrapper
 
 
-def _freeze_gc_after_first_sample(executor: Any, *args: Any, **kwargs: Any) -> Any:
-    """After the first sampling run (the warm-up, where torch.compile builds its graphs), move every live
-    object to the GC's permanent generation.
+def artifact_store(plan: Plan, compute: str, device: torch.device) -> ArtifactStore | None:
+    """Where this build's compiled kernels persist across processes; None when FLUX_FAST_ARTIFACTS_DIR is unset."""
+    folder = os.environ.get(ENV_ARTIFACTS, "").strip()
+    if not folder:
+        return None
+    return ArtifactStore(Path(folder), artifact_key(build_fields(plan, compute, device)))
 
-    Why: ComfyUI runs gc.collect() after a prompt at most every 10 s, holding the GIL; with the compiled
-    graphs alive that full collection took 1.3-1.8 s on the benchmark machine, during which the server thread
-    could not send the prompt's final websocket message, so every second request got that much slower.
-    Frozen objects are never scanned again; what was alive after warm-up (models, compiled code) stays alive
-    for the life of the worker anyway.
-    """
-    global _gc_frozen
-    out = executor(*args, **kwargs)
-    if not _gc_frozen:
-        import gc
 
-        t0 = time.perf_counter()
-        gc.collect()
-        gc.freeze()
-        _gc_frozen = True
-        log.info("flux_fast: %d objects moved to the GC's permanent generation (%.2f s)",
-                 gc.get_freeze_count(), time.perf_counter() - t0)
-    return out
+def build_fields(plan: Plan, compute: str, device: torch.device) -> dict[str, str]:
+    """Everything compiled kernels depend on, for the artifact key (see artifacts.py)."""
+    import hashlib
+
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except Exception:
+        triton_version = "none"
+    try:
+        import comfyui_version
+
+        comfy_version = comfyui_version.__version__
+    except Exception:
+        comfy_version = "unknown"
+    here = Path(__file__).resolve().parent
+    sources = b"".join((here / name).read_bytes() for name in ("background_compile.py", "patch.py", "policy.py"))
+    return {
+        "gpu": torch.cuda.get_device_name(device), "capability": "%d.%d" % torch.cuda.get_device_capability(device),
+        "torch": torch.__version__, "torch_git": str(torch.version.git_version), "cuda": str(torch.version.cuda),
+        "triton": triton_version, "python": "%d.%d" % sys.version_info[:2], "comfyui": comfy_version,
+        "compile_mode": plan.compile_mode, "compute": compute, "source": hashlib.sha256(sources).hexdigest()[:16],
+    }
 
 
 def _tune_dynamo() -> None:

@@ -21,6 +21,11 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   tiled; ``tiled`` always decodes as ComfyUI's VAEDecodeTiled does (three tiled passes, averaged).
 * ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
   text encoder, the VAE decode and the sampling activations.
+* ``FLUX_FAST_ARTIFACTS_DIR``: where compiled kernels are saved and loaded across processes (artifacts.py); unset:
+  nothing is saved. start.sh points it at the network volume when one is mounted, else at the image's folder.
+
+``check_env`` checks all of them at once, so the handler can refuse to start on a bad value instead of failing
+every job (the node itself only reads them when it runs).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduc
 ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
 ENV_DECODE = "FLUX_FAST_DECODE"
 DECODE_CHOICES = ("default", "auto", "tiled")
+ENV_ARTIFACTS = "FLUX_FAST_ARTIFACTS_DIR"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -188,3 +194,33 @@ def rows_padding(rows: int, multiple: int = 16) -> int:
 def fp8_eligible(in_features: int, out_features: int) -> bool:
     """fp8 matmuls need K and N divisible by 16; every FLUX Linear is, but a LoRA'd or odd model may not be."""
     return in_features % 16 == 0 and out_features % 16 == 0 and in_features > 0 and out_features > 0
+
+
+def check_env(env: Mapping[str, str]) -> list[str]:
+    """Every FLUX_FAST_* problem in `env`, one sentence each naming the variable, the value and the rule."""
+    problems = []
+    for check in (lambda: make_plan("default", True, "auto", env), lambda: resolve_decode("default", env)):
+        try:
+            check()
+        except PolicyError as err:
+            problems.append(str(err))
+    raw = env.get(ENV_ARTIFACTS, "").strip()
+    if raw and not raw.startswith("/"):
+        problems.append(f"{ENV_ARTIFACTS}='{raw}' must be an absolute folder path")
+    return problems
+
+
+def artifact_key(fields: Mapping[str, str]) -> str:
+    """The file name of compiled artifacts for one build: readable where it helps, hashed where it must be exact.
+
+    `fields` names everything the kernels depend on (torch and its git version, Triton, CUDA, GPU name and
+    capability, Python, ComfyUI, compile mode, compute path, this package's source hash). Any change gives another
+    key, so a worker never loads another GPU's or torch's kernels.
+    """
+    import hashlib
+    import re
+
+    digest = hashlib.sha256("\n".join(f"{k}={fields[k]}" for k in sorted(fields)).encode()).hexdigest()[:16]
+    gpu = re.sub(r"[^A-Za-z0-9]+", "-", str(fields.get("gpu", "gpu"))).strip("-").lower()[:40] or "gpu"
+    torch_version = re.sub(r"[^A-Za-z0-9.]+", "-", str(fields.get("torch", "torch")))[:24]
+    return f"{gpu}-torch{torch_version}-{fields.get('compute', 'x')}-{digest}"

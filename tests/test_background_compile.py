@@ -1,0 +1,200 @@
+"""The fast path's background compile (comfy_nodes/flux_fast/background_compile.py) on a tiny DiT of two block types.
+
+What a caller would notice: no model call waits for a compile (calls run eager until the compiled blocks are ready),
+a sampling run never mixes paths, a model state the compiled graphs do not fit falls back to eager at once and is
+recompiled in the background, and a compile that fails leaves a worker that still produces the eager result.
+Needs torch (real dynamo guards and a real compile thread; backend "eager" keeps it fast on a CPU).
+"""
+
+import threading
+import time
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed: the background-compile tier needs real modules")
+
+from comfy_nodes.flux_fast.background_compile import BackgroundCompiler, statuses  # noqa: E402
+from comfy_nodes.flux_fast.patch import CompiledBlocks, _with_compiled_blocks  # noqa: E402
+from comfy_nodes.flux_fast import policy  # noqa: E402
+
+
+class Double(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+        self.cast = False            # like ComfyUI's comfy_cast_weights: module state the compiled code guards on
+
+    def forward(self, img, txt, vec, pe, transformer_options={}):
+        h = self.lin(img) * vec
+        if self.cast:
+            h = h * 0.5
+        return img + h, txt + 1
+
+
+class Single(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, img, vec, pe, transformer_options={}):
+        return img + torch.tanh(self.lin(img))
+
+
+class Dit(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.double_blocks = torch.nn.ModuleList(Double() for _ in range(2))
+        self.single_blocks = torch.nn.ModuleList(Single() for _ in range(3))
+        self.paths = []
+
+    def forward(self, x):
+        img = x.reshape(x.shape[0], -1, 8)
+        txt = torch.zeros(x.shape[0], 3, 8)
+        vec = torch.ones(x.shape[0], 1, 8)
+        for block in self.double_blocks:
+            img, txt = block(img=img, txt=txt, vec=vec, pe=None, transformer_options={"k": 1})
+        img = torch.cat((txt, img), 1)
+        for block in self.single_blocks:
+            img = block(img, vec=vec, pe=None, transformer_options={"k": 1})
+        compiled = hasattr(self.double_blocks[0], "_orig_mod")
+        self.paths.append("compiled" if compiled else "eager")    # recorded only when the call succeeded
+        return img
+
+
+class Executor:
+    """What ComfyUI's APPLY_MODEL wrapper executor looks like to our wrapper: class_obj.diffusion_model, callable."""
+
+    def __init__(self, dit):
+        self.class_obj = type("Base", (), {"diffusion_model": dit})()
+
+    def __call__(self, x, *args, **kwargs):
+        return self.class_obj.diffusion_model(x)
+
+
+def wait_for(compiler, state, timeout_s=120.0):
+    deadline = time.monotonic() + timeout_s
+    while compiler.state != state:
+        assert compiler.state != "failed" or state == "failed", compiler.status()
+        assert time.monotonic() < deadline, f"still {compiler.state} after {timeout_s} s: {compiler.status()}"
+        time.sleep(0.02)
+
+
+def setup(backend="eager"):
+    dit = Dit()
+    blocks = CompiledBlocks(dit, "default", backend=backend)
+    compiler = BackgroundCompiler(blocks, None, "tiny")
+    wrapper = _with_compiled_blocks(compiler, policy.make_plan("default", True, "auto", {}))
+    return dit, compiler, wrapper, Executor(dit)
+
+
+def eager_reference(dit, x):
+    with torch.inference_mode():
+        return dit(x)
+
+
+def test_calls_run_eager_until_the_background_compile_is_ready_and_a_run_never_switches_paths():
+    dit, compiler, wrapper, executor = setup()
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()
+        first = wrapper(executor, x)                    # the first call does not wait: eager, hands its inputs over
+        assert dit.paths == ["eager"]
+        wait_for(compiler, "ready")
+        wrapper(executor, x)                            # same sampling run: stays eager though compiled is ready
+        assert dit.paths[-1] == "eager"
+        compiler.begin_run()                            # the next run takes the compiled blocks
+        second = wrapper(executor, x)
+        assert dit.paths[-1] == "compiled"
+        other_size = torch.randn(1, 16, 10, 4)          # another image size: dynamic shapes, no recompile
+        out_other = wrapper(executor, other_size)
+        assert dit.paths[-1] == "compiled"
+        batch = torch.randn(2, 16, 6, 4)                # batches stay eager
+        wrapper(executor, batch)
+        assert dit.paths[-1] == "eager"
+    torch.testing.assert_close(first, second)
+    torch.testing.assert_close(out_other, eager_reference(dit, other_size))
+    status = compiler.status()
+    assert status["state"] == "ready" and status["compiles"] == 1 and status["eager_fallbacks"] == 0
+    assert status in statuses()
+    # The eager lists are back in place after every call.
+    assert not hasattr(dit.double_blocks[0], "_orig_mod") and not dit.double_blocks[0]._forward_pre_hooks
+
+
+def test_a_model_state_the_graphs_do_not_fit_goes_eager_at_once_and_recompiles_in_the_background():
+    dit, compiler, wrapper, executor = setup()
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()
+        wrapper(executor, x)
+        wait_for(compiler, "ready")
+        for block in dit.double_blocks:                 # e.g. ComfyUI's partial loading on a 16 GB card
+            block.cast = True
+        compiler.begin_run()
+        out = wrapper(executor, x)                      # would recompile: refused, this call runs eager instead
+        assert dit.paths[-1] == "eager" and compiler.eager_fallbacks == 1
+        wrapper(executor, x)                            # the rest of the run stays eager (no second attempt)
+        assert compiler.eager_fallbacks == 1
+        wait_for(compiler, "ready")                     # recompiled off the request path
+        compiler.begin_run()
+        again = wrapper(executor, x)
+        assert dit.paths[-1] == "compiled"
+    torch.testing.assert_close(out, eager_reference(dit, x))
+    torch.testing.assert_close(again, out)
+    assert compiler.status()["compiles"] == 2
+
+
+def test_a_failed_compile_leaves_the_eager_path_serving_and_says_why():
+    def broken_backend(gm, example_inputs):
+        raise RuntimeError("ptxas fatal: out of registers")
+
+    dit, compiler, wrapper, executor = setup(backend=broken_backend)
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()
+        wrapper(executor, x)
+        wait_for(compiler, "failed")
+        compiler.begin_run()
+        out = wrapper(executor, x)
+    assert dit.paths == ["eager", "eager"]
+    torch.testing.assert_close(out, eager_reference(dit, x))
+    assert "compile failed" in compiler.status()["reason"] and "out of registers" in compiler.status()["reason"]
+
+
+def test_the_compile_thread_does_not_hold_up_the_model_call_that_started_it():
+    dit, compiler, wrapper, executor = setup()
+    release = threading.Event()
+    real_compile = compiler._compile
+
+    def slow_compile(*args):
+        release.wait(30)                                 # a compile that takes its time
+        real_compile(*args)
+
+    compiler._compile = slow_compile
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()
+        t0 = time.monotonic()
+        for _ in range(3):
+            wrapper(executor, x)
+        assert time.monotonic() - t0 < 10 and compiler.state == "compiling"
+        release.set()
+        wait_for(compiler, "ready")
+
+
+def test_the_eager_blocks_are_restored_when_a_compiled_model_call_fails():
+    dit, compiler, wrapper, _ = setup()
+    eager_double = dit.double_blocks
+
+    class Failing(Executor):
+        def __call__(self, *args, **kwargs):
+            raise RuntimeError("CUDA out of memory")
+
+    with torch.inference_mode():
+        compiler.begin_run()
+        wrapper(Executor(dit), torch.randn(1, 16, 6, 4))
+        wait_for(compiler, "ready")
+        compiler.begin_run()
+        with pytest.raises(RuntimeError, match="out of memory"):
+            wrapper(Failing(dit), torch.randn(1, 16, 6, 4))
+    assert dit.double_blocks is eager_double
