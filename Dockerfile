@@ -107,6 +107,8 @@ COPY handler/ /worker/handler/
 COPY workflows/ /worker/workflows/
 COPY comfy_nodes/ /worker/comfy_nodes/
 COPY models.txt extra_model_paths.yaml start.sh /worker/
+# Compiled kernels for the GPUs the image was baked on, if any (compile-artifacts/README.md); others compile.
+COPY compile-artifacts/ /worker/compile-artifacts/
 
 # UI-format workflows go where the ComfyUI GUI lists saved workflows (Workflows sidebar).
 # /start.sh is a wrapper, not a symlink: start.sh finds its repo files next to itself.

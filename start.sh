@@ -4,10 +4,14 @@
 # taken only once ComfyUI answers. If either process exits, the other is stopped and the container exits
 # non-zero, so Runpod replaces the worker. SIGTERM/SIGINT are forwarded to both.
 #
+# Cold start: the model files are read into the page cache from the first second (handler.prefetch), beside
+# ComfyUI's imports, and compiled kernels persist in FLUX_FAST_ARTIFACTS_DIR (comfy_nodes/flux_fast/artifacts.py).
+#
 # Environment (defaults in brackets): COMFYUI_PATH [/comfyui], COMFYUI_PYTHON [python3], HANDLER_PYTHON [python3],
 # COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
 # COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0],
-# TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below].
+# TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], STOP_GRACE_S [20],
+# FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast when a volume is mounted, else <repo>/compile-artifacts].
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,11 +27,41 @@ export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes}"
 # torch.compile's kernels survive restarts in the inductor cache: on the network volume when there is one, so a
 # new worker reuses what an earlier one compiled for the same GPU and torch.
-if [[ -z "${TORCHINDUCTOR_CACHE_DIR:-}" && -d /runpod-volume && -w /runpod-volume ]]; then
-  export TORCHINDUCTOR_CACHE_DIR=/runpod-volume/.cache/torchinductor
+volume=""
+[[ -d /runpod-volume && -w /runpod-volume ]] && volume=/runpod-volume
+if [[ -z "${TORCHINDUCTOR_CACHE_DIR:-}" && -n "$volume" ]]; then
+  export TORCHINDUCTOR_CACHE_DIR=$volume/.cache/torchinductor
 fi
+# The same kernels as one file per GPU model and torch build (see comfy_nodes/flux_fast/artifacts.py): a new
+# worker loads it instead of compiling. Without a volume, the image's own folder, which a build can fill.
+export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR:-${volume:+$volume/.cache/flux-fast}}"
+export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR:-$here/compile-artifacts}"
 
 log() { echo "start.sh: $*" >&2; }
+
+children=()
+# True while a child runs; an exited child that is not yet reaped (a zombie) does not count.
+running() { [[ -r /proc/$1/stat ]] && [[ "$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null)" != " Z"* ]]; }
+
+# Sends SIGTERM to the given children and reaps them; what still runs after STOP_GRACE_S (20 s) is killed.
+terminate() {
+  (( $# )) || return 0
+  kill -TERM "$@" 2>/dev/null || true
+  local pid deadline=$(( SECONDS + ${STOP_GRACE_S:-20} ))
+  for pid in "$@"; do
+    while running "$pid" && (( SECONDS < deadline )); do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+stop() {
+  log "stopping (signal received)"
+  terminate "${children[@]}"
+  exit 143
+}
+# Installed before any child starts, so a signal during the start stops whatever is already running.
+trap stop TERM INT
 
 hostport="${COMFYUI_URL#*://}"; hostport="${hostport%%/*}"
 port="${hostport##*:}"
@@ -35,6 +69,13 @@ port="${hostport##*:}"
 
 if [[ ! -f "$COMFYUI_PATH/main.py" ]]; then
   log "no ComfyUI at COMFYUI_PATH=$COMFYUI_PATH (main.py missing)"; exit 1
+fi
+
+# Model bytes start moving now, while ComfyUI imports; its own load then reads from memory (handler/prefetch.py).
+if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
+  (cd "$here" && exec "$HANDLER_PYTHON" -m handler.prefetch --models-dir "$COMFYUI_PATH/models" \
+     --models-dir /runpod-volume/models) &
+  children+=($!)
 fi
 
 read -r -a extra_args <<< "${COMFYUI_ARGS:-}"
@@ -64,30 +105,19 @@ preflight_pid=""
 if [[ "${SKIP_GPU_CHECK:-0}" != "1" && " ${extra_args[*]} " != *" --cpu "* ]]; then
   "$COMFYUI_PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' &
   preflight_pid=$!
+  children+=("$preflight_pid")
 fi
 
 log "starting ComfyUI on $COMFYUI_LISTEN:$port"
 (cd "$COMFYUI_PATH" && exec "${comfy_cmd[@]}") &
 comfy_pid=$!
+children+=("$comfy_pid")
 export COMFYUI_PID="$comfy_pid"
 
 log "starting handler: python -m handler $*"
 (cd "$here" && exec "$HANDLER_PYTHON" -m handler "$@") &
 handler_pid=$!
-
-# Sends SIGTERM to the given children and waits for each to exit.
-terminate() {
-  kill -TERM "$@" 2>/dev/null || true
-  local pid
-  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
-}
-
-stop() {
-  log "stopping (signal received)"
-  terminate "$handler_pid" "$comfy_pid" $preflight_pid
-  exit 143
-}
-trap stop TERM INT
+children+=("$handler_pid")
 
 set +e
 if [[ -n "$preflight_pid" ]]; then
@@ -96,7 +126,7 @@ if [[ -n "$preflight_pid" ]]; then
   preflight_pid=""
   if (( preflight != 0 )); then
     log "GPU pre-flight failed: torch sees no CUDA device (driver/CUDA mismatch or no GPU). Exiting."
-    terminate "$handler_pid" "$comfy_pid"
+    terminate "${children[@]}"
     exit 1
   fi
 fi
@@ -105,9 +135,9 @@ status=$?
 set -e
 if ! kill -0 "$comfy_pid" 2>/dev/null; then
   log "ComfyUI exited (status $status); stopping the handler"
-  terminate "$handler_pid"
+  terminate "${children[@]}"
   exit $(( status == 0 ? 1 : status ))
 fi
 log "handler exited (status $status); stopping ComfyUI"
-terminate "$comfy_pid"
+terminate "${children[@]}"
 exit "$status"

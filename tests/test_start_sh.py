@@ -40,7 +40,9 @@ json.dump({"start": time.time(), "argv": sys.argv[1:], "pid": os.getpid(),
 time.sleep(60)
 """
 
-FAKE_HANDLER = """import os, time
+FAKE_HANDLER = """import os, signal, time
+if os.environ.get("FAKE_HANDLER_IGNORES_TERM"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 open(os.path.join(os.environ["FAKE_DIR"], "handler_pid"), "w").write(str(os.getpid()))
 time.sleep(60)
 """
@@ -136,3 +138,22 @@ def test_bench_starts_comfyui_with_the_flags_start_sh_passes(fake):
     assert flags and all(f in argv for f in flags)
     assert "--disable-api-nodes" in flags
     assert alloc_env == {"TCMALLOC_RELEASE_RATE": "0"}
+
+
+def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(fake):
+    d, env = fake
+    p = start(env, SKIP_GPU_CHECK="1", FAKE_HANDLER_IGNORES_TERM="1", STOP_GRACE_S="2")
+    try:
+        comfy = json.loads(wait_for(d / "comfy.json"))
+        handler_pid = int(wait_for(d / "handler_pid"))
+        time.sleep(0.5)
+        t0 = time.time()
+        os.kill(p.pid, signal.SIGTERM)
+        p.communicate(timeout=30)
+        stopped_in = time.time() - t0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 143
+    assert not alive(handler_pid) and not alive(comfy["pid"])
+    assert 1.5 < stopped_in < 10, f"stopped in {stopped_in:.1f} s, grace was 2 s"
