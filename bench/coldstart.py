@@ -1,0 +1,376 @@
+"""Cold start as a caller meets it: from start.sh's first instant to the first image back through the local Runpod API.
+
+Each variant starts the worker exactly as the image does (`bash start.sh --rp_serve_api`, ComfyUI and the handler as
+separate processes), while a client POSTs /runsync from the first instant, retrying until the API accepts. Timed
+from the moment start.sh is launched: `ready` (the API accepts a request), `first image` (the response arrives), then
+warm requests. Every line the worker prints is timestamped on arrival, so each phase (model prefetch, ComfyUI's
+imports, model loads, compile or artifact load, the first generation) can be read off the same clock.
+
+Variants (run in this order; each gets fresh inductor and Triton caches, as a new container has):
+  baseline            plain ComfyUI graph (no FluxFastPatch, VAEDecodeTiled), ComfyUI's defaults, no warm-up
+  shipped-nocache     the shipped worker, no compile artifacts yet (first start on a new GPU model or torch)
+  shipped-artifacts   the shipped worker with the artifacts the previous variant saved (a later start)
+  shipped-colddisk    as shipped-artifacts with the model files evicted from the page cache
+  baseline-colddisk   baseline with the model files evicted from the page cache
+  noprefetch-colddisk shipped-colddisk without the boot-time prefetch (what it buys)
+The page cache is emptied for the model files with posix_fadvise(DONTNEED) (and vm.drop_caches where allowed), and
+the fraction still cached is measured with mincore(2) before the start, so a run that could not evict says so.
+
+    python -m bench.coldstart --comfyui .comfyui --out OUT [--variants ...] [--size 832x1536 --steps 28]
+Needs the runpod SDK and ComfyUI's dependencies importable by the current interpreter; full-size stand-in weights
+are generated into <comfyui>/models by tools.standins when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import mmap
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from . import graphs
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW = "flux1-dev-t2i"
+PROMPTS = ["a lighthouse at dusk, cinematic, vertical", "a fox in a snowy forest, morning light",
+           "an astronaut reading in a library, warm tones", "a bowl of ramen, studio photo, top view",
+           "a sailing ship in a storm, oil painting", "a neon street in the rain at night"]
+VARIANTS = {
+    "baseline": {"shipped": False, "cold_disk": False},
+    "shipped-nocache": {"shipped": True, "cold_disk": False, "clear_artifacts": True},
+    "shipped-artifacts": {"shipped": True, "cold_disk": False},
+    "shipped-colddisk": {"shipped": True, "cold_disk": True},
+    "baseline-colddisk": {"shipped": False, "cold_disk": True},
+    "noprefetch-colddisk": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_MODELS": "0"}},
+}
+# Phases read off the worker's log: (name, text that marks it; the first line containing it counts).
+PHASES = [
+    ("prefetch_done", "prefetch: read"),
+    ("comfyui_listening", "To see the GUI go to"),
+    ("handler_saw_comfyui", "ComfyUI answered after"),
+    ("warmup_started", "warming up:"),
+    ("text_encoder_load_requested", "Requested to load FluxClipModel"),
+    ("dit_load_requested", "Requested to load Flux"),
+    ("upcast_done", "fp8 tensors now held in"),
+    ("artifacts", "compile artifacts"),
+    ("api_listening", "Uvicorn running on"),
+    ("warmup_done", "warm-up done in"),
+    ("compiled_ready", "compiled blocks ready after"),
+    ("artifacts_saved", "artifacts saved"),
+]
+
+
+# ---- page cache -------------------------------------------------------------------------------------------
+def cached_fraction(path: Path) -> float:
+    """Share of `path`'s pages in the page cache: mincore(2) on a read-only mapping (no page is touched)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 1.0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, ctypes.c_void_p(-1).value):
+            return float("nan")
+        try:
+            vec = (ctypes.c_ubyte * pages)()
+            if libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) != 0:
+                return float("nan")
+            return sum(v & 1 for v in vec) / pages
+        finally:
+            libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    finally:
+        os.close(fd)
+
+
+def evict(paths: list[Path]) -> dict[str, Any]:
+    """Drop the files' pages from the page cache; returns what is still cached afterwards."""
+    os.sync()
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+        dropped = True
+    except OSError:
+        dropped = False
+    return {"drop_caches": dropped, "cached_after": {p.name: round(cached_fraction(p), 3) for p in paths}}
+
+
+# ---- one start --------------------------------------------------------------------------------------------
+class LogClock:
+    """Reads the worker's output, stamping each line with seconds since start.sh was launched."""
+
+    def __init__(self, proc: subprocess.Popen, t0: float, path: Path):
+        self.lines: list[tuple[float, str]] = []
+        self.path = path
+        self._thread = threading.Thread(target=self._read, args=(proc, t0), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen, t0: float) -> None:
+        with open(self.path, "w") as out:
+            for raw in proc.stdout:
+                t = time.perf_counter() - t0
+                line = raw.rstrip("\n")
+                self.lines.append((t, line))
+                out.write(f"{t:8.3f} {line}\n")
+                out.flush()
+
+    def first(self, text: str) -> float | None:
+        return next((round(t, 2) for t, line in list(self.lines) if text in line), None)
+
+    def wait_for(self, text: str, timeout_s: float) -> float | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            t = self.first(text)
+            if t is not None:
+                return t
+            time.sleep(0.1)
+        return None
+
+
+def post(url: str, body: dict, timeout_s: float) -> dict:
+    import requests
+
+    response = requests.post(url, json=body, timeout=timeout_s)
+    response.raise_for_status()
+    return response.json()
+
+
+def request_body(index: int, args) -> dict:
+    return {"input": {"prompt": PROMPTS[index % len(PROMPTS)], "seed": 1000 + index, "width": args.width,
+                      "height": args.height, "num_inference_steps": args.steps}}
+
+
+def image_of(reply: dict) -> dict:
+    output = reply.get("output") or {}
+    if reply.get("status") != "COMPLETED" or "error" in output or "image" not in output:
+        raise RuntimeError(f"request failed: {json.dumps(reply)[:1500]}")
+    return output
+
+
+def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict:
+    import requests
+
+    vdir = work / name
+    shutil.rmtree(vdir, ignore_errors=True)
+    vdir.mkdir(parents=True)
+    models = model_files(args.comfyui)
+    res: dict[str, Any] = {"variant": name, **{k: v for k, v in spec.items() if k != "env"}}
+    if spec.get("clear_artifacts"):
+        shutil.rmtree(args.artifacts, ignore_errors=True)
+    if spec["cold_disk"]:
+        res["page_cache"] = evict(models)
+    else:
+        for path in models:                      # warm: make sure the files are cached, as after a recent start
+            with open(path, "rb") as fh:
+                while fh.read(64 * 2**20):
+                    pass
+        res["page_cache"] = {"cached_before": {p.name: round(cached_fraction(p), 3) for p in models}}
+    port = args.port
+    env = {**env_base, "COMFYUI_PATH": str(args.comfyui), "COMFYUI_PYTHON": sys.executable,
+           "HANDLER_PYTHON": sys.executable, "COMFYUI_URL": f"http://127.0.0.1:{port + 1}",
+           "COMFYUI_ARGS": f"--front-end-root {work / 'empty-frontend'} {args.comfy_args}".strip(),
+           "TORCHINDUCTOR_CACHE_DIR": str(vdir / "inductor"), "TRITON_CACHE_DIR": str(vdir / "triton"),
+           "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
+           "RUNPOD_LOG_LEVEL": "INFO", **spec.get("env", {})}
+    if spec["shipped"]:
+        env.update(WARMUP_STEPS=str(args.warmup_steps), WORKFLOWS_DIR=str(REPO / "workflows"), WARMUP_SIZES=args.size)
+        if args.tcmalloc:
+            env.update(LD_PRELOAD=str(args.tcmalloc))
+    else:
+        env.update(WARMUP_STEPS="0", WORKFLOWS_DIR=str(plain_workflows(work)), COMFYUI_PERF_ARGS="")
+    api = f"http://127.0.0.1:{port}/runsync"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(["bash", str(REPO / "start.sh"), "--rp_serve_api", "--rp_api_port", str(port),
+                             "--rp_api_host", "127.0.0.1"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    clock = LogClock(proc, t0, vdir / "worker.log")
+    try:
+        accepted = None
+        while True:                              # the caller: send as soon as the worker takes requests
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode} before it took a request")
+            if time.perf_counter() - t0 > args.start_timeout_s:
+                raise RuntimeError("worker took no request in time")
+            try:
+                sent = time.perf_counter()
+                reply = post(api, request_body(0, args), timeout_s=600)
+                accepted = sent - t0
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        first = image_of(reply)
+        res["ready_s"] = round(accepted, 2)
+        res["first_image_s"] = round(time.perf_counter() - t0, 2)
+        res["first_request"] = summarize_timings(first)
+        warm = []
+        for i in range(1, args.warm_runs + 1):
+            t = time.perf_counter()
+            out = image_of(post(api, request_body(i, args), timeout_s=600))
+            warm.append({"wall_s": round(time.perf_counter() - t, 3), **summarize_timings(out)})
+        res["warm"] = warm
+        if warm:
+            res["warm_median_s"] = round(statistics.median(w["wall_s"] for w in warm), 3)
+        if spec["shipped"]:
+            res["compiled_ready_at_s"] = clock.wait_for("compiled blocks ready after", args.compile_wait_s)
+            if res["compiled_ready_at_s"] is not None and clock.first("artifacts saved") is None \
+                    and clock.first("compile artifacts loaded") is None:
+                clock.wait_for("artifacts saved", 30)
+            # Requests after the compiled path is on: what a worker serves from then on.
+            after = []
+            for i in range(args.warm_runs + 1, args.warm_runs + 1 + args.compiled_runs):
+                t = time.perf_counter()
+                out = image_of(post(api, request_body(i, args), timeout_s=600))
+                after.append({"wall_s": round(time.perf_counter() - t, 3), **summarize_timings(out)})
+            res["compiled"] = after
+            if after:
+                res["compiled_median_s"] = round(statistics.median(w["wall_s"] for w in after), 3)
+        info = post(api, {"input": {"action": "info"}}, timeout_s=60).get("output") or {}
+        res["fast_path"] = info.get("fast_path")
+    except Exception as exc:
+        res["error"] = f"{exc.__class__.__name__}: {exc}"
+    finally:
+        stop(proc)
+        res["phases_s"] = {name: clock.first(text) for name, text in PHASES}
+        res["log_tail"] = [line for _, line in clock.lines[-5:]]
+    return res
+
+
+def summarize_timings(output: dict) -> dict:
+    t = output.get("timings") or {}
+    nodes = {v["class_type"]: v["seconds"] for v in (t.get("nodes_s") or {}).values()}
+    return {"execution_s": t.get("comfyui_execution_s"), "total_s": t.get("total_s"),
+            "queued_s": t.get("comfyui_queue_s"), "nodes_s": nodes}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def plain_workflows(work: Path) -> Path:
+    """A workflows folder whose default is the plain ComfyUI graph (the shipped one minus our nodes)."""
+    folder = work / "workflows-plain"
+    folder.mkdir(parents=True, exist_ok=True)
+    graph = json.loads((REPO / "workflows" / f"{WORKFLOW}.api.json").read_text())
+    (folder / f"{WORKFLOW}.api.json").write_text(json.dumps(graphs.without_fast_path(graph), indent=1))
+    shutil.copy(REPO / "workflows" / f"{WORKFLOW}.params.json", folder / f"{WORKFLOW}.params.json")
+    return folder
+
+
+def model_files(comfyui: Path) -> list[Path]:
+    from handler.prefetch import find_files
+
+    return [p.resolve() for p in find_files(REPO / "models.txt", [comfyui / "models"])]
+
+
+def disk_rate(paths: list[Path]) -> dict[str, Any]:
+    """Sequential read rate of the largest model file from a cold page cache (one reader, 16 MiB chunks)."""
+    path = max(paths, key=lambda p: p.stat().st_size)
+    evict([path])
+    size = path.stat().st_size
+    t = time.perf_counter()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(16 * 2**20)
+        while fh.readinto(buf):
+            pass
+    seconds = time.perf_counter() - t
+    return {"file": path.name, "gib": round(size / 2**30, 2), "seconds": round(seconds, 2),
+            "gib_per_s": round(size / 2**30 / seconds, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--comfyui", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--work", type=Path, default=Path("/tmp/flux-coldstart"))
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--size", default="832x1536")
+    p.add_argument("--steps", type=int, default=28)
+    p.add_argument("--warmup-steps", type=int, default=2)
+    p.add_argument("--warm-runs", type=int, default=2)
+    p.add_argument("--compiled-runs", type=int, default=3)
+    p.add_argument("--compile-wait-s", type=float, default=120)
+    p.add_argument("--start-timeout-s", type=float, default=300)
+    p.add_argument("--port", type=int, default=18300)
+    p.add_argument("--tcmalloc", type=Path, default=None, help="libtcmalloc_minimal.so.4 (the image preloads it)")
+    p.add_argument("--standin-args", default="--full --device cuda")
+    p.add_argument("--comfy-args", default="", help="extra ComfyUI flags (--cpu for a CPU smoke run)")
+    p.add_argument("--prime", action="store_true", help="one untimed start first (bytecode, page cache)")
+    args = p.parse_args(argv)
+    args.width, args.height = (int(v) for v in args.size.lower().split("x"))
+    args.comfyui, args.out, args.work = args.comfyui.resolve(), args.out.resolve(), args.work.resolve()
+    args.artifacts = args.work / "artifacts"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.work / "empty-frontend").mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"_env": environment(), "_args": {"size": args.size, "steps": args.steps,
+                                                                 "warmup_steps": args.warmup_steps}}
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tools.standins", *args.standin_args.split(), "--out",
+                    str(args.comfyui / "models")], cwd=REPO, check=True)
+    results["_standins_s"] = round(time.perf_counter() - t, 1)
+    # Bytecode: the image ships compiled bytecode; this machine may not write it (PYTHONDONTWRITEBYTECODE).
+    env_base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env_base["PYTHONPYCACHEPREFIX"] = str(args.work / "pycache")
+    results["_disk"] = disk_rate(model_files(args.comfyui))
+    if args.prime:  # bytecode for every module both processes import, and the files in the page cache
+        results["_prime"] = run_variant("prime", VARIANTS["baseline"], argparse.Namespace(
+            **{**vars(args), "warm_runs": 0, "compiled_runs": 0, "steps": 1}), env_base, args.work)
+    for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        print(f"=== {name}", flush=True)
+        results[name] = run_variant(name, VARIANTS[name], args, env_base, args.work)
+        r = results[name]
+        print(f"    ready {r.get('ready_s')} s, first image {r.get('first_image_s')} s, warm {r.get('warm_median_s')} s, "
+              f"compiled {r.get('compiled_median_s')} s (ready at {r.get('compiled_ready_at_s')} s) "
+              f"{r.get('error', '')}", flush=True)
+        (args.out / "coldstart.json").write_text(json.dumps(results, indent=1))
+        shutil.copy(args.work / name / "worker.log", args.out / f"coldstart-{name}.log")
+    (args.out / "coldstart.json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+def environment() -> dict[str, Any]:
+    env: dict[str, Any] = {"python": sys.version.split()[0]}
+    try:
+        import torch
+
+        env.update(torch=torch.__version__, cuda=torch.version.cuda,
+                   gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
+        import triton
+
+        env["triton"] = triton.__version__
+    except Exception as exc:  # reported, not fatal: the CPU smoke run has no triton
+        env["torch_error"] = str(exc)[:200]
+    try:
+        import runpod
+
+        env["runpod"] = getattr(runpod, "__version__", "?")
+    except ImportError:
+        env["runpod"] = "missing"
+    return env
+
+
+if __name__ == "__main__":
+    sys.exit(main())
