@@ -167,7 +167,9 @@ def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
     image_b64 = base64.b64encode(png_bytes(8, 8)).decode()
     graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
     result = make_worker(fake).handle({"id": "img", "input": {"workflow": graph, "images": [{"name": "face.png", "image": image_b64}]}})
-    assert result["status"] == "success" and fake.uploads["face.png"] == png_bytes(8, 8)
+    assert result["status"] == "success"
+    (stored, data), = fake.uploads.items()
+    assert stored.startswith("img-") and stored.endswith("/face.png") and data == png_bytes(8, 8)
     bad = make_worker(fake).handle({"id": "img2", "input": {"workflow": graph, "images": [{"name": "../../etc/x.png", "image": image_b64}]}})
     assert bad["details"]["field"].startswith("images[0]") and len(fake.prompts) == 1
 
@@ -211,7 +213,9 @@ def test_img2img_workflow_by_name_takes_an_input_image_and_strength(fake):
         "images": [{"name": "photo.png", "image": _png_b64()}], "strength": 0.6, "width": 512, "height": 768}})
     assert result["status"] == "success" and decode(result["image"]).size == (512, 768)
     sent = {n["class_type"]: n["inputs"] for n in fake.prompts[-1]["prompt"].values()}
-    assert sent["LoadImage"]["image"] == "photo.png" and "photo.png" in fake.uploads
+    # The caller's name is rewritten to this job's own input subfolder, where the upload went.
+    assert sent["LoadImage"]["image"].startswith("i2i-") and sent["LoadImage"]["image"].endswith("/photo.png")
+    assert sent["LoadImage"]["image"] in fake.uploads
     assert sent["KSampler"]["denoise"] == 0.6 and (sent["ImageScale"]["width"], sent["ImageScale"]["height"]) == (512, 768)
     assert sent["CLIPTextEncode"]["text"] == "as a watercolor"
 
