@@ -9,7 +9,8 @@ caller's upload. The worker runs graphs from untrusted callers, so the graph is 
 * Node classes (caller graphs only): with an allow-list (WORKFLOW_ALLOWED_NODES) only those classes; otherwise
   every installed class except `DENIED_NODES` (save nodes that write model weights, loaders that read ComfyUI's
   shared folders or take a raw path) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused.
-* Every input that names a file, found from the running ComfyUI's /object_info rather than a list of node names:
+* Every input that names a file, found from the running ComfyUI's /object_info rather than a list of node names
+  (an upload input or a prefix must be a literal: a link from a string node could compute any path):
   - upload inputs (an `image_upload`, `audio_upload`, `video_upload`, `file_upload`... flag: LoadImage,
     LoadImageMask, LoadAudio, LoadVideo, Load3D, custom loaders alike) take only the plain name of a file the
     caller uploaded in this job (`images`), rewritten to that job's own input subfolder; an upload input that
@@ -105,9 +106,12 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
     """
     out = copy.deepcopy(graph)
     for node_id, node in out.items():
-        class_type = node.get("class_type")
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if not isinstance(class_type, str) or not isinstance(node.get("inputs", {}), dict):
+            raise WorkflowPolicyError(str(node_id), class_type if isinstance(class_type, str) else None, None, None,
+                                      "must be an object with a string 'class_type' and an 'inputs' object")
         if rules is not None:
-            reason = rules.refusal(str(class_type))
+            reason = rules.refusal(class_type)
             if reason:
                 raise WorkflowPolicyError(node_id, class_type, None, None, reason)
         info = object_info.get(class_type)
@@ -119,8 +123,16 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
         specs = _input_specs(info)
         inputs = node.get("inputs") or {}
         for name, value in list(inputs.items()):
-            if _is_link(value) or name not in specs:
-                continue  # links carry no file names; inputs the class does not declare never reach it
+            if name not in specs:
+                continue  # inputs the class does not declare never reach it
+            if _is_link(value):
+                if rules is not None and _names_a_job_file(name, specs[name]):
+                    # Another node could compute any path (a string node feeding LoadImage): only a literal can
+                    # be checked and moved into the job's folders.
+                    raise WorkflowPolicyError(node_id, class_type, name, value,
+                                              "must be written in the node itself, not linked from another node's "
+                                              "output, so the worker can check it and keep the job's files apart")
+                continue
             inputs[name] = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
     return out
 
@@ -133,7 +145,7 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
     def refuse(rule: str) -> WorkflowPolicyError:
         return WorkflowPolicyError(node_id, class_type, name, value, rule)
 
-    if any(key.endswith("_upload") and flag for key, flag in extra.items()):
+    if _upload_flagged(spec):
         folder = extra.get("image_folder", "input")
         if folder != "input":
             raise refuse(f"reads ComfyUI's {folder} folder; only files uploaded with this job ('images') can be loaded")
@@ -155,6 +167,17 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
     if isinstance(kind, str) and kind not in _WIDGET_TYPES:
         raise refuse(f"takes a {kind} from another node's output (a link), not a literal value")
     return value
+
+
+def _upload_flagged(spec: Any) -> bool:
+    extra = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return any(key.endswith("_upload") and flag for key, flag in extra.items())
+
+
+def _names_a_job_file(name: str, spec: Any) -> bool:
+    """An upload input or a save node's prefix: inputs whose value the policy rewrites into the job's folders."""
+    kind = spec[0] if isinstance(spec, (list, tuple)) and spec else None
+    return _upload_flagged(spec) or (kind == "STRING" and name == "filename_prefix")
 
 
 def _uploaded(value: Any, names: JobNames, refuse: Callable[[str], WorkflowPolicyError]) -> str:

@@ -239,3 +239,30 @@ def test_a_field_the_chosen_workflow_lacks_is_refused_not_ignored(fake):
     i2i = worker.handle({"id": "n", "input": {"workflow_name": "flux1-dev-img2img", "prompt": "x", "input_image": "p.png",
                                               "images": [{"name": "p.png", "image": _png_b64()}], "num_images": 2}})
     assert "num_images" in i2i["error"]
+
+
+def test_a_refused_workflow_uploads_nothing_and_queues_nothing(fake):
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "/etc/secret.png"}},
+             "11": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    result = make_worker(fake).handle({"id": "evil", "input": {"workflow": graph, "images": [{"name": "a.png", "image": _png_b64()}]}})
+    assert result["details"]["type"] == "invalid_workflow"
+    assert (result["details"]["node_id"], result["details"]["class_type"], result["details"]["input"]) == ("1", "LoadImage", "image")
+    assert fake.uploads == {} and fake.prompts == []
+
+
+def test_every_job_cleans_its_folders_and_an_interrupted_one_is_cleaned_again_later(fake, tmp_path):
+    dirs = {name: tmp_path / name for name in ("input", "output", "temp")}
+    for d in dirs.values():
+        d.mkdir()
+    fake.mode = "hang"
+    worker = make_worker(fake, job_timeout_s=1.0, comfyui_input_dir=dirs["input"], comfyui_output_dir=dirs["output"],
+                         comfyui_temp_dir=dirs["temp"])
+    assert worker.handle({"id": "slow", "input": {"prompt": "x", "width": 256, "height": 256}})["details"]["type"] == "timeout"
+    folder = next(n for n in fake.prompts[-1]["prompt"].values() if n["class_type"] == "SaveImage")["inputs"]["filename_prefix"].split("/")[0]
+    assert folder.startswith("slow-")
+    late = dirs["output"] / folder / "flux_00001_.png"  # the interrupted prompt still saved its image
+    late.parent.mkdir()
+    late.write_bytes(b"png")
+    fake.mode = "ok"
+    assert worker.handle({"id": "next", "input": {"prompt": "x", "width": 256, "height": 256}})["status"] == "success"
+    assert not late.parent.exists() and list(dirs["output"].iterdir()) == []

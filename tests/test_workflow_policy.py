@@ -178,3 +178,21 @@ def test_a_prompt_text_is_not_a_path():
 def test_a_long_value_is_shortened_in_the_sentence():
     err = refusal(load_graph(image="/" + "a" * 5000 + ".png"))
     assert len(err.message) < 1000 and "..." in err.message and "value" not in err.details
+
+
+def test_a_file_name_computed_by_another_node_is_refused():
+    # A string node could feed LoadImage any path at run time; only a literal can be checked and rewritten.
+    graph = load_graph(image=["9", 0])
+    graph["9"] = {"class_type": "PreviewAny", "inputs": {"source": "x"}}  # stands in for any string-producing node
+    err = refusal(graph)
+    assert (err.details["node_id"], err.details["input"]) == ("4", "image") and "linked" in err.details["rule"]
+    graph = load_graph()
+    graph["5"]["inputs"]["filename_prefix"] = ["9", 0]
+    assert refusal(graph).details["input"] == "filename_prefix"
+
+
+@pytest.mark.parametrize("node", [{"class_type": ["LoadImage"], "inputs": {}}, {"class_type": "LoadImage", "inputs": "x"},
+                                  "LoadImage"])
+def test_a_malformed_node_is_one_clear_refusal(node):
+    err = refusal({"4": node})
+    assert err.details["node_id"] == "4" and "class_type" in err.details["rule"]
