@@ -43,7 +43,8 @@ MIME_BY_FORMAT = {
 # Pillow's own decompression-bomb threshold (about 89.5 megapixels), kept as our default so the rule is the
 # well-known one; the caller may pass a smaller limit.
 DEFAULT_MAX_PIXELS = 89_478_485
-DEFAULT_MAX_FRAMES = 16
+# Each frame becomes one image of the batch, so one file yields no more images than num_images allows (4).
+DEFAULT_MAX_FRAMES = 4
 DEFAULT_MAX_DECODED_BYTES = 2 * 1024**3
 # What LoadImage holds per pixel of each frame: float32 RGB (12 bytes) plus a float32 mask (4 bytes).
 DECODED_BYTES_PER_PIXEL = 16

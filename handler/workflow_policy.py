@@ -60,8 +60,6 @@ DENIED_NODES = frozenset({
 _WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
 _PATH_WORDS = re.compile(r"path|file|folder|dir", re.IGNORECASE)
 _ANNOTATION = re.compile(r"\s*\[(input|output|temp)\]\s*$", re.IGNORECASE)
-# A plain file name as input_files.check_name accepts it: what a caller's upload can be called.
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._() -]*")
 _MAX_PREFIX_CHARS = 200
 
 # (class_type, input_name) -> that input's current options from ComfyUI, or None when unknown.
@@ -192,9 +190,9 @@ def _uploaded(value: Any, names: JobNames, refuse: Callable[[str], WorkflowPolic
         raise refuse(f"{rule}; '..' is not allowed")
     if _ANNOTATION.search(value):
         raise refuse(f"{rule}; folder annotations such as ' [output]' or ' [temp]' are not allowed")
-    if "/" in value or "\\" in value or not _PLAIN_NAME.fullmatch(value):
-        raise refuse(f"{rule}; folders and special characters are not allowed")
-    if value not in names.uploads:
+    if "/" in value or "\\" in value:
+        raise refuse(f"{rule}; folders are not allowed")
+    if value not in names.uploads:  # upload names are plain file names (input_files.check_name)
         raise refuse(rule)
     return names.uploads[value]
 

@@ -48,6 +48,7 @@ def test_an_uploaded_plain_name_is_rewritten_to_the_jobs_folder_and_the_callers_
     ("flux_00001_.png [temp]", "annotation"),
     ("C:\\secret.png", "absolute"),
     ("other-job-1234/face.png", "folders"),
+    ("face.png\x00.txt", "uploaded with this job"),
     ("example.png", "uploaded with this job"),  # in ComfyUI's list (the input folder) but not this job's
     ("private.png", "uploaded with this job"),  # an earlier job's upload, or nothing: the same answer
     (7, "uploaded with this job"),

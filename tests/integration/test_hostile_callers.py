@@ -214,11 +214,11 @@ def test_a_repeated_preview_served_from_comfyuis_cache_does_not_fail_the_job(wor
 
 def test_an_animated_image_past_the_frame_limit_is_refused_before_comfyui(worker, integration_setup):
     before = files_under(integration_setup.input_dir, integration_setup.output_dir)
-    # Today: 40 frames become a batch of 40 and 40 outputs (past num_images), each frame decoded to float32.
+    # Today: 40 frames become a batch of 40 and 40 outputs (past num_images, at most 4), each frame decoded to float32.
     out = worker.handle({"id": "it-frames", "input": {
         "workflow": load_save("anim.gif"), "images": [{"name": "anim.gif", "image": b64(gif_bytes(40))}]}})
     assert out["details"]["type"] == "invalid_input", out
-    assert out["details"]["field"] == "images[0].image" and "at most 16 frame(s) (got 40)" in out["error"]
+    assert out["details"]["field"] == "images[0].image" and "at most 4 frame(s) (got 40)" in out["error"]
     assert files_under(integration_setup.input_dir, integration_setup.output_dir) == before
     few = worker.handle({"id": "it-frames-ok", "input": {
         "workflow": load_save("anim.gif"), "images": [{"name": "anim.gif", "image": b64(gif_bytes(3))}]}})
