@@ -73,13 +73,15 @@ class WorkflowPolicyError(WorkflowError):
     error cannot be used to probe the worker's disk.
     """
 
-    def __init__(self, node_id: str, class_type: Any, input_name: str | None, value: Any, rule: str):
+    def __init__(self, node_id: str, class_type: Any, input_name: str | None, value: Any, rule: str, *,
+                 available: list[Any] | None = None):
         where = f"node {node_id} ({class_type})" + (f" input '{input_name}'" if input_name else "")
         shown = f" = {describe_value(value)}" if input_name else ""
         super().__init__(
             f"Workflow {where}{shown} is refused: {rule}.",
             {"node_id": node_id, "class_type": class_type, "input": input_name, "rule": rule,
-             **({"value": value} if input_name and _is_small(value) else {})},
+             **({"value": value} if input_name and _is_small(value) else {}),
+             **({"available": available} if available is not None else {})},
         )
 
 

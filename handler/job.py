@@ -1,8 +1,10 @@
 """One Runpod job from input to response, and the single boundary where failures become responses.
 
 `Worker.handle(job)` is the function given to `runpod.serverless.start`. It validates `job["input"]`, builds the
-ComfyUI graph (a shipped workflow with its named parameters filled, or the caller's own graph), runs it through
-`ComfyClient`, encodes the outputs and returns the contract:
+ComfyUI graph (a shipped workflow with its named parameters filled, or the caller's own graph), checks it against
+the workflow policy and moves its file names into the job's own folders (workflow_policy, job_files), uploads
+the input images there, runs it through `ComfyClient`, encodes the outputs, deletes every file the job left in
+ComfyUI's folders (success or failure) and returns the contract:
 `{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`.
 Any `WorkerError` becomes `{"error": <sentence>, "details": {...}}`; anything unexpected is logged with its
 traceback and answered with a generic sentence, and the worker goes on serving.

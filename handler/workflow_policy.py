@@ -150,8 +150,7 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
         return _uploaded(value, names, refuse)
     if isinstance(kind, list) or kind == "COMBO":
         if rules is not None:
-            _in_list(node_id, class_type, name, value, kind if isinstance(kind, list) else extra.get("options"),
-                     options, refuse)
+            _in_list(node_id, class_type, name, value, kind if isinstance(kind, list) else extra.get("options"), options)
         return value
     if kind == "STRING" and name == "filename_prefix":
         _relative_path(value, refuse, "must be a relative file name prefix such as 'flux' or 'my/flux'")
@@ -197,8 +196,7 @@ def _uploaded(value: Any, names: JobNames, refuse: Callable[[str], WorkflowPolic
     return names.uploads[value]
 
 
-def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, options: OptionsLookup | None,
-             refuse: Callable[[str], WorkflowPolicyError]) -> None:
+def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, options: OptionsLookup | None) -> None:
     current = listed if isinstance(listed, list) else []
     if value in current:
         return
@@ -207,7 +205,8 @@ def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, 
         return  # e.g. a model file added to the volume after start
     shown = fresh if fresh is not None else current
     listing = ", ".join(map(str, shown[:20])) + (", ..." if len(shown) > 20 else "") if shown else "none"
-    raise refuse(f"must be one of the values this ComfyUI lists for it ({listing})")
+    raise WorkflowPolicyError(node_id, class_type, name, value,
+                              f"must be one of the values this ComfyUI lists for it ({listing})", available=shown)
 
 
 def _relative_path(value: Any, refuse: Callable[[str], WorkflowPolicyError], rule: str) -> None:

@@ -135,6 +135,7 @@ def test_model_files_must_be_in_comfyuis_list_fresh_when_the_cached_one_lacks_th
     graph = {"1": {"class_type": "VAELoader", "inputs": {"vae_name": "../../../etc/x.safetensors"}}}
     err = refusal(graph)
     assert err.details["input"] == "vae_name" and "ae.safetensors" in err.details["rule"]
+    assert err.details["available"] == ["ae.safetensors", "pixel_space"]
     asked = []
 
     def fresh(class_type, name):
