@@ -58,7 +58,8 @@ DENIED_NODES = frozenset({
 
 # Input types whose literal values ComfyUI's widgets produce; any other type is a socket fed by a link.
 _WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
-_PATH_WORDS = re.compile(r"path|file|folder|dir", re.IGNORECASE)
+# Text inputs whose name says they hold a path: "file", "model_file", "image_path", "output_dir", "folder"...
+_PATH_WORDS = re.compile(r"(^|_)(paths?|files?|filename|folders?|dirs?|directory)(_|$)", re.IGNORECASE)
 _ANNOTATION = re.compile(r"\s*\[(input|output|temp)\]\s*$", re.IGNORECASE)
 _MAX_PREFIX_CHARS = 200
 
@@ -131,7 +132,10 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
                                               "must be written in the node itself, not linked from another node's "
                                               "output, so the worker can check it and keep the job's files apart")
                 continue
-            inputs[name] = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
+            checked = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
+            if checked != value:
+                log.debug("node %s (%s) input %r: %r -> %r", node_id, class_type, name, value, checked)
+            inputs[name] = checked
     return out
 
 

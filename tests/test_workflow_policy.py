@@ -3,7 +3,6 @@ file names are rewritten into the job's own folders (handler/workflow_policy.py)
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
