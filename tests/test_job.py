@@ -266,3 +266,15 @@ def test_every_job_cleans_its_folders_and_an_interrupted_one_is_cleaned_again_la
     fake.mode = "ok"
     assert worker.handle({"id": "next", "input": {"prompt": "x", "width": 256, "height": 256}})["status"] == "success"
     assert not late.parent.exists() and list(dirs["output"].iterdir()) == []
+
+
+def test_a_gui_format_workflow_goes_through_the_same_policy(fake_real_info):
+    ui_graph = load_json(Path(__file__).parent / "fixtures" / "ui" / "muted_bypassed.json")  # LoadImage "example.png"
+    worker = make_worker(fake_real_info)
+    refused = worker.handle({"id": "ui-evil", "input": {"workflow": ui_graph}})
+    assert refused["details"]["type"] == "invalid_workflow" and refused["details"]["class_type"] == "LoadImage"
+    assert fake_real_info.prompts == []
+    ok = worker.handle({"id": "ui-ok", "input": {"workflow": ui_graph, "images": [{"name": "example.png", "image": _png_b64()}]}})
+    assert ok.get("status") == "success", ok
+    sent = next(n for n in fake_real_info.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage")
+    assert sent["inputs"]["image"].startswith("ui-ok-") and sent["inputs"]["image"].endswith("/example.png")
