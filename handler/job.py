@@ -66,6 +66,13 @@ class Worker:
             problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
         if self.store is not None and (reason := self.store.check()):
             problems.append(f"bucket: {reason}")
+        for name, folder in (("COMFYUI_INPUT_DIR", self.settings.comfyui_input_dir),
+                             ("COMFYUI_OUTPUT_DIR", self.settings.comfyui_output_dir),
+                             ("COMFYUI_TEMP_DIR", self.settings.comfyui_temp_dir)):
+            if folder is None or not folder.is_dir():
+                # Not fatal (ComfyUI may run elsewhere), but jobs' files there will not be deleted.
+                log.warning("ComfyUI's folder %s (%s) is not on this machine: jobs' files there will not be deleted",
+                            folder or "unknown", name)
         return problems
 
     # ---- one job ----------------------------------------------------------------------------------------
