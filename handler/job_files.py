@@ -11,7 +11,9 @@ while it ran (previews, or a custom node writing outside its prefix). The worker
 what appeared during the job is the job's.
 
 The folders must be on this machine (start.sh runs ComfyUI beside the handler); a folder that is not configured
-or does not exist is skipped.
+or does not exist is skipped. A prompt stopped at the job deadline may still write for a moment after `clean`:
+the worker cleans such a job's folders again after the next job (`clean_folders`); a file it writes outside its
+folders by then is not found.
 """
 
 from __future__ import annotations
