@@ -18,6 +18,7 @@ from comfy_nodes.flux_fast.policy import check_env as check_fast_path_env
 
 from .errors import ConfigError
 from .url_fetch import FetchLimits
+from .workflow_policy import DENIED_NODES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -45,6 +46,9 @@ class Settings:
     comfyui_url: str = "http://127.0.0.1:8188"
     comfyui_pid: int | None = None
     comfyui_output_dir: Path | None = None
+    # Where ComfyUI keeps uploaded inputs and previews: each job's files there are deleted after the job.
+    comfyui_input_dir: Path | None = None
+    comfyui_temp_dir: Path | None = None
     workflows_dir: Path = REPO_ROOT / "workflows"
     default_workflow: str = "flux1-dev-t2i"
     ready_timeout_s: float = 300.0
@@ -56,6 +60,9 @@ class Settings:
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
     input_limits: FetchLimits = field(default_factory=FetchLimits)
+    # Caller workflows: None = every installed node class except the denied ones; a set = only those classes.
+    workflow_allowed_nodes: frozenset[str] | None = None
+    workflow_denied_nodes: frozenset[str] = DENIED_NODES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -69,10 +76,13 @@ class Settings:
         fast_path_problems = check_fast_path_env(env)
         if fast_path_problems:
             raise ConfigError("; ".join(fast_path_problems) + ".")
+        input_dir, temp_dir = _comfyui_dirs(env, Path(out_dir) if out_dir else None)
         return cls(
             comfyui_url=url,
             comfyui_pid=_get(env, "COMFYUI_PID", _positive_int, None),
             comfyui_output_dir=Path(out_dir) if out_dir else None,
+            comfyui_input_dir=input_dir,
+            comfyui_temp_dir=temp_dir,
             workflows_dir=Path(_get(env, "WORKFLOWS_DIR", str, str(d.workflows_dir))),
             default_workflow=_get(env, "DEFAULT_WORKFLOW", str, d.default_workflow),
             ready_timeout_s=_get(env, "COMFY_READY_TIMEOUT_S", _positive_float, d.ready_timeout_s),
@@ -92,7 +102,48 @@ class Settings:
                 presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _positive_int, 3600),
             ),
             input_limits=_input_limits(env),
+            workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
+            workflow_denied_nodes=DENIED_NODES | _get(env, "WORKFLOW_DENIED_NODES", _class_names, frozenset()),
         )
+
+
+def _comfyui_dirs(env: Mapping[str, str], output_dir: Path | None) -> tuple[Path | None, Path | None]:
+    """ComfyUI's input and temp folders, as ComfyUI itself will resolve them.
+
+    COMFYUI_INPUT_DIR / COMFYUI_TEMP_DIR win; else the flags start.sh passes ComfyUI in COMFYUI_ARGS
+    (`--input-directory X`; `--temp-directory D` means D/temp; `--base-directory B`); else ComfyUI's defaults
+    under COMFYUI_PATH (the image sets it; start.sh's default is /comfyui); else the siblings of
+    COMFYUI_OUTPUT_DIR. None when nothing says where ComfyUI runs (the handler then cannot delete files there).
+    """
+    flags = _flag_values(env.get("COMFYUI_ARGS", ""), ("--input-directory", "--temp-directory", "--base-directory"))
+    base = flags.get("--base-directory") or env.get("COMFYUI_PATH") or None
+    fallback = Path(base) if base else (output_dir.parent if output_dir is not None else None)
+    input_dir = env.get("COMFYUI_INPUT_DIR") or flags.get("--input-directory")
+    temp_dir = env.get("COMFYUI_TEMP_DIR") or (str(Path(flags["--temp-directory"]) / "temp")
+                                              if flags.get("--temp-directory") else None)
+    return (Path(input_dir) if input_dir else fallback / "input" if fallback else None,
+            Path(temp_dir) if temp_dir else fallback / "temp" if fallback else None)
+
+
+def _flag_values(args: str, names: tuple[str, ...]) -> dict[str, str]:
+    """`--flag VALUE` and `--flag=VALUE` out of a whitespace-split argument string (as start.sh splits it)."""
+    words, found = args.split(), {}
+    for i, word in enumerate(words):
+        name, eq, value = word.partition("=")
+        if name in names:
+            if eq:
+                found[name] = value
+            elif i + 1 < len(words):
+                found[name] = words[i + 1]
+    return found
+
+
+def _class_names(raw: str) -> frozenset[str]:
+    """Comma-separated node class names (class_type values; custom nodes' may hold spaces and brackets)."""
+    names = frozenset(n.strip() for n in raw.split(",") if n.strip())
+    if not names:
+        raise ValueError("must list node class names separated by commas, e.g. SaveImage,LoadImage")
+    return names
 
 
 def _input_limits(env: Mapping[str, str]) -> FetchLimits:

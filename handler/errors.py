@@ -65,6 +65,26 @@ class WorkflowError(WorkerError):
     code = "invalid_workflow"
 
 
+class WorkflowPolicyError(WorkflowError):
+    """A caller's graph breaks the workflow policy (handler/workflow_policy.py), found before ComfyUI sees it.
+
+    Names the node id, its class_type and, when one input is at fault, the input, its value (shortened) and the
+    rule, so a caller can fix the graph without guessing; the rule never says whether a file exists, so the
+    error cannot be used to probe the worker's disk.
+    """
+
+    def __init__(self, node_id: str, class_type: Any, input_name: str | None, value: Any, rule: str, *,
+                 available: list[Any] | None = None):
+        where = f"node {node_id} ({class_type})" + (f" input '{input_name}'" if input_name else "")
+        shown = f" = {describe_value(value)}" if input_name else ""
+        super().__init__(
+            f"Workflow {where}{shown} is refused: {rule}.",
+            {"node_id": node_id, "class_type": class_type, "input": input_name, "rule": rule,
+             **({"value": value} if input_name and _is_small(value) else {}),
+             **({"available": available} if available is not None else {})},
+        )
+
+
 class ComfyValidationError(WorkerError):
     """ComfyUI refused the prompt at validation: details carry per-node, per-input errors."""
 

@@ -9,8 +9,10 @@ Why the checks, in this order:
 2. Names are refused, never rewritten: a caller whose LoadImage says "../x.png" must hear that the name is bad,
    not have a different file silently used. Only a plain file name of a safe charset ending in an image extension
    is accepted, so nothing a caller sends can write outside ComfyUI's input folder.
-3. Each image is decoded or fetched (url_fetch's SSRF guard) and checked to be a real image (image_bytes).
-4. Only then are they uploaded, with overwrite, so re-sending a name replaces the older file.
+3. Each image is decoded or fetched (url_fetch's SSRF guard) and checked to be a real image (image_bytes)
+   within the frame, pixel and decoded-size limits, which also bound all of the job's images together.
+4. Only then are they uploaded, into the job's own subfolder of the input folder (job_files.py), so no job
+   can overwrite or read another's file; the caller's LoadImage names are rewritten to it (workflow_policy.py).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 class Uploader(Protocol):
-    def upload_image(self, name: str, data: bytes) -> str: ...
+    def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str: ...
 
 
 @dataclass(frozen=True)
@@ -182,9 +184,11 @@ def decode_inline(spec: InputImageSpec, field: str) -> bytes:
 
 def load_images(specs: list[InputImageSpec], *, limits: FetchLimits = FetchLimits(),
                 fetch: Callable[..., FetchedImage] | None = None) -> list[InputImage]:
-    """Decode or fetch each image and check it is a real image within the limits."""
+    """Decode or fetch each image and check it is a real image within the limits (each one, and together what
+    ComfyUI would hold once it has loaded them all: `limits.max_decoded_bytes`)."""
     fetch = fetch if fetch is not None else fetch_image  # looked up per call, so tests can swap the module's
     images: list[InputImage] = []
+    decoded_total = 0
     for spec in specs:
         field = _field(spec.index, "image")
         if spec.source == "url":
@@ -195,18 +199,25 @@ def load_images(specs: list[InputImageSpec], *, limits: FetchLimits = FetchLimit
             shown = f"<{spec.source}, {len(data)} bytes>"
             if len(data) > limits.max_bytes:
                 raise InputError(field, shown, f"must decode to at most {limits.max_bytes} bytes")
-            info = check_image_bytes(data, field=field, value=shown, max_pixels=limits.max_pixels)
+            info = check_image_bytes(data, field=field, value=shown, max_pixels=limits.max_pixels,
+                                     max_frames=limits.max_frames, max_decoded_bytes=limits.max_decoded_bytes)
+        decoded_total += info.decoded_bytes
+        if decoded_total > limits.max_decoded_bytes:
+            raise InputError(field, f"<{info.format} {info.width}x{info.height}, {info.frames} frame(s)>",
+                             f"all input images together must take at most {limits.max_decoded_bytes} bytes once "
+                             f"loaded (this one brings the total to {decoded_total})")
         images.append(InputImage(name=spec.name, data=data, format=info.format, width=info.width, height=info.height))
     return images
 
 
-def upload_images(client: Uploader, images: list[InputImage]) -> dict[str, str]:
-    """Upload each image to ComfyUI's input folder (the client overwrites same-named files); return
-    caller name -> the name ComfyUI stored it under (what LoadImage must reference)."""
+def upload_images(client: Uploader, images: list[InputImage], subfolder: str = "") -> dict[str, str]:
+    """Upload each image to `subfolder` of ComfyUI's input folder (the client overwrites same-named files);
+    return caller name -> the name ComfyUI stored it under (what LoadImage must reference)."""
     stored: dict[str, str] = {}
     for image in images:
-        stored_name = client.upload_image(image.name, image.data)
-        if stored_name != image.name:
+        stored_name = client.upload_image(image.name, image.data, subfolder)
+        expected = f"{subfolder}/{image.name}" if subfolder else image.name
+        if stored_name != expected:
             log.warning("ComfyUI stored input image %r as %r", image.name, stored_name)
         log.info("uploaded input image %r (%s %dx%d, %d bytes)", image.name, image.format, image.width,
                  image.height, len(image.data))
@@ -215,8 +226,10 @@ def upload_images(client: Uploader, images: list[InputImage]) -> dict[str, str]:
 
 
 def prepare_input_images(value: Any, client: Uploader, *, limits: FetchLimits | None = None,
-                         max_images: int = MAX_IMAGES, fetch: Callable[..., FetchedImage] | None = None) -> dict[str, str]:
-    """The whole of `input.images`: validate, decode/fetch, check, upload. Returns name -> stored name.
+                         max_images: int = MAX_IMAGES, fetch: Callable[..., FetchedImage] | None = None,
+                         subfolder: str = "") -> dict[str, str]:
+    """The whole of `input.images`: validate, decode/fetch, check, upload into `subfolder` of ComfyUI's input
+    folder. Returns name -> stored name.
 
     Raises InputError (including url_fetch's UnsafeURLError/URLFetchError) before anything is uploaded if any
     entry is bad.
@@ -226,4 +239,4 @@ def prepare_input_images(value: Any, client: Uploader, *, limits: FetchLimits | 
     if not specs:
         return {}
     images = load_images(specs, limits=limits, fetch=fetch)
-    return upload_images(client, images)
+    return upload_images(client, images, subfolder)

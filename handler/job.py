@@ -1,8 +1,10 @@
 """One Runpod job from input to response, and the single boundary where failures become responses.
 
 `Worker.handle(job)` is the function given to `runpod.serverless.start`. It validates `job["input"]`, builds the
-ComfyUI graph (a shipped workflow with its named parameters filled, or the caller's own graph), runs it through
-`ComfyClient`, encodes the outputs and returns the contract:
+ComfyUI graph (a shipped workflow with its named parameters filled, or the caller's own graph), checks it against
+the workflow policy and moves its file names into the job's own folders (workflow_policy, job_files), uploads
+the input images there, runs it through `ComfyClient`, encodes the outputs, deletes every file the job left in
+ComfyUI's folders (success or failure) and returns the contract:
 `{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`.
 Any `WorkerError` becomes `{"error": <sentence>, "details": {...}}`; anything unexpected is logged with its
 traceback and answered with a generic sentence, and the worker goes on serving.
@@ -16,10 +18,11 @@ import threading
 import time
 from typing import Any, Callable
 
-from . import input_files, inputs, outputs, payload, storage, ui_to_api, workflow
+from . import input_files, inputs, outputs, payload, storage, ui_to_api, workflow, workflow_policy
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
-from .errors import ComfyUnavailableError, InputError, WorkerError, WorkflowError
+from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError
+from .job_files import JobFiles
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,9 @@ class Worker:
         self.report_progress = report_progress
         self.templates: dict[str, workflow.Template] = {}
         self.store = storage.bucket_store(settings.bucket)
+        self.node_rules = workflow_policy.NodeRules(settings.workflow_allowed_nodes, settings.workflow_denied_nodes)
+        # Jobs stopped at their deadline: ComfyUI may still write into their folders after they were cleaned.
+        self._interrupted: list[JobFiles] = []
 
     # ---- start-up ---------------------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -60,6 +66,13 @@ class Worker:
             problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
         if self.store is not None and (reason := self.store.check()):
             problems.append(f"bucket: {reason}")
+        for name, folder in (("COMFYUI_INPUT_DIR", self.settings.comfyui_input_dir),
+                             ("COMFYUI_OUTPUT_DIR", self.settings.comfyui_output_dir),
+                             ("COMFYUI_TEMP_DIR", self.settings.comfyui_temp_dir)):
+            if folder is None or not folder.is_dir():
+                # Not fatal (ComfyUI may run elsewhere), but jobs' files there will not be deleted.
+                log.warning("ComfyUI's folder %s (%s) is not on this machine: jobs' files there will not be deleted",
+                            folder or "unknown", name)
         return problems
 
     # ---- one job ----------------------------------------------------------------------------------------
@@ -90,11 +103,44 @@ class Worker:
 
             return describe(self.client, self.templates)
 
+        files = JobFiles(job_id, input_dir=self.settings.comfyui_input_dir,
+                         output_dir=self.settings.comfyui_output_dir, temp_dir=self.settings.comfyui_temp_dir)
+        try:
+            return self._run(request, job, job_id, jlog, files, started)
+        except JobTimeoutError:
+            self._interrupted.append(files)
+            raise
+        finally:
+            self._clean(files, jlog)
+
+    def _clean(self, files: JobFiles, jlog: JobLog) -> None:
+        """Delete the job's files from ComfyUI's folders (and what interrupted jobs wrote after their cleanup)."""
+        try:
+            removed = files.clean()
+            for earlier in list(self._interrupted):
+                if earlier is not files:
+                    removed += earlier.clean_folders()
+                    self._interrupted.remove(earlier)
+        except Exception:  # housekeeping never turns a job's answer into a failure
+            jlog.exception("could not delete the job's files")
+            return
+        if removed:
+            jlog.info("deleted %d file(s) the job left in ComfyUI's folders", removed)
+
+    def _run(self, request: inputs.Request, job: dict[str, Any], job_id: str, jlog: JobLog, files: JobFiles,
+             started: float) -> dict[str, Any]:
+        limits = self.settings.input_limits
+        # Cheap checks of `images` first (names, sizes), so a bad entry fails before the graph is looked at.
+        specs = input_files.parse_images(request.images, max_bytes=limits.max_bytes)
         graph, extra_data = self._build_graph(request, job_id)
+        names = workflow_policy.JobNames(files.folder, {spec.name: f"{files.folder}/{spec.name}" for spec in specs})
+        graph = workflow_policy.enforce(graph, self.client.object_info(), names,
+                                        rules=self.node_rules if request.workflow is not None else None,
+                                        options=self.client.input_options)
         self._preflight(request, graph, extra_data)
-        if request.images:
-            stored = input_files.prepare_input_images(request.images, self.client, limits=self.settings.input_limits)
-            jlog.info("uploaded %d input image(s)", len(stored))
+        if specs:
+            stored = input_files.prepare_input_images(request.images, self.client, limits=limits, subfolder=files.folder)
+            jlog.info("uploaded %d input image(s) to %s/", len(stored), files.folder)
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
             graph,
@@ -171,10 +217,6 @@ class Worker:
         values = {k: v for k, v in request.parameters.items() if k in template.parameters or k in request.provided}
         if "input_image" in values and values["input_image"] not in {i.get("name") for i in request.images if isinstance(i, dict)}:
             raise InputError("input_image", values["input_image"], "must be the name of one of the entries in 'images'")
-        if "filename_prefix" in template.parameters:
-            # A per-job prefix makes the SaveImage signature unique, so ComfyUI's cache never answers a repeated
-            # request with a file an earlier job already consumed (and deleted).
-            values["filename_prefix"] = f"{_safe_id(job_id)}/flux"
         return workflow.fill(template.graph, template.parameters, values), {}
 
     def _template(self, name: str) -> workflow.Template:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .comfy_client import ComfyClient, RunResult
+from .errors import ComfyUnavailableError
 
 if TYPE_CHECKING:  # storage pulls in boto3; only needed when a bucket is configured
     from .storage import BucketStore
@@ -244,7 +245,16 @@ def collect_outputs(
                             "encoding": "utf-8", "data": ref.text})
             continue
         saved = SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
-        data = fetch(client, saved, output_dir)
+        try:
+            data = fetch(client, saved, output_dir)
+        except ComfyUnavailableError:
+            if ref.node_id not in result.cached_nodes:
+                raise
+            # ComfyUI's cache answered this node with an earlier job's file, deleted when that job ended
+            # (job_files.py): a preview whose inputs did not change. There is nothing of this job to return.
+            log.warning("output %r of cached node %s no longer exists (an earlier job's file); left out",
+                        ref.filename, ref.node_id)
+            continue
         entry: dict[str, Any] = {"node_id": ref.node_id, "filename": ref.filename, "kind": ref.kind, "mime": ref.mime}
         if ref.folder_type != "output":
             entry["type"] = ref.folder_type

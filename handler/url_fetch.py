@@ -35,7 +35,8 @@ import urllib3
 from runpod.serverless.utils.rp_ssrf import PinnedIPAdapter
 
 from handler.errors import InputError
-from handler.image_bytes import DEFAULT_MAX_PIXELS, ImageInfo, check_image_bytes
+from handler.image_bytes import (DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, ImageInfo,
+                                 check_image_bytes)
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +180,8 @@ class FetchLimits:
     deadline_s: float = 60.0
     max_redirects: int = 5
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES  # all of a job's input images together, as LoadImage holds them
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "FetchLimits":
@@ -203,6 +206,8 @@ class FetchLimits:
             deadline_s=num("INPUT_URL_DEADLINE_S", d.deadline_s, float),
             max_redirects=int(num("INPUT_URL_MAX_REDIRECTS", d.max_redirects, int)),
             max_pixels=num("INPUT_IMAGE_MAX_PIXELS", d.max_pixels, int),
+            max_frames=num("INPUT_IMAGE_MAX_FRAMES", d.max_frames, int),
+            max_decoded_bytes=num("INPUT_IMAGE_MAX_DECODED_BYTES", d.max_decoded_bytes, int),
         )
 
 
@@ -397,7 +402,8 @@ def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
         finally:
             response.close()
             session.close()
-        info = check_image_bytes(data, field=field, value=original, max_pixels=limits.max_pixels, error=URLFetchError)
+        info = check_image_bytes(data, field=field, value=original, max_pixels=limits.max_pixels,
+                                 max_frames=limits.max_frames, max_decoded_bytes=limits.max_decoded_bytes, error=URLFetchError)
         log.info("input image %s: fetched %d bytes (%s %dx%d) after %d redirect(s)",
                  field, len(data), info.format, info.width, info.height, hop)
         return FetchedImage(data=data, info=info, final_url=current, content_type=content_type)

@@ -197,18 +197,30 @@ class FakeComfyUI:
     async def _upload(self, request):
         form = await request.post()
         part = form["image"]
-        self.uploads[part.filename] = part.file.read()
+        subfolder = form.get("subfolder", "")
+        self.uploads[f"{subfolder}/{part.filename}" if subfolder else part.filename] = part.file.read()
         return web.json_response({"name": part.filename, "subfolder": form.get("subfolder", ""), "type": "input"})
 
 
+# Inputs that take an upload, flagged as ComfyUI flags them (LoadImage's list is the input folder's files).
+UPLOAD_INPUTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+_WIDGET_TYPE = {str: "STRING", int: "INT", float: "FLOAT", bool: "BOOLEAN"}
+
+
 def object_info_for(graph: dict) -> dict:
-    """Just enough /object_info for `graph`: every class, every input, the production model files as combos."""
+    """Just enough /object_info for `graph`: every class, every input (widgets typed by their value, links as
+    "*"), the production model files as combos and LoadImage's upload flag."""
     info: dict = {}
     for node in graph.values():
         required = info.setdefault(node["class_type"], {"input": {"required": {}}, "python_module": "nodes"})["input"]["required"]
         for name, value in node["inputs"].items():
             options = MODEL_FILES.get((node["class_type"], name))
-            required[name] = [options, {}] if options else ["*", {}]
+            if (node["class_type"], name) in UPLOAD_INPUTS:
+                required[name] = [[], {"image_upload": True}]
+            elif options:
+                required[name] = [options, {}]
+            else:
+                required[name] = [_WIDGET_TYPE.get(type(value), "*"), {}]
     return info
 
 

@@ -8,6 +8,7 @@ can assert that a refused URL was never even requested.
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,26 @@ def jpeg_bytes(width: int = 8, height: int = 8) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (10, 120, 240)).save(buf, format="JPEG")
     return buf.getvalue()
+
+
+def gif_bytes(frames: int, width: int = 8, height: int = 8) -> bytes:
+    """An animated GIF whose frames differ (so no encoder merges them)."""
+    images = [Image.new("RGB", (width, height), ((i * 37) % 256, (i * 91) % 256, 100)) for i in range(frames)]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=40, loop=0)
+    return buf.getvalue()
+
+
+def frame_bomb_gif(frames: int = 2000, width: int = 4000, height: int = 4000) -> bytes:
+    """A GIF of `frames` frames on a width x height canvas in ~23 bytes per frame: each frame draws one pixel,
+    yet a loader that converts every frame (ComfyUI's LoadImage) decodes the whole canvas each time."""
+    out = bytearray(b"GIF89a")
+    out += struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"  # 2-colour table
+    for i in range(frames):
+        out += b"\x21\xf9\x04\x04\x01\x00\x00\x00"  # graphic control: keep the frame, 10 ms
+        out += b"\x2c" + struct.pack("<HHHHB", i % width, 0, 1, 1, 0)  # a 1x1 frame
+        out += b"\x02\x02\x44\x01\x00"  # LZW: one pixel
+    return bytes(out + b"\x3b")
 
 
 Route = Callable[[BaseHTTPRequestHandler], None]

@@ -48,3 +48,37 @@ def test_input_image_limits_are_part_of_the_settings():
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"INPUT_URL_DEADLINE_S": "soon"})
     assert "INPUT_URL_DEADLINE_S" in caught.value.message
+
+
+def test_comfyui_input_and_temp_folders_are_where_comfyui_puts_them():
+    from pathlib import Path
+
+    # ComfyUI's defaults under COMFYUI_PATH (what the image runs)
+    s = Settings.from_env({"COMFYUI_PATH": "/comfyui", "COMFYUI_OUTPUT_DIR": "/comfyui/output"})
+    assert (s.comfyui_input_dir, s.comfyui_temp_dir) == (Path("/comfyui/input"), Path("/comfyui/temp"))
+    # the flags ComfyUI is started with win over its defaults; --temp-directory D means D/temp
+    s = Settings.from_env({"COMFYUI_PATH": "/comfyui", "COMFYUI_ARGS": "--cpu --input-directory /data/in --temp-directory=/scratch"})
+    assert (s.comfyui_input_dir, s.comfyui_temp_dir) == (Path("/data/in"), Path("/scratch/temp"))
+    s = Settings.from_env({"COMFYUI_ARGS": "--base-directory /base"})
+    assert (s.comfyui_input_dir, s.comfyui_temp_dir) == (Path("/base/input"), Path("/base/temp"))
+    # explicit settings win over everything
+    s = Settings.from_env({"COMFYUI_ARGS": "--input-directory /data/in", "COMFYUI_INPUT_DIR": "/x", "COMFYUI_TEMP_DIR": "/y"})
+    assert (s.comfyui_input_dir, s.comfyui_temp_dir) == (Path("/x"), Path("/y"))
+    # no ComfyUI path at all: beside the output folder, else unknown
+    s = Settings.from_env({"COMFYUI_OUTPUT_DIR": "/srv/comfy/output"})
+    assert (s.comfyui_input_dir, s.comfyui_temp_dir) == (Path("/srv/comfy/input"), Path("/srv/comfy/temp"))
+    assert Settings.from_env({}).comfyui_input_dir is None
+
+
+def test_node_class_lists_for_caller_workflows():
+    from handler.workflow_policy import DENIED_NODES
+
+    s = Settings.from_env({})
+    assert s.workflow_allowed_nodes is None and s.workflow_denied_nodes == DENIED_NODES and "VAESave" in DENIED_NODES
+    s = Settings.from_env({"WORKFLOW_ALLOWED_NODES": "LoadImage, SaveImage,Image Resize (custom)",
+                           "WORKFLOW_DENIED_NODES": "PreviewAny"})
+    assert s.workflow_allowed_nodes == {"LoadImage", "SaveImage", "Image Resize (custom)"}
+    assert s.workflow_denied_nodes == DENIED_NODES | {"PreviewAny"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"WORKFLOW_ALLOWED_NODES": " , "})
+    assert "WORKFLOW_ALLOWED_NODES" in caught.value.message

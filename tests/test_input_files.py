@@ -17,10 +17,12 @@ class FakeComfy:
 
     def __init__(self):
         self.uploads: list[tuple[str, bytes]] = []
+        self.subfolders: list[str] = []
 
-    def upload_image(self, name: str, data: bytes) -> str:
+    def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str:
         self.uploads.append((name, data))
-        return name
+        self.subfolders.append(subfolder)
+        return f"{subfolder}/{name}" if subfolder else name
 
 
 def b64(data: bytes) -> str:
@@ -71,8 +73,8 @@ def test_missing_or_empty_images_uploads_nothing():
 
 def test_returns_the_name_comfyui_stored():
     class Renaming(FakeComfy):
-        def upload_image(self, name, data):
-            super().upload_image(name, data)
+        def upload_image(self, name, data, subfolder=""):
+            super().upload_image(name, data, subfolder)
             return "sub/" + name
 
     stored = prepare_input_images([{"name": "x.png", "image": b64(png_bytes())}], Renaming())

@@ -167,7 +167,9 @@ def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
     image_b64 = base64.b64encode(png_bytes(8, 8)).decode()
     graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
     result = make_worker(fake).handle({"id": "img", "input": {"workflow": graph, "images": [{"name": "face.png", "image": image_b64}]}})
-    assert result["status"] == "success" and fake.uploads["face.png"] == png_bytes(8, 8)
+    assert result["status"] == "success"
+    (stored, data), = fake.uploads.items()
+    assert stored.startswith("img-") and stored.endswith("/face.png") and data == png_bytes(8, 8)
     bad = make_worker(fake).handle({"id": "img2", "input": {"workflow": graph, "images": [{"name": "../../etc/x.png", "image": image_b64}]}})
     assert bad["details"]["field"].startswith("images[0]") and len(fake.prompts) == 1
 
@@ -211,7 +213,9 @@ def test_img2img_workflow_by_name_takes_an_input_image_and_strength(fake):
         "images": [{"name": "photo.png", "image": _png_b64()}], "strength": 0.6, "width": 512, "height": 768}})
     assert result["status"] == "success" and decode(result["image"]).size == (512, 768)
     sent = {n["class_type"]: n["inputs"] for n in fake.prompts[-1]["prompt"].values()}
-    assert sent["LoadImage"]["image"] == "photo.png" and "photo.png" in fake.uploads
+    # The caller's name is rewritten to this job's own input subfolder, where the upload went.
+    assert sent["LoadImage"]["image"].startswith("i2i-") and sent["LoadImage"]["image"].endswith("/photo.png")
+    assert sent["LoadImage"]["image"] in fake.uploads
     assert sent["KSampler"]["denoise"] == 0.6 and (sent["ImageScale"]["width"], sent["ImageScale"]["height"]) == (512, 768)
     assert sent["CLIPTextEncode"]["text"] == "as a watercolor"
 
@@ -235,3 +239,42 @@ def test_a_field_the_chosen_workflow_lacks_is_refused_not_ignored(fake):
     i2i = worker.handle({"id": "n", "input": {"workflow_name": "flux1-dev-img2img", "prompt": "x", "input_image": "p.png",
                                               "images": [{"name": "p.png", "image": _png_b64()}], "num_images": 2}})
     assert "num_images" in i2i["error"]
+
+
+def test_a_refused_workflow_uploads_nothing_and_queues_nothing(fake):
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "/etc/secret.png"}},
+             "11": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    result = make_worker(fake).handle({"id": "evil", "input": {"workflow": graph, "images": [{"name": "a.png", "image": _png_b64()}]}})
+    assert result["details"]["type"] == "invalid_workflow"
+    assert (result["details"]["node_id"], result["details"]["class_type"], result["details"]["input"]) == ("1", "LoadImage", "image")
+    assert fake.uploads == {} and fake.prompts == []
+
+
+def test_every_job_cleans_its_folders_and_an_interrupted_one_is_cleaned_again_later(fake, tmp_path):
+    dirs = {name: tmp_path / name for name in ("input", "output", "temp")}
+    for d in dirs.values():
+        d.mkdir()
+    fake.mode = "hang"
+    worker = make_worker(fake, job_timeout_s=1.0, comfyui_input_dir=dirs["input"], comfyui_output_dir=dirs["output"],
+                         comfyui_temp_dir=dirs["temp"])
+    assert worker.handle({"id": "slow", "input": {"prompt": "x", "width": 256, "height": 256}})["details"]["type"] == "timeout"
+    folder = next(n for n in fake.prompts[-1]["prompt"].values() if n["class_type"] == "SaveImage")["inputs"]["filename_prefix"].split("/")[0]
+    assert folder.startswith("slow-")
+    late = dirs["output"] / folder / "flux_00001_.png"  # the interrupted prompt still saved its image
+    late.parent.mkdir()
+    late.write_bytes(b"png")
+    fake.mode = "ok"
+    assert worker.handle({"id": "next", "input": {"prompt": "x", "width": 256, "height": 256}})["status"] == "success"
+    assert not late.parent.exists() and list(dirs["output"].iterdir()) == []
+
+
+def test_a_gui_format_workflow_goes_through_the_same_policy(fake_real_info):
+    ui_graph = load_json(Path(__file__).parent / "fixtures" / "ui" / "muted_bypassed.json")  # LoadImage "example.png"
+    worker = make_worker(fake_real_info)
+    refused = worker.handle({"id": "ui-evil", "input": {"workflow": ui_graph}})
+    assert refused["details"]["type"] == "invalid_workflow" and refused["details"]["class_type"] == "LoadImage"
+    assert fake_real_info.prompts == []
+    ok = worker.handle({"id": "ui-ok", "input": {"workflow": ui_graph, "images": [{"name": "example.png", "image": _png_b64()}]}})
+    assert ok.get("status") == "success", ok
+    sent = next(n for n in fake_real_info.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage")
+    assert sent["inputs"]["image"].startswith("ui-ok-") and sent["inputs"]["image"].endswith("/example.png")

@@ -106,12 +106,19 @@ def test_missing_model_file_is_a_validation_error_naming_node_input_and_file(wor
 
 
 def test_node_failing_at_run_time_is_an_execution_error_and_the_worker_serves_the_next_job(worker):
-    # SaveImage refuses, at run time, to write outside ComfyUI's output folder
-    message = _error(worker.runsync({"workflow": _tiny_graph("../outside/escape")}))
-    assert "SaveImage" in message
-    assert re.search(r"\bnode 2\b", message), message
-    assert "outside the output folder" in message
+    # h264 needs even sides: SaveVideo fails at run time on a 63x63 image
+    graph = _tiny_graph("tiny")
+    graph["1"]["inputs"].update(width=63, height=63)
+    graph["3"] = {"class_type": "CreateVideo", "inputs": {"images": ["1", 0], "fps": 6.0}}
+    graph["4"] = {"class_type": "SaveVideo", "inputs": {"video": ["3", 0], "filename_prefix": "tiny", "format": "mp4",
+                                                        "codec": "h264"}}
+    message = _error(worker.runsync({"workflow": graph}))
+    assert "SaveVideo" in message
+    assert re.search(r"\bnode 4\b", message), message
     assert "Traceback" not in message
+    # A prefix leaving the output folder is refused before ComfyUI sees the graph (the workflow policy).
+    message = _error(worker.runsync({"workflow": _tiny_graph("../outside/escape")}))
+    assert "node 2 (SaveImage) input 'filename_prefix'" in message and "'..'" in message
 
     out = _output(worker.runsync({"workflow": _tiny_graph("tiny")}))
     assert len(out["images"]) == 1

@@ -29,7 +29,8 @@ def test_img2img_by_name_with_an_uploaded_image(worker):
     image = Image.open(io.BytesIO(base64.b64decode(output["image"]["image_base64"])))
     assert image.size == (256, 256) and output["seed"] == 7
     ran = {n["class_type"]: n["inputs"] for n in json.loads(image.info["prompt"]).values()}
-    assert ran["LoadImage"]["image"] == "scene.png"
+    # the caller's name, moved into the job's own input folder
+    assert ran["LoadImage"]["image"].endswith("/scene.png") and ran["LoadImage"]["image"] != "scene.png"
     assert ran["KSampler"]["denoise"] == 0.5 and ran["KSampler"]["seed"] == 7
     assert (ran["ImageScale"]["width"], ran["ImageScale"]["height"]) == (256, 256)
 

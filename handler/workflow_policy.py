@@ -1,0 +1,239 @@
+"""What a caller's graph may do on this worker, checked (and its file names rewritten) before ComfyUI sees it.
+
+Why here: ComfyUI trusts whoever queues a prompt. LoadImage's VALIDATE_INPUTS only checks that the file exists
+(so `/etc/x.png`, `../../x.png` or `x.png [output]` return that file as the job's output, `/dev/zero` is read
+whole and the process is OOM-killed, and two different errors tell a caller whether any path exists); save
+nodes write model files of gigabytes where later jobs' loaders find them; and a later job could name an earlier
+caller's upload. The worker runs graphs from untrusted callers, so the graph is checked first, generically:
+
+* Node classes (caller graphs only): with an allow-list (WORKFLOW_ALLOWED_NODES) only those classes; otherwise
+  every installed class except `DENIED_NODES` (save nodes that write model weights, loaders that read ComfyUI's
+  shared folders or take a raw path) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused.
+* Every input that names a file, found from the running ComfyUI's /object_info rather than a list of node names
+  (an upload input or a prefix must be a literal: a link from a string node could compute any path):
+  - upload inputs (an `image_upload`, `audio_upload`, `video_upload`, `file_upload`... flag: LoadImage,
+    LoadImageMask, LoadAudio, LoadVideo, Load3D, custom loaders alike) take only the plain name of a file the
+    caller uploaded in this job (`images`), rewritten to that job's own input subfolder; an upload input that
+    reads another folder (`image_folder`: LoadImageOutput) is refused;
+  - other combo inputs (model loaders' file lists, and every other list of choices) take only a value of the
+    list, fresh from ComfyUI when the cached list lacks it (ComfyUI itself skips this check for V3 nodes and for
+    inputs a node validates itself);
+  - `filename_prefix` inputs (every save node) must be a relative path without `..`; they are rewritten into the
+    job's own output subfolder, so the job's files can be found and deleted after it (job_files.py), and so
+    ComfyUI's cache never answers a repeated graph with a file an earlier job consumed and deleted;
+  - other text inputs whose name says path, file, folder or directory must be relative paths without `..`;
+  - a literal value given to an input of a non-widget type (WebcamCapture's WEBCAM, Load3D's LOAD_3D,
+    RecordAudio's AUDIO_RECORD: each carries a raw path) is refused: those inputs must come from links.
+* Shipped workflows are trusted for their classes and lists (checked at start-up), but their upload inputs and
+  prefixes are rewritten the same way, so every job's files live in its own folders.
+
+A broken rule raises WorkflowPolicyError (details.type `invalid_workflow`) naming the node id, class_type and
+input; no rule depends on whether a file exists, so refusals never reveal the worker's disk.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from .errors import WorkflowPolicyError
+
+log = logging.getLogger(__name__)
+
+# Node classes a caller's graph may not use (WORKFLOW_DENIED_NODES adds to them; WORKFLOW_ALLOWED_NODES, when set,
+# replaces the whole rule with its own list).
+DENIED_NODES = frozenset({
+    # write model weights (GBs) into output/, where ComfyUI's loaders also look (output/checkpoints, ...)
+    "CheckpointSave", "CLIPSave", "VAESave", "ModelSave", "ImageOnlyCheckpointSave", "LoraSave", "SaveLoRANode",
+    # read ComfyUI's shared folders, not this job's uploads
+    "LoadImageOutput",  # output/: every job's results
+    "LoadImageSetFromFolderNode", "LoadImageTextSetFromFolderNode",  # input/ subfolders: other jobs' uploads
+    "LoadLatent",  # input/*.latent
+    # take a raw path through a non-list input
+    "WebcamCapture", "Load3D", "Load3DAnimation", "RecordAudio",
+})
+
+# Input types whose literal values ComfyUI's widgets produce; any other type is a socket fed by a link.
+_WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
+# Text inputs whose name says they hold a path: "file", "model_file", "image_path", "output_dir", "folder"...
+_PATH_WORDS = re.compile(r"(^|_)(paths?|files?|filename|folders?|dirs?|directory)(_|$)", re.IGNORECASE)
+_ANNOTATION = re.compile(r"\s*\[(input|output|temp)\]\s*$", re.IGNORECASE)
+_MAX_PREFIX_CHARS = 200
+
+# (class_type, input_name) -> that input's current options from ComfyUI, or None when unknown.
+OptionsLookup = Callable[[str, str], "list[Any] | None"]
+
+
+@dataclass(frozen=True)
+class NodeRules:
+    """Which node classes caller graphs may use: `allowed` (None = all) minus `denied`; an allow-list wins."""
+
+    allowed: frozenset[str] | None = None
+    denied: frozenset[str] = DENIED_NODES
+
+    def refusal(self, class_type: str) -> str | None:
+        if self.allowed is not None:
+            if class_type not in self.allowed:
+                return f"node class '{class_type}' is not in this worker's allow-list (WORKFLOW_ALLOWED_NODES)"
+            return None
+        if class_type in self.denied:
+            return f"node class '{class_type}' is not allowed on this worker (it writes model files or reads files outside this job's uploads)"
+        return None
+
+
+@dataclass(frozen=True)
+class JobNames:
+    """How this job's files are named inside ComfyUI's folders."""
+
+    folder: str  # the job's own subfolder of input/, output/ (and what the prefixes are put under)
+    uploads: Mapping[str, str]  # caller's plain name -> the value LoadImage must get ("<folder>/<name>")
+
+    def output_prefix(self, prefix: str) -> str:
+        return f"{self.folder}/{prefix}"
+
+
+def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNames, *,
+            rules: NodeRules | None, options: OptionsLookup | None = None) -> dict[str, Any]:
+    """Check `graph` against the policy and return a copy with file names rewritten to this job's folders.
+
+    `rules` None marks a shipped (trusted) workflow: classes and lists are not checked, names still rewritten.
+    `options` looks up a combo's current list when the cached `object_info` lacks a value (models added since).
+    Raises WorkflowPolicyError at the first broken rule.
+    """
+    out = copy.deepcopy(graph)
+    for node_id, node in out.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if not isinstance(class_type, str) or not isinstance(node.get("inputs", {}), dict):
+            raise WorkflowPolicyError(str(node_id), class_type if isinstance(class_type, str) else None, None, None,
+                                      "must be an object with a string 'class_type' and an 'inputs' object")
+        if rules is not None:
+            reason = rules.refusal(class_type)
+            if reason:
+                raise WorkflowPolicyError(node_id, class_type, None, None, reason)
+        info = object_info.get(class_type)
+        if info is None:
+            if rules is not None:
+                raise WorkflowPolicyError(node_id, class_type, None, None,
+                                          f"node class '{class_type}' is not installed in this worker's ComfyUI")
+            continue
+        specs = _input_specs(info)
+        inputs = node.get("inputs") or {}
+        for name, value in list(inputs.items()):
+            if name not in specs:
+                continue  # inputs the class does not declare never reach it
+            if _is_link(value):
+                if rules is not None and _names_a_job_file(name, specs[name]):
+                    # Another node could compute any path (a string node feeding LoadImage): only a literal can
+                    # be checked and moved into the job's folders.
+                    raise WorkflowPolicyError(node_id, class_type, name, value,
+                                              "must be written in the node itself, not linked from another node's "
+                                              "output, so the worker can check it and keep the job's files apart")
+                continue
+            checked = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
+            if checked != value:
+                log.debug("node %s (%s) input %r: %r -> %r", node_id, class_type, name, value, checked)
+            inputs[name] = checked
+    return out
+
+
+def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any, names: JobNames,
+                 rules: NodeRules | None, options: OptionsLookup | None) -> Any:
+    kind = spec[0] if isinstance(spec, (list, tuple)) and spec else None
+    extra = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+
+    def refuse(rule: str) -> WorkflowPolicyError:
+        return WorkflowPolicyError(node_id, class_type, name, value, rule)
+
+    if _upload_flagged(spec):
+        folder = extra.get("image_folder", "input")
+        if folder != "input":
+            raise refuse(f"reads ComfyUI's {folder} folder; only files uploaded with this job ('images') can be loaded")
+        return _uploaded(value, names, refuse)
+    if isinstance(kind, list) or kind == "COMBO":
+        if rules is not None:
+            _in_list(node_id, class_type, name, value, kind if isinstance(kind, list) else extra.get("options"), options)
+        return value
+    if kind == "STRING" and name == "filename_prefix":
+        _relative_path(value, refuse, "must be a relative file name prefix such as 'flux' or 'my/flux'")
+        return names.output_prefix(value)
+    if rules is None:
+        return value
+    if kind == "STRING" and _PATH_WORDS.search(name):
+        if isinstance(value, str) and value:
+            _relative_path(value, refuse, "must be a relative path inside ComfyUI's folders")
+        return value
+    if isinstance(kind, str) and kind not in _WIDGET_TYPES:
+        raise refuse(f"takes a {kind} from another node's output (a link), not a literal value")
+    return value
+
+
+def _upload_flagged(spec: Any) -> bool:
+    extra = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return any(key.endswith("_upload") and flag for key, flag in extra.items())
+
+
+def _names_a_job_file(name: str, spec: Any) -> bool:
+    """An upload input or a save node's prefix: inputs whose value the policy rewrites into the job's folders."""
+    kind = spec[0] if isinstance(spec, (list, tuple)) and spec else None
+    return _upload_flagged(spec) or (kind == "STRING" and name == "filename_prefix")
+
+
+def _uploaded(value: Any, names: JobNames, refuse: Callable[[str], WorkflowPolicyError]) -> str:
+    """The job-folder name of a caller's plain upload name."""
+    uploaded = ", ".join(sorted(names.uploads)) or "none"
+    rule = f"must be the plain file name of an image uploaded with this job in 'images' (uploaded: {uploaded})"
+    if not isinstance(value, str):
+        raise refuse(rule)
+    if value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", value):
+        raise refuse(f"{rule}; absolute paths are not allowed")
+    if ".." in value:
+        raise refuse(f"{rule}; '..' is not allowed")
+    if _ANNOTATION.search(value):
+        raise refuse(f"{rule}; folder annotations such as ' [output]' or ' [temp]' are not allowed")
+    if "/" in value or "\\" in value:
+        raise refuse(f"{rule}; folders are not allowed")
+    if value not in names.uploads:  # upload names are plain file names (input_files.check_name)
+        raise refuse(rule)
+    return names.uploads[value]
+
+
+def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, options: OptionsLookup | None) -> None:
+    current = listed if isinstance(listed, list) else []
+    if value in current:
+        return
+    fresh = options(class_type, name) if options is not None else None
+    if fresh is not None and value in fresh:
+        return  # e.g. a model file added to the volume after start
+    shown = fresh if fresh is not None else current
+    listing = ", ".join(map(str, shown[:20])) + (", ..." if len(shown) > 20 else "") if shown else "none"
+    raise WorkflowPolicyError(node_id, class_type, name, value,
+                              f"must be one of the values this ComfyUI lists for it ({listing})", available=shown)
+
+
+def _relative_path(value: Any, refuse: Callable[[str], WorkflowPolicyError], rule: str) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_PREFIX_CHARS:
+        raise refuse(f"{rule} (a non-empty string of at most {_MAX_PREFIX_CHARS} characters)")
+    if "\x00" in value:
+        raise refuse(f"{rule}; NUL characters are not allowed")
+    if value.startswith(("/", "\\", "~")) or re.match(r"[A-Za-z]:", value):
+        raise refuse(f"{rule}; absolute paths are not allowed")
+    if any(part == ".." for part in re.split(r"[/\\]", value)):
+        raise refuse(f"{rule}; '..' is not allowed")
+    if _ANNOTATION.search(value):
+        raise refuse(f"{rule}; folder annotations such as ' [output]' or ' [temp]' are not allowed")
+
+
+def _input_specs(info: Mapping[str, Any]) -> dict[str, Any]:
+    sections = info.get("input") or {}
+    specs: dict[str, Any] = {}
+    for section in ("required", "optional"):
+        specs.update(sections.get(section) or {})
+    return specs
+
+
+def _is_link(value: Any) -> bool:
+    # ComfyUI's validation treats any 2-item list as [node_id, output_index].
+    return isinstance(value, list) and len(value) == 2
