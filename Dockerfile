@@ -126,7 +126,7 @@ RUN python -m compileall -q -j 0 /comfyui /worker \
  && chmod +x /start.sh
 
 ENV WORKFLOWS_DIR=/worker/workflows \
-    WARMUP_STEPS=2 \
+    WARMUP_STEPS=1 \
     TORCHINDUCTOR_FX_GRAPH_CACHE=1
 
 CMD ["/start.sh"]

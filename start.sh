@@ -73,7 +73,9 @@ fi
 
 # Model bytes start moving now, while ComfyUI imports; its own load then reads from memory (handler/prefetch.py).
 if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
-  (cd "$here" && exec "$HANDLER_PYTHON" -m handler.prefetch --models-dir "$COMFYUI_PATH/models" \
+  # At idle I/O priority where the disk scheduler honours it: ComfyUI's imports come first.
+  io_idle=(); command -v ionice >/dev/null && io_idle=(ionice -c 3)
+  (cd "$here" && exec "${io_idle[@]}" "$HANDLER_PYTHON" -m handler.prefetch --models-dir "$COMFYUI_PATH/models" \
      --models-dir /runpod-volume/models) &
   children+=($!)
 fi

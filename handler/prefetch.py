@@ -7,8 +7,9 @@ nodes on other cores and the disk would otherwise sit idle; ComfyUI's own read t
 already cached cost a memory copy. The log line gives the disk's sequential read rate.
 
 Which files: the entries of models.txt found in the given model folders (the image's, the network volume's), read
-one thread per file. Skipped with a log line when they would not fit in the memory the container may use (the read
-would evict its own start).
+one after the other, smallest first: that is the order ComfyUI's loaders need them (VAE, text encoders, then the
+diffusion model), and one sequential reader is what a disk serves fastest. Skipped with a log line when they would
+not fit in the memory the container may use (the read would evict its own start).
 
     python -m handler.prefetch --models-dir /comfyui/models --models-dir /runpod-volume/models
 """
@@ -19,7 +20,6 @@ import argparse
 import logging
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Sequence
@@ -77,7 +77,7 @@ def read_file(path: Path, counter: list[int]) -> None:
 
 
 def prefetch(files: Sequence[Path], limit: int | None, share: float = 0.8) -> dict[str, float]:
-    """Read `files` in parallel; returns bytes, seconds and GiB/s (all 0 when skipped)."""
+    """Read `files`, smallest first; returns bytes, seconds and GiB/s (all 0 when skipped)."""
     total = sum(f.stat().st_size for f in files)
     if not files:
         log.info("prefetch: no model files of the manifest found; nothing to read")
@@ -87,22 +87,15 @@ def prefetch(files: Sequence[Path], limit: int | None, share: float = 0.8) -> di
                  total / GIB, share * 100, limit / GIB)
         return {"bytes": 0, "seconds": 0.0, "gib_per_s": 0.0}
     started = time.perf_counter()
-    counters = [[0] for _ in files]
+    counter = [0]
     errors: list[str] = []
-
-    def run(path: Path, counter: list[int]) -> None:
+    for path in sorted(files, key=lambda f: f.stat().st_size):
         try:
             read_file(path, counter)
         except OSError as exc:
             errors.append(f"{path.name}: {exc.strerror or exc}")
-
-    threads = [threading.Thread(target=run, args=(f, c), name=f"prefetch-{f.name}") for f, c in zip(files, counters)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
     seconds = time.perf_counter() - started
-    done = sum(c[0] for c in counters)
+    done = counter[0]
     rate = done / GIB / seconds if seconds > 0 else 0.0
     log.info("prefetch: read %d file(s), %.2f GiB in %.1f s (%.2f GiB/s)%s", len(files), done / GIB, seconds, rate,
              f"; failed: {'; '.join(errors)}" if errors else "")

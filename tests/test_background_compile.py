@@ -6,7 +6,6 @@ recompiled in the background, and a compile that fails leaves a worker that stil
 Needs torch (real dynamo guards and a real compile thread; backend "eager" keeps it fast on a CPU).
 """
 
-import threading
 import time
 
 import pytest
@@ -80,12 +79,21 @@ def wait_for(compiler, state, timeout_s=120.0):
         time.sleep(0.02)
 
 
-def setup(backend="eager"):
+def setup(backend="eager", max_pause_s=120.0):
     dit = Dit()
-    blocks = CompiledBlocks(dit, "default", backend=backend)
-    compiler = BackgroundCompiler(blocks, None, "tiny")
+    compiler = BackgroundCompiler(tuple(CompiledBlocks.lists_of(dit)), lambda: CompiledBlocks(dit, "default", backend),
+                                  None, "tiny", max_pause_s=max_pause_s)
     wrapper = _with_compiled_blocks(compiler, policy.make_plan("default", True, "auto", {}))
     return dit, compiler, wrapper, Executor(dit)
+
+
+def sampling_run(compiler, wrapper, executor, *inputs):
+    """One sampling run of model calls, as ComfyUI's OUTER_SAMPLE wrapper brackets it."""
+    compiler.begin_run()
+    try:
+        return [wrapper(executor, x) for x in inputs]
+    finally:
+        compiler.end_run()
 
 
 def eager_reference(dit, x):
@@ -93,51 +101,69 @@ def eager_reference(dit, x):
         return dit(x)
 
 
-def test_calls_run_eager_until_the_background_compile_is_ready_and_a_run_never_switches_paths():
+def test_calls_run_eager_until_the_background_compile_is_ready_then_compiled_for_any_size():
     dit, compiler, wrapper, executor = setup()
-    x = torch.randn(1, 16, 6, 4)
+    x, other_size, batch = torch.randn(1, 16, 6, 4), torch.randn(1, 16, 10, 4), torch.randn(2, 16, 6, 4)
     with torch.inference_mode():
-        compiler.begin_run()
-        first = wrapper(executor, x)                    # the first call does not wait: eager, hands its inputs over
+        [first] = sampling_run(compiler, wrapper, executor, x)   # does not wait: eager, hands its inputs over
         assert dit.paths == ["eager"]
         wait_for(compiler, "ready")
-        wrapper(executor, x)                            # same sampling run: stays eager though compiled is ready
-        assert dit.paths[-1] == "eager"
-        compiler.begin_run()                            # the next run takes the compiled blocks
-        second = wrapper(executor, x)
-        assert dit.paths[-1] == "compiled"
-        other_size = torch.randn(1, 16, 10, 4)          # another image size: dynamic shapes, no recompile
-        out_other = wrapper(executor, other_size)
-        assert dit.paths[-1] == "compiled"
-        batch = torch.randn(2, 16, 6, 4)                # batches stay eager
-        wrapper(executor, batch)
-        assert dit.paths[-1] == "eager"
+        second, out_other = sampling_run(compiler, wrapper, executor, x, other_size)
+        assert dit.paths[-2:] == ["compiled", "compiled"]         # another image size: dynamic shapes, no recompile
+        sampling_run(compiler, wrapper, executor, batch)
+        assert dit.paths[-1] == "eager"                           # batches stay eager
     torch.testing.assert_close(first, second)
     torch.testing.assert_close(out_other, eager_reference(dit, other_size))
     status = compiler.status()
     assert status["state"] == "ready" and status["compiles"] == 1 and status["eager_fallbacks"] == 0
     assert status in statuses()
-    # The eager lists are back in place after every call.
-    assert not hasattr(dit.double_blocks[0], "_orig_mod") and not dit.double_blocks[0]._forward_pre_hooks
+    # The eager lists are back in place after every call, and no capture hook is left behind.
+    assert not hasattr(dit.double_blocks[0], "_orig_mod")
+    assert not any(b._forward_pre_hooks for b in [*dit.double_blocks, *dit.single_blocks])
+
+
+def test_the_compile_waits_while_a_sampling_run_is_in_progress():
+    dit, compiler, wrapper, executor = setup()
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()
+        wrapper(executor, x)
+        time.sleep(1.5)                                  # a long sampling run: the compile makes no progress
+        assert compiler.state == "compiling"
+        wrapper(executor, x)
+        compiler.end_run()
+        wait_for(compiler, "ready")                      # and finishes once the run is over
+    assert compiler.paused_s > 1.0
+    assert dit.paths == ["eager", "eager"]
+
+
+def test_a_worker_that_is_never_idle_still_gets_compiled_and_a_run_never_switches_paths():
+    dit, compiler, wrapper, executor = setup(max_pause_s=0.3)
+    x = torch.randn(1, 16, 6, 4)
+    with torch.inference_mode():
+        compiler.begin_run()                             # one endless run
+        wrapper(executor, x)
+        wait_for(compiler, "ready")                      # past its pause budget the compile goes on regardless
+        wrapper(executor, x)
+        assert dit.paths == ["eager", "eager"]           # ...but this run started eager and stays eager
+        compiler.end_run()
+        sampling_run(compiler, wrapper, executor, x)
+        assert dit.paths[-1] == "compiled"
 
 
 def test_a_model_state_the_graphs_do_not_fit_goes_eager_at_once_and_recompiles_in_the_background():
     dit, compiler, wrapper, executor = setup()
     x = torch.randn(1, 16, 6, 4)
     with torch.inference_mode():
-        compiler.begin_run()
-        wrapper(executor, x)
+        sampling_run(compiler, wrapper, executor, x)
         wait_for(compiler, "ready")
         for block in dit.double_blocks:                 # e.g. ComfyUI's partial loading on a 16 GB card
             block.cast = True
-        compiler.begin_run()
-        out = wrapper(executor, x)                      # would recompile: refused, this call runs eager instead
-        assert dit.paths[-1] == "eager" and compiler.eager_fallbacks == 1
-        wrapper(executor, x)                            # the rest of the run stays eager (no second attempt)
+        out, _ = sampling_run(compiler, wrapper, executor, x, x)
+        assert dit.paths[-2:] == ["eager", "eager"]      # refused to recompile: eager at once, for the whole run
         assert compiler.eager_fallbacks == 1
         wait_for(compiler, "ready")                     # recompiled off the request path
-        compiler.begin_run()
-        again = wrapper(executor, x)
+        [again] = sampling_run(compiler, wrapper, executor, x)
         assert dit.paths[-1] == "compiled"
     torch.testing.assert_close(out, eager_reference(dit, x))
     torch.testing.assert_close(again, out)
@@ -151,39 +177,16 @@ def test_a_failed_compile_leaves_the_eager_path_serving_and_says_why():
     dit, compiler, wrapper, executor = setup(backend=broken_backend)
     x = torch.randn(1, 16, 6, 4)
     with torch.inference_mode():
-        compiler.begin_run()
-        wrapper(executor, x)
+        sampling_run(compiler, wrapper, executor, x)
         wait_for(compiler, "failed")
-        compiler.begin_run()
-        out = wrapper(executor, x)
+        [out] = sampling_run(compiler, wrapper, executor, x)
     assert dit.paths == ["eager", "eager"]
     torch.testing.assert_close(out, eager_reference(dit, x))
     assert "compile failed" in compiler.status()["reason"] and "out of registers" in compiler.status()["reason"]
 
 
-def test_the_compile_thread_does_not_hold_up_the_model_call_that_started_it():
-    dit, compiler, wrapper, executor = setup()
-    release = threading.Event()
-    real_compile = compiler._compile
-
-    def slow_compile(*args):
-        release.wait(30)                                 # a compile that takes its time
-        real_compile(*args)
-
-    compiler._compile = slow_compile
-    x = torch.randn(1, 16, 6, 4)
-    with torch.inference_mode():
-        compiler.begin_run()
-        t0 = time.monotonic()
-        for _ in range(3):
-            wrapper(executor, x)
-        assert time.monotonic() - t0 < 10 and compiler.state == "compiling"
-        release.set()
-        wait_for(compiler, "ready")
-
-
 def test_the_eager_blocks_are_restored_when_a_compiled_model_call_fails():
-    dit, compiler, wrapper, _ = setup()
+    dit, compiler, wrapper, executor = setup()
     eager_double = dit.double_blocks
 
     class Failing(Executor):
@@ -191,10 +194,8 @@ def test_the_eager_blocks_are_restored_when_a_compiled_model_call_fails():
             raise RuntimeError("CUDA out of memory")
 
     with torch.inference_mode():
-        compiler.begin_run()
-        wrapper(Executor(dit), torch.randn(1, 16, 6, 4))
+        sampling_run(compiler, wrapper, executor, torch.randn(1, 16, 6, 4))
         wait_for(compiler, "ready")
-        compiler.begin_run()
         with pytest.raises(RuntimeError, match="out of memory"):
-            wrapper(Failing(dit), torch.randn(1, 16, 6, 4))
+            sampling_run(compiler, wrapper, Failing(dit), torch.randn(1, 16, 6, 4))
     assert dit.double_blocks is eager_double

@@ -97,12 +97,14 @@ def apply(model: Any, plan: Plan) -> Any:
     patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
     if plan.compile:
         _tune_dynamo()
-        blocks = CompiledBlocks(diffusion_model, plan.compile_mode)
-        compiler = BackgroundCompiler(blocks, artifact_store(plan, compute, device), type(patched.model).__name__)
-        patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _begin_run(compiler))
+        lists = CompiledBlocks.lists_of(diffusion_model)
+        compiler = BackgroundCompiler(tuple(lists), lambda: CompiledBlocks(diffusion_model, plan.compile_mode),
+                                      artifact_store(plan, compute, device), type(patched.model).__name__)
+        patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _sampling_run(compiler))
         patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiler, plan))
         log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s, in the background after the "
-                 "first model call; batches > 1 run uncompiled", plan.compile_mode, blocks.describe())
+                 "first model call; batches > 1 run uncompiled", plan.compile_mode,
+                 ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
     return patched
 
@@ -116,6 +118,12 @@ class CompiledBlocks:
     """
 
     LISTS = ("double_blocks", "single_blocks")
+
+    @classmethod
+    def lists_of(cls, diffusion_model: torch.nn.Module) -> dict[str, int]:
+        """The block lists this model has, and their lengths (what would be compiled)."""
+        return {name: len(blocks) for name in cls.LISTS
+                if isinstance(blocks := getattr(diffusion_model, name, None), torch.nn.ModuleList) and len(blocks)}
 
     def __init__(self, diffusion_model: torch.nn.Module, mode: str, backend: str = "inductor"):
         options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
@@ -165,12 +173,16 @@ def _with_compiled_blocks(compiler: BackgroundCompiler, plan: Plan) -> Callable:
     return wrapper
 
 
-def _begin_run(compiler: BackgroundCompiler) -> Callable:
-    """OUTER_SAMPLE wrapper: a sampling run takes one path from its first step to its last."""
+def _sampling_run(compiler: BackgroundCompiler) -> Callable:
+    """OUTER_SAMPLE wrapper: a sampling run takes one path from its first step to its last, and a background
+    compile pauses while it runs."""
 
     def wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
         compiler.begin_run()
-        return executor(*args, **kwargs)
+        try:
+            return executor(*args, **kwargs)
+        finally:
+            compiler.end_run()
 
     return wrapper
 
