@@ -90,24 +90,20 @@ def start_warm_up(worker: Worker, settings: Settings, on_failure: Callable[[], N
 
 
 def warm_up(worker: Worker, settings: Settings) -> bool:
-    """Run the default workflow with few steps, so the models are on the GPU before the first job needs them and
-    the fast path captures the inputs it compiles its blocks for (in the background, see background_compile.py).
+    """Run the default workflow with few steps, once per WARMUP_SIZES entry, so the models are on the GPU before
+    the first job needs them and the fast path captures the inputs it compiles its blocks for (in the background,
+    see background_compile.py). One size covers every size (the blocks compile with dynamic shapes); more entries are
+    for workflows of your own whose compiled graphs are per shape.
 
-    Once per WARMUP_SIZES entry (the fast path compiles with dynamic shapes, so one size covers every size; more
-    entries are for workflows of your own whose compiled graphs are per shape), then once more at the first size
-    with another prompt. Why the second run: the first generation after start finds every model unloaded, every
-    later one finds what the previous one left. On a card that has to swap models (16 GB), that second state
-    differs (ComfyUI's partial loading marks modules for on-the-fly casting): the compiled blocks do not fit it, so
-    that run goes eager and the fast path recompiles for it in the background, before a job meets it. Returns
-    whether every run succeeded.
+    No second run: a card that swaps models (16 GB) reaches another model state on its second generation, which
+    the compiled blocks refuse to recompile for inside a request; that run goes eager and the recompile happens in
+    the background. A second warm-up run would only queue behind the first jobs (bench.coldstart run 3: 8 s).
+    Returns whether every run succeeded.
     """
-    runs = [(w, h, "warmup") for w, h in settings.warmup_sizes]
-    if runs:
-        runs.append((*settings.warmup_sizes[0], "warmup, second run"))
-    for index, (width, height, prompt) in enumerate(runs):
+    for index, (width, height) in enumerate(settings.warmup_sizes):
         log.info("warming up: %d step(s) of %s at %dx%d", settings.warmup_steps, settings.default_workflow, width, height)
         result = worker.handle({"id": f"warmup-{index}-{width}x{height}", "input": {
-            "prompt": prompt, "num_inference_steps": settings.warmup_steps, "seed": index, "width": width,
+            "prompt": f"warmup {index}", "num_inference_steps": settings.warmup_steps, "seed": index, "width": width,
             "height": height}})
         if "error" in result:
             log.error("warm-up run failed: %s", result["error"])
