@@ -13,6 +13,7 @@ from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlparse
 
 from .errors import ConfigError
+from .graph_rules import WorkflowLimits
 from .url_fetch import FetchLimits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,12 +47,16 @@ class Settings:
     ready_timeout_s: float = 300.0
     job_timeout_s: float = 600.0
     http_timeout_s: float = 30.0
+    # After a timed-out prompt is interrupted: how long ComfyUI may stay busy with it before the worker counts
+    # ComfyUI as wedged and asks to be replaced (an interrupt only lands between steps; a model load ignores it).
+    interrupt_grace_s: float = 60.0
     warmup_steps: int = 0
     warmup_sizes: tuple[tuple[int, int], ...] = ((832, 1536),)
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
     input_limits: FetchLimits = field(default_factory=FetchLimits)
+    workflow_limits: WorkflowLimits = field(default_factory=WorkflowLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -71,6 +76,7 @@ class Settings:
             ready_timeout_s=_get(env, "COMFY_READY_TIMEOUT_S", _positive_float, d.ready_timeout_s),
             job_timeout_s=_get(env, "JOB_TIMEOUT_S", _positive_float, d.job_timeout_s),
             http_timeout_s=_get(env, "COMFY_HTTP_TIMEOUT_S", _positive_float, d.http_timeout_s),
+            interrupt_grace_s=_get(env, "INTERRUPT_GRACE_S", _positive_float, d.interrupt_grace_s),
             warmup_steps=_get(env, "WARMUP_STEPS", _non_negative_int, d.warmup_steps),
             warmup_sizes=_get(env, "WARMUP_SIZES", _sizes, d.warmup_sizes),
             max_response_bytes=_get(env, "MAX_RESPONSE_BYTES", _positive_int, d.max_response_bytes),
@@ -85,7 +91,19 @@ class Settings:
                 presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _positive_int, 3600),
             ),
             input_limits=_input_limits(env),
+            workflow_limits=_workflow_limits(env),
         )
+
+
+def _workflow_limits(env: Mapping[str, str]) -> WorkflowLimits:
+    """Bounds on a caller's own graph (WORKFLOW_*): size after subgraph expansion, nesting, batch, pixels."""
+    d = WorkflowLimits()
+    return WorkflowLimits(
+        max_nodes=_get(env, "WORKFLOW_MAX_NODES", _positive_int, d.max_nodes),
+        max_subgraph_depth=_get(env, "WORKFLOW_MAX_SUBGRAPH_DEPTH", _positive_int, d.max_subgraph_depth),
+        max_batch=_get(env, "WORKFLOW_MAX_BATCH", _positive_int, d.max_batch),
+        max_pixels=_get(env, "WORKFLOW_MAX_PIXELS", _positive_int, d.max_pixels),
+    )
 
 
 def _input_limits(env: Mapping[str, str]) -> FetchLimits:
