@@ -133,3 +133,10 @@ class PayloadTooLargeError(WorkerError):
     """The response would exceed Runpod's payload limit and no bucket is configured."""
 
     code = "payload_too_large"
+
+
+class OutputUnavailableError(WorkerError):
+    """ComfyUI reported an output file it could not return (missing or unreadable). ComfyUI is alive, so the
+    worker is not replaced; sending the job again makes the file anew."""
+
+    code = "output_unavailable"
