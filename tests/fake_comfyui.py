@@ -46,6 +46,7 @@ class FakeComfyUI:
         self.uploads: dict[str, bytes] = {}
         self.history_reads = 0
         self.history_deletes: list[list[str]] = []
+        self.prompt_ids: list[str] = []  # of the prompts queued (accepted)
         self.running: set[str] = set()  # prompt ids GET /queue reports as running
         self.port = 0  # chosen by the OS when the server binds (no race with other processes)
         self.url = ""
@@ -137,6 +138,7 @@ class FakeComfyUI:
                     "extra_info": {"input_name": "unet_name", "input_config": None, "received_value": "x"}}]}},
             }, status=400)
         prompt_id = str(uuid.uuid4())
+        self.prompt_ids.append(prompt_id)
         asyncio.ensure_future(self._execute(prompt_id, body))
         return web.json_response({"prompt_id": prompt_id, "number": len(self.prompts), "node_errors": {}})
 
