@@ -203,3 +203,23 @@ def test_server_paths_never_reach_the_caller():
     refusal = comfy_errors.validation_error({"error": {"type": "x", "message": "bad", "details": "/srv/models/a.bin"},
                                              "node_errors": {}})
     assert "/srv" not in refusal.message + str(refusal.details)
+
+
+# ---- base64 laced with whitespace -------------------------------------------------------------------------
+
+def test_base64_with_whitespace_decodes_in_a_few_copies_of_its_size():
+    import os
+    import tracemalloc
+
+    from handler.input_files import _b64decode
+
+    data = os.urandom(1_500_000)
+    encoded = base64.b64encode(data).decode()
+    text = "\n".join(encoded)  # a newline after every character: the worst layout for a regex substitution
+    tracemalloc.start()
+    try:
+        assert _b64decode(text, "images[0].image", "<base64>") == data
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(text), f"decoding took {peak / len(text):.1f}x the text's size"
