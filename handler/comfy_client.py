@@ -73,13 +73,14 @@ class ComfyClient:
         try:
             return self.session.request(method, self.base_url + path, **kwargs)
         except requests.RequestException as exc:
-            log.error("ComfyUI request %s %s failed: %s", method, path, exc)
+            log.error("ComfyUI request %s %s failed: %s", method, safe_text(path), safe_text(exc, 300))
             raise ComfyUnavailableError("ComfyUI, the worker's backend, did not answer; the job was not run.") from None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
         if response.status_code != 200:
-            log.error("ComfyUI %s %s answered %s: %s", method, path, response.status_code, response.text[:500])
+            log.error("ComfyUI %s %s answered %s: %s", method, safe_text(path), response.status_code,
+                      safe_text(response.text, 500))
             raise ComfyUnavailableError(f"ComfyUI answered {method} {path} with HTTP {response.status_code}.")
         return response.json()
 
@@ -123,8 +124,8 @@ class ComfyClient:
         response = self._request("POST", "/upload/image", files=files, data=form)
         if response.status_code != 200:
             self._raise_refusal(response, ComfyValidationError(
-                f"ComfyUI refused the input image '{safe_text(name, 128)}' (HTTP {response.status_code}: "
-                f"{safe_text(response.text, 200)}).", {"image": name, "http_status": response.status_code}))
+                f"ComfyUI refused the input image '{safe_text(name, 128)}' (HTTP {response.status_code}).",
+                {"image": name, "http_status": response.status_code}))
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
 
@@ -234,7 +235,8 @@ class ComfyClient:
         if status != 200 or "prompt_id" not in payload:
             # ComfyUI answered, so it is alive: a 500 here is a node's validation code raising on this graph.
             self._raise_refusal(response, ComfyValidationError(
-                f"ComfyUI could not validate the workflow (HTTP {status}: {safe_text(response.text, 200)}).",
+                f"ComfyUI could not validate the workflow (HTTP {status}); a node's own checks failed on it. "
+                "Check the graph in the ComfyUI GUI.",
                 {"http_status": status}))
         return payload["prompt_id"]
 
