@@ -154,12 +154,14 @@ def mark_output_nodes(graph: dict[str, Any], object_info: Mapping[str, Any], job
     ComfyUI reports the file the first job wrote, which that job already consumed and deleted, so the second job
     would get nothing (a /view 404). Marking only the output nodes keeps the rest cached (the sampler does not run
     again) while each job writes, and consumes, its own files. Nothing else about the caller's graph changes:
-    ComfyUI passes a node only the inputs it declares.
+    ComfyUI passes a node only the inputs it declares. Preview nodes (PreviewImage, PreviewAudio, ...) are left
+    alone: they write to ComfyUI's temp folder, which the worker never deletes from, so their cached answer is still
+    right, and running them again would only add files there.
     """
     marked = dict(graph)
     for node_id, node in graph.items():
         info = object_info.get(node.get("class_type")) if isinstance(node, dict) else None
-        if isinstance(info, dict) and info.get("output_node"):
+        if isinstance(info, dict) and info.get("output_node") and not str(node["class_type"]).startswith("Preview"):
             marked[node_id] = {**node, "inputs": {**node["inputs"], JOB_MARK_INPUT: job_id}}
     return marked
 

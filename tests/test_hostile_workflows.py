@@ -168,6 +168,8 @@ def test_output_nodes_get_a_per_job_mark_and_nothing_else_changes():
     assert marked[save]["inputs"] == {**T2I[save]["inputs"], "worker_job_id": "job-7"}
     assert {nid: n for nid, n in marked.items() if nid != save} == {nid: n for nid, n in T2I.items() if nid != save}
     assert "worker_job_id" not in T2I[save]["inputs"]  # the caller's graph is not modified in place
+    preview = {"1": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}}}
+    assert mark_output_nodes(preview, OBJECT_INFO, "job-7") == preview  # temp files: never deleted, cache is right
 
 
 # ---- malformed UI workflows: the caller's error, naming node and field -------------------------------------
