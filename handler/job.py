@@ -74,7 +74,7 @@ class Worker:
         try:
             return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
         except ComfyUnavailableError as err:
-            jlog.error("failed: %s", err.message)
+            jlog.error("failed, asking Runpod to replace this worker (refresh_worker): %s", err.message)
             # ComfyUI is gone or wedged: ask Runpod to replace this worker after answering.
             return {**err.to_response(), "refresh_worker": True}
         except WorkerError as err:

@@ -6,8 +6,9 @@ hundreds of times. This starts the worker exactly as production does (`bash star
 local Runpod API (/runsync) in a fixed, seeded order, and reports:
 
 * worker deaths: the start.sh process group or ComfyUI gone, or the API not answering;
-* refreshes on caller mistakes: jobs that are the caller's fault but made the worker ask to be replaced (the
-  handler logs `failed:` at ERROR only for `comfyui_unavailable`, which carries refresh_worker);
+* refreshes on caller mistakes: jobs that are the caller's fault but made the worker ask to be replaced. The local
+  API drops `refresh_worker` from a failed job's answer, so a refresh is read from the handler's log line for it
+  (or, for handlers older than that line, from the sentences `comfyui_unavailable` used to carry);
 * outcome mismatches: a job that should succeed failed, or the reverse;
 * growth of ComfyUI's input, output and temp folders (files and bytes) and the RSS of the handler and ComfyUI,
   sampled along the run.
@@ -25,6 +26,7 @@ import io
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -274,7 +276,7 @@ def run(args: argparse.Namespace) -> Report:
                 print(f"stopping after {index} jobs: --max-seconds {args.max_seconds} reached", file=sys.stderr)
                 break
             job_started = time.monotonic()
-            errors_before = _refresh_lines(log_path)
+            refreshes_before = _refresh_lines(log_path)
             try:
                 status, body = http_json("POST", f"{api}/runsync", {"input": kind.make(index)}, timeout=args.job_timeout + 60)
             except OSError as exc:
@@ -290,7 +292,8 @@ def run(args: argparse.Namespace) -> Report:
                 shown = (body.get("error") if isinstance(body, dict) else body) or status
                 report.mismatches.append(f"job {index} ({kind.name}): expected {'success' if kind.ok else 'failure'}, "
                                          f"got {str(shown)[:200]}")
-            refreshed = _refresh_lines(log_path) - errors_before
+            error = body.get("error") if isinstance(body, dict) else None
+            refreshed = _refresh_lines(log_path) > refreshes_before or bool(error and _UNAVAILABLE.search(error))
             if refreshed:
                 report.refreshes_total += 1
                 if kind.caller_fault:
@@ -314,13 +317,19 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
+_REFRESH_LINE = "asking Runpod to replace this worker"
+# What comfyui_unavailable answers said before the handler logged _REFRESH_LINE (to soak older handlers too).
+_UNAVAILABLE = re.compile(r"did not answer|stopped answering|ComfyUI answered \w+ \S+ with HTTP|could not queue the "
+                          r"workflow \(HTTP|could not return the output file|refused the upload of")
+
+
 def _refresh_lines(log_path: Path) -> int:
-    """Handler log lines for `comfyui_unavailable` answers (the only ones that carry refresh_worker)."""
+    """Handler log lines for answers that carry refresh_worker (`comfyui_unavailable`)."""
     try:
         text = log_path.read_text(errors="replace")
     except OSError:
         return 0
-    return sum(1 for line in text.splitlines() if " ERROR handler.job: " in line and "] failed: " in line)
+    return text.count(_REFRESH_LINE)
 
 
 def _comfy_alive(url: str) -> bool:
