@@ -207,6 +207,7 @@ class Report:
     worker_deaths: list[str] = field(default_factory=list)
     seconds: float = 0.0
     job_seconds_max: float = 0.0
+    internal_errors: int = 0  # handler "unexpected failure" lines: an internal_error answer
     folders_start: dict[str, Any] = field(default_factory=dict)
     folders_end: dict[str, Any] = field(default_factory=dict)
     rss_samples: list[dict[str, Any]] = field(default_factory=list)
@@ -309,6 +310,7 @@ def run(args: argparse.Namespace) -> Report:
                 report.rss_samples.append({"job": index, **group_rss(process.pid), **{
                     f"{name}_files": stats["files"] for name, stats in folders(work).items()}})
         report.seconds = round(time.monotonic() - started, 1)
+        report.internal_errors = log_path.read_text(errors="replace").count("] unexpected failure")
         time.sleep(1)
         report.folders_end = folders(work)
     finally:
@@ -346,9 +348,9 @@ def summary(report: Report) -> str:
     lines = [
         f"jobs sent: {report.jobs} in {report.seconds} s (slowest {report.job_seconds_max:.1f} s)",
         f"worker deaths: {len(report.worker_deaths)} {report.worker_deaths or ''}",
-        f"refreshes: {report.refreshes_total}, on caller mistakes: {len(report.refreshes_on_caller_mistakes)} "
-        f"{report.refreshes_on_caller_mistakes or ''}",
-        f"outcome mismatches: {len(report.mismatches)}",
+        f"refreshes: {report.refreshes_total}, on caller mistakes: {len(report.refreshes_on_caller_mistakes)}",
+        *[f"  {r}" for r in report.refreshes_on_caller_mistakes[:5]],
+        f"outcome mismatches: {len(report.mismatches)}, internal errors: {report.internal_errors}",
         *[f"  {m}" for m in report.mismatches[:20]],
         "folders (files, bytes) start -> end: " + ", ".join(
             f"{name} {report.folders_start[name]['files']}/{report.folders_start[name]['bytes']} -> "
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(report))
     if args.report:
         args.report.write_text(json.dumps(report.__dict__, indent=2, default=str))
-    bad = report.worker_deaths or report.refreshes_on_caller_mistakes or report.mismatches
+    bad = report.worker_deaths or report.refreshes_on_caller_mistakes or report.mismatches or report.internal_errors
     return 1 if bad else 0
 
 
