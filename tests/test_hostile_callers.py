@@ -223,3 +223,14 @@ def test_base64_with_whitespace_decodes_in_a_few_copies_of_its_size():
     finally:
         tracemalloc.stop()
     assert peak < 3 * len(text), f"decoding took {peak / len(text):.1f}x the text's size"
+
+
+def test_job_timeout_covers_converting_the_workflow(fake, monkeypatch):
+    """Time spent before queueing (here a slow conversion) counts against JOB_TIMEOUT_S: nothing is queued late."""
+    from handler import ui_to_api
+
+    worker = make_worker(fake, job_timeout_s=0.5)
+    monkeypatch.setattr(ui_to_api, "convert", lambda *a, **k: (time.sleep(0.7), _tiny())[1])
+    result = worker.handle({"id": "conv", "input": {"workflow": {"nodes": [], "links": []}}})
+    assert result["details"]["type"] == "timeout" and "refresh_worker" not in result
+    assert fake.prompts == []
