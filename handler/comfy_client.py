@@ -234,10 +234,10 @@ class ComfyClient:
             raise comfy_errors.validation_error(payload, self.input_options)
         if status != 200 or "prompt_id" not in payload:
             # ComfyUI answered, so it is alive: a 500 here is a node's validation code raising on this graph.
+            why = ("a node's own checks failed on it; check the graph in the ComfyUI GUI" if status >= 500 else
+                   "the request is too large" if status == 413 else "the request was refused")
             self._raise_refusal(response, ComfyValidationError(
-                f"ComfyUI could not validate the workflow (HTTP {status}); a node's own checks failed on it. "
-                "Check the graph in the ComfyUI GUI.",
-                {"http_status": status}))
+                f"ComfyUI could not queue the workflow (HTTP {status}): {why}.", {"http_status": status}))
         return payload["prompt_id"]
 
     def _connect(self, client_id: str) -> websocket.WebSocket | None:
