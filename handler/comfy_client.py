@@ -237,7 +237,7 @@ class ComfyClient:
             why = ("a node's own checks failed on it; check the graph in the ComfyUI GUI" if status >= 500 else
                    "the request is too large" if status == 413 else "the request was refused")
             self._raise_refusal(response, ComfyValidationError(
-                f"ComfyUI could not queue the workflow (HTTP {status}): {why}.", {"http_status": status}))
+                f"ComfyUI refused to queue the workflow (HTTP {status}): {why}.", {"http_status": status}))
         return payload["prompt_id"]
 
     def _connect(self, client_id: str) -> websocket.WebSocket | None:
