@@ -4,7 +4,17 @@
 execution messages to the socket of the prompt's client_id), follows it to the `executing: null` message that
 ComfyUI sends after the history is written, and reads the history. Progress messages go to a callback. If the
 socket drops, it falls back to polling /history. At the deadline it interrupts the prompt (or removes it from the
-queue) and raises `JobTimeoutError`. Connection failures become `ComfyUnavailableError`.
+queue) and raises `JobTimeoutError`; when ComfyUI is still busy with the prompt a grace period after the interrupt,
+it is wedged and the error is `ComfyUnavailableError` instead (the worker asks to be replaced).
+
+How ComfyUI's answers are classed: only a ComfyUI that does not answer (connection refused, reset, timed out) is
+`ComfyUnavailableError`. A ComfyUI that answers with an HTTP error is alive and refusing what this job sent:
+POST /prompt and /upload/image refusals are `ComfyValidationError`, a file it reported but cannot return is
+`OutputUnavailableError`. A 5xx is first checked against a cheap probe (GET /features), so a ComfyUI that only
+answers errors because it is dying is still recognised as unavailable.
+
+History entries are dropped (POST /history delete) at the start of the next run, on this thread and with a short
+timeout, rather than by a background thread that would share this client's HTTP session with the next job.
 """
 
 from __future__ import annotations
@@ -21,13 +31,15 @@ import requests
 import websocket
 
 from . import comfy_errors
-from .errors import ComfyUnavailableError, JobTimeoutError, WorkerError
+from .errors import (ComfyUnavailableError, ComfyValidationError, JobTimeoutError, OutputUnavailableError,
+                     WorkerError, safe_text)
 from .workflow import combo_options
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]
 _POLL_INTERVAL_S = 0.25
+_HOUSEKEEPING_TIMEOUT_S = 2.0  # dropping history entries: never worth holding a job up for longer
 
 
 @dataclass
@@ -53,6 +65,7 @@ class ComfyClient:
         self.http_timeout_s = http_timeout_s
         self.session = requests.Session()
         self._object_info: dict[str, Any] | None = None
+        self._finished: list[str] = []  # prompt ids whose history entries are dropped before the next run
 
     # ---- plain HTTP -------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -60,13 +73,14 @@ class ComfyClient:
         try:
             return self.session.request(method, self.base_url + path, **kwargs)
         except requests.RequestException as exc:
-            log.error("ComfyUI request %s %s failed: %s", method, path, exc)
+            log.error("ComfyUI request %s %s failed: %s", method, safe_text(path), safe_text(exc, 300))
             raise ComfyUnavailableError("ComfyUI, the worker's backend, did not answer; the job was not run.") from None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
         if response.status_code != 200:
-            log.error("ComfyUI %s %s answered %s: %s", method, path, response.status_code, response.text[:500])
+            log.error("ComfyUI %s %s answered %s: %s", method, safe_text(path), response.status_code,
+                      safe_text(response.text, 500))
             raise ComfyUnavailableError(f"ComfyUI answered {method} {path} with HTTP {response.status_code}.")
         return response.json()
 
@@ -114,7 +128,9 @@ class ComfyClient:
         form = {"type": "input", "overwrite": "true", "subfolder": subfolder}
         response = self._request("POST", "/upload/image", files=files, data=form)
         if response.status_code != 200:
-            raise ComfyUnavailableError(f"ComfyUI refused the upload of '{name}' (HTTP {response.status_code}).")
+            self._raise_refusal(response, ComfyValidationError(
+                f"ComfyUI refused the input image '{safe_text(name, 128)}' (HTTP {response.status_code}).",
+                {"image": name, "http_status": response.status_code}))
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
 
@@ -122,20 +138,55 @@ class ComfyClient:
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
         response = self._request("GET", "/view", params=params)
         if response.status_code != 200:
-            raise ComfyUnavailableError(f"ComfyUI could not return the output file '{filename}' (HTTP {response.status_code}).")
+            self._raise_refusal(response, OutputUnavailableError(
+                f"ComfyUI reported the output file '{safe_text(filename, 128)}' but could not return it "
+                f"(HTTP {response.status_code}); the job can be sent again.",
+                {"filename": filename, "http_status": response.status_code}))
         return response.content
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
 
-    def forget(self, prompt_id: str) -> None:
-        """Drop a finished prompt's history entry: ComfyUI keeps up to 10,000 in memory otherwise."""
-        self._request("POST", "/history", json={"delete": [prompt_id]})
+    def forget(self, prompt_ids: list[str], timeout_s: float = _HOUSEKEEPING_TIMEOUT_S) -> None:
+        """Drop finished prompts' history entries: ComfyUI keeps up to 10,000 in memory otherwise."""
+        self._request("POST", "/history", json={"delete": list(prompt_ids)}, timeout=timeout_s)
+
+    def _forget_finished(self) -> None:
+        """Housekeeping for the runs before this one; a failure is logged, never a job's failure."""
+        if not self._finished:
+            return
+        pending, self._finished = self._finished, []
+        try:
+            self.forget(pending)
+        except WorkerError:
+            log.warning("could not delete %d history entr(y/ies) from ComfyUI", len(pending))
 
     def cancel(self, prompt_id: str) -> None:
         """Remove the prompt if still queued, and interrupt it if running (both are no-ops otherwise)."""
         self._request("POST", "/queue", json={"delete": [prompt_id]})
         self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    def busy_with(self, prompt_id: str) -> bool:
+        """Whether ComfyUI still has the prompt running or queued (GET /queue)."""
+        queue = self._json("GET", "/queue")
+        items = (queue.get("queue_running") or []) + (queue.get("queue_pending") or [])
+        return any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items)
+
+    def alive(self) -> bool:
+        """Whether ComfyUI answers at all (an HTTP error from it still means it is alive)."""
+        try:
+            self.session.get(self.base_url + "/features", timeout=5)
+            return True
+        except requests.RequestException:
+            return False
+
+    def _raise_refusal(self, response: requests.Response, refusal: WorkerError) -> None:
+        """An HTTP error from ComfyUI: `refusal` when ComfyUI is alive (a 4xx always is), else unavailable."""
+        log.warning("ComfyUI %s %s answered HTTP %s: %s", response.request.method, urlparse(response.url).path,
+                    response.status_code, safe_text(response.text, 500))
+        if response.status_code >= 500 and not self.alive():
+            raise ComfyUnavailableError("ComfyUI, the worker's backend, stopped answering; the job was not finished.")
+        raise refusal
 
     # ---- running a prompt -----------------------------------------------------------------------------
     def run(
@@ -145,24 +196,29 @@ class ComfyClient:
         timeout_s: float,
         on_progress: ProgressCallback | None = None,
         extra_data: dict[str, Any] | None = None,
+        interrupt_grace_s: float = 60.0,
     ) -> RunResult:
         started = time.monotonic()
         deadline = started + timeout_s
+        self._forget_finished()
         client_id = uuid.uuid4().hex
         ws = self._connect(client_id)
         connected = time.monotonic()
+        prompt_id = None
         try:
             prompt_id = self.queue(prompt, client_id, extra_data)
             tracker = _Tracker(prompt_id, on_progress)
             if ws is not None:
-                self._follow(ws, tracker, deadline)
+                self._follow(ws, tracker, deadline, interrupt_grace_s)
+            ended = time.monotonic()
+            # The websocket already carried every output (`executed`) and the outcome: skip the /history read,
+            # which right after a prompt waits behind ComfyUI's own gc.collect() and cache flush for up to ~0.1 s.
+            entry = tracker.entry_from_messages() or self._wait_for_history(prompt_id, deadline, interrupt_grace_s)
         finally:
             if ws is not None:
                 ws.close()
-        ended = time.monotonic()
-        # The websocket already carried every output (`executed`) and the outcome: skip the /history read, which
-        # right after a prompt waits behind ComfyUI's own gc.collect() and cache flush for up to ~0.1 s.
-        entry = tracker.entry_from_messages() or self._wait_for_history(prompt_id, deadline)
+            if prompt_id is not None:
+                self._finished.append(prompt_id)
         result = tracker.result(entry)
         result.connect_s = round(connected - started, 4)
         result.submit_s = round(tracker.queued_at - connected, 4)
@@ -176,11 +232,17 @@ class ComfyClient:
             payload = response.json()
         except ValueError:
             payload = {}
-        if response.status_code == 400 or (response.status_code == 200 and payload.get("node_errors")):
+        if not isinstance(payload, dict):
+            payload = {}
+        status = response.status_code
+        if (400 <= status < 500 and (payload.get("error") or payload.get("node_errors"))) or (status == 200 and payload.get("node_errors")):
             raise comfy_errors.validation_error(payload, self.input_options)
-        if response.status_code != 200 or "prompt_id" not in payload:
-            log.error("POST /prompt answered %s: %s", response.status_code, response.text[:500])
-            raise ComfyUnavailableError(f"ComfyUI could not queue the workflow (HTTP {response.status_code}).")
+        if status != 200 or "prompt_id" not in payload:
+            # ComfyUI answered, so it is alive: a 500 here is a node's validation code raising on this graph.
+            why = ("a node's own checks failed on it; check the graph in the ComfyUI GUI" if status >= 500 else
+                   "the request is too large" if status == 413 else "the request was refused")
+            self._raise_refusal(response, ComfyValidationError(
+                f"ComfyUI refused to queue the workflow (HTTP {status}): {why}.", {"http_status": status}))
         return payload["prompt_id"]
 
     def _connect(self, client_id: str) -> websocket.WebSocket | None:
@@ -191,11 +253,11 @@ class ComfyClient:
             log.warning("websocket to ComfyUI failed (%s); following the prompt by polling", exc)
             return None
 
-    def _follow(self, ws: websocket.WebSocket, tracker: "_Tracker", deadline: float) -> None:
+    def _follow(self, ws: websocket.WebSocket, tracker: "_Tracker", deadline: float, grace_s: float) -> None:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._time_out(tracker.prompt_id)
+                self._time_out(tracker.prompt_id, grace_s)
             ws.settimeout(remaining)
             try:
                 frame = ws.recv()
@@ -213,21 +275,31 @@ class ComfyClient:
             if tracker.handle(message):
                 return
 
-    def _wait_for_history(self, prompt_id: str, deadline: float) -> dict[str, Any]:
+    def _wait_for_history(self, prompt_id: str, deadline: float, grace_s: float) -> dict[str, Any]:
         while True:
             entry = self.history(prompt_id)
             if entry and entry.get("status", {}).get("completed") is not None:
                 return entry
             if time.monotonic() >= deadline:
-                self._time_out(prompt_id)
+                self._time_out(prompt_id, grace_s)
             time.sleep(_POLL_INTERVAL_S)
 
-    def _time_out(self, prompt_id: str) -> None:
+    def _time_out(self, prompt_id: str, grace_s: float) -> None:
+        """Interrupt the prompt and raise JobTimeoutError; if ComfyUI is still busy with it `grace_s` later, the
+        interrupt had no effect (a wedged node, a hung model load): raise ComfyUnavailableError so the worker is
+        replaced instead of timing out every later job behind it."""
         log.warning("prompt %s ran past the job deadline; interrupting it", prompt_id)
-        try:
-            self.cancel(prompt_id)
-        except WorkerError:
-            pass
+        self.cancel(prompt_id)  # no answer: ComfyUnavailableError, and the worker is replaced
+        until = time.monotonic() + grace_s
+        while self.busy_with(prompt_id):
+            if time.monotonic() >= until:
+                log.error("ComfyUI is still running prompt %s %.0f s after the interrupt; it is wedged", prompt_id, grace_s)
+                raise ComfyUnavailableError(
+                    f"The job ran past its time limit and ComfyUI did not stop it within {grace_s:g} s of the "
+                    "interrupt; the worker will be replaced.",
+                    {"prompt_id": prompt_id, "reason": "interrupt_ignored"},
+                )
+            time.sleep(_POLL_INTERVAL_S)
         raise JobTimeoutError(
             "The job ran past its time limit and was stopped; raise JOB_TIMEOUT_S or ask for fewer steps or a smaller image.",
             {"prompt_id": prompt_id},

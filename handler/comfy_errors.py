@@ -4,16 +4,21 @@ Validation failures (HTTP 400 from POST /prompt, or a 200 that still carries `no
 `ComfyValidationError` with, per node id, its class_type and, per failing input, the input name, ComfyUI's error
 type and message; a missing model file also lists the files that loader can see. Execution failures (an
 `execution_error` message) become `ComfyExecutionError` with node id, node type and ComfyUI's message, never the
-traceback.
+traceback. Absolute file-system paths in ComfyUI's messages (SaveImage names its output folder when it refuses a
+prefix, loaders name model folders) are replaced by `<server path>`: a caller learns what is wrong, never where the
+server keeps its files.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from .errors import ComfyExecutionError, ComfyValidationError
 
 _MAX_MESSAGE_CHARS = 600
+# An absolute POSIX path: a '/' that does not continue a word, a URL or another path, then one or more segments.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\",;:()\[\]{}<>]+/)*[^\s/'\",;:()\[\]{}<>]+/?")
 # (class_type, input_name) -> the values that input accepts on this ComfyUI, or None when unknown.
 OptionsLookup = Callable[[str, str], "list[Any] | None"]
 
@@ -46,11 +51,11 @@ def validation_error(body: dict[str, Any], options: OptionsLookup | None = None)
         sentences.append(f"{top.get('message') or 'invalid prompt'}: {top.get('details') or ''}".strip(": "))
     summary = "ComfyUI rejected the workflow: " + "; ".join(sentences)
     return ComfyValidationError(
-        _cut(summary),
-        {
+        _cut(scrub_paths(summary)),
+        scrub_paths({
             "comfyui_error": {k: top.get(k) for k in ("type", "message", "details")},
             "node_errors": nodes,
-        },
+        }),
     )
 
 
@@ -74,14 +79,25 @@ def execution_error(data: dict[str, Any]) -> ComfyExecutionError:
     message = (data.get("exception_message") or "").strip()
     first_line = message.splitlines()[0] if message else ""
     return ComfyExecutionError(
-        _cut(f"ComfyUI failed while running node {node_id} ({node_type}): {exc_type}: {first_line}"),
-        {
+        _cut(scrub_paths(f"ComfyUI failed while running node {node_id} ({node_type}): {exc_type}: {first_line}")),
+        scrub_paths({
             "node_id": node_id,
             "node_type": node_type,
             "exception_type": exc_type,
             "exception_message": _cut(message),
-        },
+        }),
     )
+
+
+def scrub_paths(value: Any) -> Any:
+    """`value` (a string, or lists and dicts of them) with every absolute path replaced by `<server path>`."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub("<server path>", value)
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_paths(v) for v in value]
+    return value
 
 
 def _cut(text: str) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from comfy_nodes.flux_fast.policy import check_env as check_fast_path_env
 
 from .errors import ConfigError
+from .graph_rules import WorkflowLimits
 from .url_fetch import FetchLimits
 from .workflow_policy import DENIED_NODES
 
@@ -54,6 +55,9 @@ class Settings:
     ready_timeout_s: float = 300.0
     job_timeout_s: float = 600.0
     http_timeout_s: float = 30.0
+    # After a timed-out prompt is interrupted: how long ComfyUI may stay busy with it before the worker counts
+    # ComfyUI as wedged and asks to be replaced (an interrupt only lands between steps; a model load ignores it).
+    interrupt_grace_s: float = 60.0
     warmup_steps: int = 0
     warmup_sizes: tuple[tuple[int, int], ...] = ((832, 1536),)
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
@@ -63,6 +67,7 @@ class Settings:
     # Caller workflows: None = every installed node class except the denied ones; a set = only those classes.
     workflow_allowed_nodes: frozenset[str] | None = None
     workflow_denied_nodes: frozenset[str] = DENIED_NODES
+    workflow_limits: WorkflowLimits = field(default_factory=WorkflowLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -88,6 +93,7 @@ class Settings:
             ready_timeout_s=_get(env, "COMFY_READY_TIMEOUT_S", _positive_float, d.ready_timeout_s),
             job_timeout_s=_get(env, "JOB_TIMEOUT_S", _positive_float, d.job_timeout_s),
             http_timeout_s=_get(env, "COMFY_HTTP_TIMEOUT_S", _positive_float, d.http_timeout_s),
+            interrupt_grace_s=_get(env, "INTERRUPT_GRACE_S", _positive_float, d.interrupt_grace_s),
             warmup_steps=_get(env, "WARMUP_STEPS", _non_negative_int, d.warmup_steps),
             warmup_sizes=_get(env, "WARMUP_SIZES", _sizes, d.warmup_sizes),
             max_response_bytes=_get(env, "MAX_RESPONSE_BYTES", _positive_int, d.max_response_bytes),
@@ -104,6 +110,7 @@ class Settings:
             input_limits=_input_limits(env),
             workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
             workflow_denied_nodes=DENIED_NODES | _get(env, "WORKFLOW_DENIED_NODES", _class_names, frozenset()),
+            workflow_limits=_workflow_limits(env),
         )
 
 
@@ -144,6 +151,17 @@ def _class_names(raw: str) -> frozenset[str]:
     if not names:
         raise ValueError("must list node class names separated by commas, e.g. SaveImage,LoadImage")
     return names
+
+
+def _workflow_limits(env: Mapping[str, str]) -> WorkflowLimits:
+    """Bounds on a caller's own graph (WORKFLOW_*): size after subgraph expansion, nesting, batch, pixels."""
+    d = WorkflowLimits()
+    return WorkflowLimits(
+        max_nodes=_get(env, "WORKFLOW_MAX_NODES", _positive_int, d.max_nodes),
+        max_subgraph_depth=_get(env, "WORKFLOW_MAX_SUBGRAPH_DEPTH", _positive_int, d.max_subgraph_depth),
+        max_batch=_get(env, "WORKFLOW_MAX_BATCH", _positive_int, d.max_batch),
+        max_pixels=_get(env, "WORKFLOW_MAX_PIXELS", _positive_int, d.max_pixels),
+    )
 
 
 def _input_limits(env: Mapping[str, str]) -> FetchLimits:

@@ -7,17 +7,53 @@ caller, so tracebacks, hostnames and secrets stay in the worker's log.
 
 from __future__ import annotations
 
+import re
+import reprlib
 from typing import Any
 
 _MAX_VALUE_CHARS = 80
+MAX_MESSAGE_CHARS = 2000  # an error sentence; longer ones are cut (a caller's text can be megabytes)
+MAX_DETAIL_CHARS = 1000  # any one string (or key) inside `details`
+MAX_FIELD_CHARS = 100  # a field name shown back to the caller
+# Characters that would end or rewrite a log line (newlines, escape sequences, Unicode line separators).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def safe_text(text: Any, limit: int = 200) -> str:
+    """Caller-controlled text fit for an error sentence or a log line: cut to `limit` characters first (so the
+    cost is bounded whatever the size), then control characters escaped (a newline in a field name must not
+    start a forged log line)."""
+    text = str(text)
+    if len(text) > limit:
+        text = f"{text[:limit]}...({len(text)} characters)"
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def describe_value(value: Any) -> str:
-    """A short, safe rendering of a caller's value for an error sentence (long prompts are cut)."""
-    text = repr(value)
+    """A short, safe rendering of a caller's value for an error sentence (long prompts are cut). reprlib keeps
+    the cost bounded: a caller's value can be megabytes long or nested hundreds of levels deep."""
+    text = _REPR.repr(value)
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 3] + "..."
     return text
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 4, 2 * _MAX_VALUE_CHARS, 2 * _MAX_VALUE_CHARS, 8, 6
+
+
+def bounded(value: Any, depth: int = 0) -> Any:
+    """`details` made safe to return and log: every string and key cut to MAX_DETAIL_CHARS, long lists cut,
+    nesting cut (details can echo what a caller sent)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_DETAIL_CHARS else value[:MAX_DETAIL_CHARS] + "..."
+    if depth > 8:
+        return "..."
+    if isinstance(value, dict):
+        return {bounded(str(k), depth + 1): bounded(v, depth + 1) for k, v in list(value.items())[:200]}
+    if isinstance(value, (list, tuple)):
+        return [bounded(v, depth + 1) for v in value[:200]]
+    return value
 
 
 class WorkerError(Exception):
@@ -26,9 +62,12 @@ class WorkerError(Exception):
     code = "worker_error"
 
     def __init__(self, message: str, details: dict[str, Any] | None = None):
+        # Every sentence and detail can carry caller text; bound and escape it once, here, so neither the
+        # response nor the log line that repeats it can be flooded or forged.
+        message = safe_text(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.message = message
-        self.details = details or {}
+        self.details = bounded(details or {})
 
     def to_response(self) -> dict[str, Any]:
         return {"error": self.message, "details": {"type": self.code, **self.details}}
@@ -47,6 +86,7 @@ class InputError(WorkerError):
 
     def __init__(self, field: str, value: Any, rule: str, *, show_value: bool = True):
         shown = describe_value(value) if show_value else "the value given"
+        field = safe_text(field, MAX_FIELD_CHARS)  # an unknown field's name is the caller's text
         super().__init__(
             f"Input '{field}' = {shown} is invalid: {rule}.",
             {"field": field, "rule": rule, **({"value": value} if show_value and _is_small(value) else {})},
@@ -113,3 +153,10 @@ class PayloadTooLargeError(WorkerError):
     """The response would exceed Runpod's payload limit and no bucket is configured."""
 
     code = "payload_too_large"
+
+
+class OutputUnavailableError(WorkerError):
+    """ComfyUI reported an output file it could not return (missing or unreadable). ComfyUI is alive, so the
+    worker is not replaced; sending the job again makes the file anew."""
+
+    code = "output_unavailable"

@@ -39,8 +39,8 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._() -]*")
 _DATA_URI_RE = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
                           re.IGNORECASE)
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
-_BASE64_CHARS = re.compile(r"[A-Za-z0-9+/=_-]*")
-_WHITESPACE = re.compile(r"\s+")
+_BASE64_BYTES = re.compile(rb"[A-Za-z0-9+/=_-]*")
+_ASCII_WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
 class Uploader(Protocol):
@@ -152,16 +152,26 @@ def parse_images(value: Any, *, max_images: int = MAX_IMAGES, max_bytes: int = F
 
 
 def _b64decode(text: str, field: str, shown: str) -> bytes:
-    text = _WHITESPACE.sub("", text)
-    if not _BASE64_CHARS.fullmatch(text):
+    """Decode base64 that may be wrapped or padded with whitespace, in a few flat copies of the text.
+
+    Why bytes.translate rather than a regex substitution: re.sub over text with whitespace every few characters
+    builds one string object per piece, about 9x the text in memory (16x for some layouts), for a value that may
+    be 27 MB; the copies here are about 2.5x.
+    """
+    try:
+        raw = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise InputError(field, shown, "must be valid base64 (found characters outside the base64 alphabet)") from None
+    raw = raw.translate(None, _ASCII_WHITESPACE)
+    if not _BASE64_BYTES.fullmatch(raw):
         raise InputError(field, shown, "must be valid base64 (found characters outside the base64 alphabet)")
-    urlsafe = "-" in text or "_" in text
-    text = text.rstrip("=")
-    text += "=" * (-len(text) % 4)
+    urlsafe = b"-" in raw or b"_" in raw
+    raw = raw.rstrip(b"=")
+    raw += b"=" * (-len(raw) % 4)
     try:
         if urlsafe:
-            return base64.urlsafe_b64decode(text)
-        return base64.b64decode(text, validate=True)
+            return base64.urlsafe_b64decode(raw)
+        return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise InputError(field, shown, f"must be valid base64 ({exc})") from None
 

@@ -7,21 +7,26 @@ the input images there, runs it through `ComfyClient`, encodes the outputs, dele
 ComfyUI's folders (success or failure) and returns the contract:
 `{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`.
 Any `WorkerError` becomes `{"error": <sentence>, "details": {...}}`; anything unexpected is logged with its
-traceback and answered with a generic sentence, and the worker goes on serving.
+traceback and answered with a generic sentence, and the worker goes on serving. Only `ComfyUnavailableError`
+(ComfyUI does not answer, died, or ignored an interrupt) adds `refresh_worker`: a caller's mistake never costs a
+worker.
+
+JOB_TIMEOUT_S is the whole job's budget: fetching input images, converting the workflow and queueing all spend
+from the same deadline that then bounds ComfyUI's run.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
+from dataclasses import replace
 from typing import Any, Callable
 
-from . import input_files, inputs, outputs, payload, storage, ui_to_api, workflow, workflow_policy
+from . import graph_rules, input_files, inputs, outputs, payload, storage, ui_to_api, workflow, workflow_policy
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
-from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError
+from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError, safe_text
 from .job_files import JobFiles
 
 log = logging.getLogger(__name__)
@@ -77,12 +82,12 @@ class Worker:
 
     # ---- one job ----------------------------------------------------------------------------------------
     def handle(self, job: dict[str, Any]) -> dict[str, Any]:
-        job_id = str(job.get("id", "-")) if isinstance(job, dict) else "-"
+        job_id = safe_text(job.get("id", "-"), 80) if isinstance(job, dict) else "-"
         jlog = JobLog(log, {"job_id": job_id})
         try:
             return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
         except ComfyUnavailableError as err:
-            jlog.error("failed: %s", err.message)
+            jlog.error("failed, asking Runpod to replace this worker (refresh_worker): %s", err.message)
             # ComfyUI is gone or wedged: ask Runpod to replace this worker after answering.
             return {**err.to_response(), "refresh_worker": True}
         except WorkerError as err:
@@ -97,6 +102,7 @@ class Worker:
 
     def _handle(self, job: dict[str, Any], job_id: str, jlog: JobLog) -> dict[str, Any]:
         started = time.perf_counter()
+        deadline = time.monotonic() + self.settings.job_timeout_s
         request = inputs.parse(job.get("input"))
         if request.action == "info":
             from .info import describe
@@ -106,7 +112,7 @@ class Worker:
         files = JobFiles(job_id, input_dir=self.settings.comfyui_input_dir,
                          output_dir=self.settings.comfyui_output_dir, temp_dir=self.settings.comfyui_temp_dir)
         try:
-            return self._run(request, job, job_id, jlog, files, started)
+            return self._run(request, job, job_id, jlog, files, started, deadline)
         except JobTimeoutError:
             self._interrupted.append(files)
             raise
@@ -128,7 +134,7 @@ class Worker:
             jlog.info("deleted %d file(s) the job left in ComfyUI's folders", removed)
 
     def _run(self, request: inputs.Request, job: dict[str, Any], job_id: str, jlog: JobLog, files: JobFiles,
-             started: float) -> dict[str, Any]:
+             started: float, deadline: float) -> dict[str, Any]:
         limits = self.settings.input_limits
         # Cheap checks of `images` first (names, sizes), so a bad entry fails before the graph is looked at.
         specs = input_files.parse_images(request.images, max_bytes=limits.max_bytes)
@@ -139,14 +145,15 @@ class Worker:
                                         options=self.client.input_options)
         self._preflight(request, graph, extra_data)
         if specs:
-            stored = input_files.prepare_input_images(request.images, self.client, limits=limits, subfolder=files.folder)
+            stored = self._prepare_images(request, deadline, files.folder)
             jlog.info("uploaded %d input image(s) to %s/", len(stored), files.folder)
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
             graph,
-            timeout_s=self.settings.job_timeout_s,
+            timeout_s=_remaining(deadline, "before ComfyUI was given the workflow"),
             on_progress=self._progress_reporter(job, graph),
             extra_data=extra_data,
+            interrupt_grace_s=self.settings.interrupt_grace_s,
         )
         jlog.info("ComfyUI finished in %.2f s (queued %.2f s)", result.execution_s, result.queued_s)
         fetch_started = time.perf_counter()
@@ -165,8 +172,6 @@ class Worker:
             "outputs_s": round(time.perf_counter() - fetch_started, 3),
             "nodes_s": {nid: {"class_type": graph.get(nid, {}).get("class_type"), "seconds": s} for nid, s in result.node_seconds.items()},
         }
-        # Dropping the history entry is housekeeping: do it off the response path.
-        threading.Thread(target=self._forget, args=(result, jlog), daemon=True).start()
         if not collected.outputs:
             raise WorkflowError("The workflow finished but produced no output; add a SaveImage (or other save) node.", {"prompt_id": result.prompt_id})
         response = {
@@ -184,6 +189,20 @@ class Worker:
         jlog.info("done: %d output(s), %d bytes, in %.2f s", len(collected.outputs), size, timings["total_s"])
         return response
 
+    def _prepare_images(self, request: inputs.Request, deadline: float, subfolder: str) -> dict[str, str]:
+        """Fetch, check and upload the input images within what is left of the job's time (each URL also has its
+        own INPUT_URL_DEADLINE_S); running out of the job's time is a `timeout`, not the caller's URL's fault."""
+        remaining = _remaining(deadline, "before its input images were fetched")
+        limits = self.settings.input_limits
+        bound_by_job = remaining < limits.deadline_s
+        try:
+            return input_files.prepare_input_images(request.images, self.client, subfolder=subfolder,
+                                                    limits=replace(limits, deadline_s=min(limits.deadline_s, remaining)))
+        except InputError:
+            if bound_by_job and time.monotonic() >= deadline:
+                raise _timeout("while its input images were fetched") from None
+            raise
+
     def _preflight(self, request: inputs.Request, graph: dict[str, Any], extra_data: dict[str, Any]) -> None:
         """Refuse before the GPU runs when the response certainly cannot fit Runpod's payload limit."""
         width, height = request.parameters.get("width"), request.parameters.get("height")
@@ -198,17 +217,21 @@ class Worker:
     def _build_graph(self, request: inputs.Request, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The API graph to queue, and the extra_data that goes with it."""
         if request.workflow is not None:
+            limits = self.settings.workflow_limits
+            graph_rules.check_workflow_json(request.workflow, limits)
             extra_data: dict[str, Any] = {}
+            object_info = self.client.object_info()
             if ui_to_api.is_ui_format(request.workflow):
-                graph = ui_to_api.convert(request.workflow, self.client.object_info())
+                graph = ui_to_api.convert(request.workflow, object_info, limits)
                 # Saved PNGs then embed the caller's GUI workflow, as they do when queued from the GUI.
                 extra_data = {"extra_pnginfo": {"workflow": request.workflow}}
             else:
-                graph = self._custom_graph(request.workflow)
+                graph = graph_rules.check_api_graph(request.workflow, limits)
             template = self.templates.get(self.settings.default_workflow)
             parameters = template.parameters if template else {}
             filled = workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
-            return filled, extra_data
+            graph_rules.check_api_graph(filled, limits)
+            return graph_rules.mark_output_nodes(filled, object_info, _safe_id(job_id)), extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
         for field in template.required:
             if field not in request.provided:
@@ -227,21 +250,6 @@ class Worker:
                 {"workflow_name": name, "available": sorted(self.templates)},
             )
         return template
-
-    def _custom_graph(self, graph: dict[str, Any]) -> dict[str, Any]:
-        bad = [nid for nid, node in graph.items() if not isinstance(node, dict) or "class_type" not in node]
-        if bad:
-            raise WorkflowError(
-                f"Input 'workflow' is not an API-format ComfyUI graph: node '{bad[0]}' has no class_type.",
-                {"node_id": bad[0]},
-            )
-        return graph
-
-    def _forget(self, result: RunResult, jlog: JobLog) -> None:
-        try:
-            self.client.forget(result.prompt_id)
-        except WorkerError:
-            jlog.warning("could not delete history entry %s", result.prompt_id)
 
     def _progress_reporter(self, job: dict[str, Any], graph: dict[str, Any]) -> Callable[[str, int, int], None] | None:
         report = self.report_progress
@@ -266,6 +274,19 @@ class Worker:
             })
 
         return on_progress
+
+
+def _remaining(deadline: float, where: str) -> float:
+    """Seconds left of the job's budget; none left is a `timeout` naming where the time ran out."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise _timeout(where)
+    return left
+
+
+def _timeout(where: str) -> JobTimeoutError:
+    return JobTimeoutError(f"The job ran past its time limit {where}; raise JOB_TIMEOUT_S or send smaller or faster "
+                           "input images.", {"phase": where})
 
 
 def _safe_id(job_id: str) -> str:

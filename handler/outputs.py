@@ -1,8 +1,10 @@
 """ComfyUI's outputs turned into the caller's images.
 
-Reads the history `outputs` of a finished prompt (`{node_id: {"images": [{filename, subfolder, type}]}}`), fetches
-each saved file over /view, re-encodes it when the caller asked for jpeg or webp (PNG bytes pass through untouched,
-so the workflow ComfyUI embeds in them survives for GUI users) and returns them base64-encoded with their size.
+Reads the outputs of a finished prompt (`{node_id: {"images": [{filename, subfolder, type}]}}`, from the websocket's
+`executed` messages or the history), reads each saved file (from ComfyUI's output folder when it is on this machine,
+COMFYUI_OUTPUT_DIR, else over /view), re-encodes still images when the caller asked for jpeg or webp (PNG bytes pass
+through untouched, so the workflow ComfyUI embeds in them survives for GUI users) and returns them base64-encoded, or
+as bucket URLs, with their size.
 
 Every output kind (`collect_outputs`): ComfyUI nodes report saved files in their history `ui` dict under a key per
 kind: "images" (SaveImage, PreviewImage, SaveAnimatedWEBP/PNG with "animated": [true], and SaveVideo/SaveWEBM,
@@ -231,7 +233,8 @@ def collect_outputs(
     store: BucketStore | None = None,
     output_dir: Path | None = None,
 ) -> CollectedOutputs:
-    """Fetch every output file over /view and build `images` and `outputs` (see the module docstring).
+    """Read every output file (`fetch`: the local output folder, else /view) and build `images` and `outputs`
+    (see the module docstring).
 
     Still images are re-encoded to `output_format` (encode_image); other files pass through byte for byte. With
     `store`, each file is uploaded under <prefix>/<job_id>/<node_id>_<filename> and returned as a URL. Consumed

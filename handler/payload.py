@@ -12,8 +12,9 @@ Two checks:
   bound except the metadata ComfyUI writes into each PNG (the prompt and, for GUI workflows, the whole workflow,
   as uncompressed text), so this mostly catches large graphs times many images. It also logs a warning when a
   realistic estimate is over the limit, so operators learn before callers do.
-* after encoding, `check_inline` measures the real response; when it is over the limit the outputs go to the
-  bucket if one is configured, else PayloadTooLargeError says the size, the limit and how to fix it.
+* after encoding, `check_inline` measures the real response. With a bucket every file has already been uploaded
+  (outputs.collect_outputs uploads all of them, whatever their size), so what is measured is the rest (texts,
+  URLs); over the limit, PayloadTooLargeError says the size, the limit and how to fix it.
 """
 
 from __future__ import annotations
@@ -159,8 +160,9 @@ def fits_inline(response: Any, limit: int) -> tuple[bool, int]:
 
 def check_inline(response: Any, limit: int, *, bucket_configured: bool, uploaded: bool = False) -> int:
     """Return the response size if it fits. If not: raise PayloadTooLargeError when no bucket is configured or
-    the files already went to the bucket (`uploaded`: nothing more can be moved out); otherwise return the size
-    and let the caller upload (use `fits_inline` to branch)."""
+    the files already went to the bucket (`uploaded`: nothing more can be moved out; the worker always uploads
+    every file when a bucket is configured, so this is the case it meets); a caller that had a bucket but did not
+    upload gets the size back instead (`fits_inline` branches without raising)."""
     ok, size = fits_inline(response, limit)
     if not ok and (uploaded or not bucket_configured):
         raise too_large_error(size, limit, early=False, uploaded=uploaded)

@@ -28,7 +28,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import WorkflowError
+from .errors import WorkflowError, safe_text
+from .graph_rules import WorkflowLimits, too_many_nodes
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ UPLOAD_OPTION_KEYS = ("image_upload", "video_upload", "audio_upload", "animated_
 UPLOAD_VALUES = frozenset({"image", "video", "audio", "file", "upload", "", None})
 # The frontend adds a control widget to INT inputs with these names even without `control_after_generate`.
 IMPLICIT_SEED_NAMES = frozenset({"seed", "noise_seed"})
+NODE_MODES = frozenset({0, 1, 2, 3, 4})  # always, on event, never (muted), on trigger, bypass
+# A link followed through more reroutes, bypassed nodes and subgraph boundaries than this is refused: each hop
+# is a Python frame, and the interpreter's limit is about 1000.
+MAX_LINK_HOPS = 300
 
 
 class WorkflowConversionError(WorkflowError):
@@ -294,10 +299,14 @@ def _id(value: Any) -> str:
 
 def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
     links: dict[str, _Link] = {}
+    if raw_links is not None and not isinstance(raw_links, list):
+        raise _malformed(f"The 'links' of {where} must be a list, not {type(raw_links).__name__}.", {"field": "links"})
     for raw in raw_links or []:
         if raw is None:
             continue
         try:
+            if not isinstance(raw, (dict, list)):
+                raise TypeError(f"a link must be a list or an object, not {type(raw).__name__}")
             if isinstance(raw, dict):  # version 1 (and subgraph definitions)
                 link = _Link(
                     _id(raw["id"]), _id(raw["origin_id"]), int(raw["origin_slot"]),
@@ -305,35 +314,103 @@ def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
                 )
             else:  # version 0.4: [id, origin_id, origin_slot, target_id, target_slot, type]
                 link = _Link(_id(raw[0]), _id(raw[1]), int(raw[2]), _id(raw[3]), int(raw[4]), raw[5] if len(raw) > 5 else None)
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise WorkflowConversionError(
-                f"The links table of {where} has a malformed entry {str(raw)[:80]}: {exc}.", {"link": str(raw)[:200]}
-            ) from exc
+        except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+            shown = safe_text(raw if isinstance(raw, (str, int, float)) else type(raw).__name__, 80)
+            raise _malformed(f"The links table of {where} has a malformed entry ({shown}): {safe_text(exc, 120)}.",
+                             {"field": "links"}) from None
         links[link.id] = link
     return links
 
 
 def _node_map(raw_nodes: Any, where: str) -> dict[str, dict[str, Any]]:
     if not isinstance(raw_nodes, list):
-        raise WorkflowConversionError(f"The 'nodes' of {where} must be a list.")
+        raise _malformed(f"The 'nodes' of {where} must be a list.", {"field": "nodes"})
     nodes: dict[str, dict[str, Any]] = {}
     for raw in raw_nodes:
-        if not isinstance(raw, dict) or "id" not in raw or not isinstance(raw.get("type"), str):
-            raise WorkflowConversionError(
-                f"{where} has a node without an id or a type: {str(raw)[:80]}.", {"node": str(raw)[:200]}
-            )
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), (int, float, str)) or isinstance(raw.get("id"), bool) \
+                or not isinstance(raw.get("type"), str) or not raw["type"]:
+            shown = {k: raw.get(k) for k in ("id", "type")} if isinstance(raw, dict) else type(raw).__name__
+            raise _malformed(f"{where.capitalize()} has a node without an id or a type: {safe_text(shown, 80)}.",
+                             {"field": "nodes"})
+        _check_node_shape(raw, where)
         nodes[_id(raw["id"])] = raw
     return nodes
 
 
+def _check_node_shape(raw: dict[str, Any], where: str) -> None:
+    """The fields of a saved node the converter reads, with the types the GUI writes; anything else is the
+    caller's error, named by node and field (not a crash in the converter)."""
+    node_id = _id(raw["id"])
+
+    def bad(field: str, rule: str) -> WorkflowError:
+        return _malformed(
+            f"Node {safe_text(node_id, 64)} ({safe_text(raw['type'], 64)}) of {where}: '{field}' {rule}.",
+            {"node_id": node_id, "field": field},
+        )
+
+    if isinstance(raw["id"], float) and not raw["id"].is_integer() \
+            or isinstance(raw["id"], str) and (len(raw["id"]) > 64 or not raw["id"].isprintable()):
+        raise bad("id", "must be an integer or a short printable string")
+    mode = raw.get("mode")
+    if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or mode not in NODE_MODES):
+        raise bad("mode", "must be one of 0 (always), 2 (muted) or 4 (bypassed)")
+    if raw.get("title") is not None and not isinstance(raw["title"], str):
+        raise bad("title", "must be a string")
+    widgets = raw.get("widgets_values")
+    if widgets is not None and not isinstance(widgets, (list, dict)):
+        raise bad("widgets_values", "must be a list or an object")
+    for key in ("inputs", "outputs"):
+        slots = raw.get(key)
+        if slots is None:
+            continue
+        if not isinstance(slots, list):
+            raise bad(key, f"must be a list of slot objects, not {type(slots).__name__}")
+        for index, slot in enumerate(slots):
+            if not isinstance(slot, dict):
+                raise bad(f"{key}[{index}]", "must be an object")
+            if slot.get("name") is not None and not isinstance(slot["name"], str):
+                raise bad(f"{key}[{index}].name", "must be a string")
+            if not _hashable(slot.get("type")):
+                raise bad(f"{key}[{index}].type", "must be a type name")
+            widget = slot.get("widget")
+            if widget is not None and not (isinstance(widget, dict) and isinstance(widget.get("name", ""), str)):
+                raise bad(f"{key}[{index}].widget", "must be an object with a string 'name'")
+            if key == "inputs":
+                link = slot.get("link")
+                if link is not None and not _is_link_id(link):
+                    raise bad(f"inputs[{index}].link", "must be a link id (an integer) or null")
+
+
+def _hashable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float))
+
+
+def _is_link_id(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, (int, str))
+
+
+def _malformed(message: str, details: dict[str, Any] | None = None) -> WorkflowError:
+    """A UI workflow whose JSON is not shaped as the GUI saves it: the caller's error (`invalid_workflow`)."""
+    return WorkflowError("Input 'workflow' is not a valid ComfyUI GUI workflow: " + message[0].lower() + message[1:],
+                         details)
+
+
 class _Converter:
-    def __init__(self, workflow: dict[str, Any], object_info: dict[str, Any]):
+    def __init__(self, workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits):
         self.workflow = workflow
         self.object_info = object_info
-        self.definitions = {
-            str(d.get("id")): d for d in ((workflow.get("definitions") or {}).get("subgraphs") or []) if isinstance(d, dict)
-        }
-        self.group_nodes = (workflow.get("extra") or {}).get("groupNodes") or {}
+        self.limits = limits
+        definitions = _object_or_none(workflow.get("definitions"), "definitions")
+        subgraphs = (definitions or {}).get("subgraphs")
+        if subgraphs is not None and not isinstance(subgraphs, list):
+            raise _malformed("'definitions.subgraphs' must be a list.", {"field": "definitions.subgraphs"})
+        self.definitions = {_id(d.get("id")): d for d in subgraphs or [] if isinstance(d, dict)}
+        extra = _object_or_none(workflow.get("extra"), "extra")
+        self.group_nodes = _object_or_none((extra or {}).get("groupNodes"), "extra.groupNodes") or {}
         self.by_exec_id: dict[str, _Node] = {}
         self.order: list[_Node] = []
 
@@ -341,7 +418,57 @@ class _Converter:
 
     def expand(self) -> None:
         root = _Scope((), _node_map(self.workflow.get("nodes"), "the workflow"), _parse_links(self.workflow.get("links"), "the workflow"))
+        self._check_expanded_size(root)
         self._expand_scope(root, parent_mode=MODE_ALWAYS, stack=())
+
+    def _check_expanded_size(self, root: _Scope) -> None:
+        """Count the nodes the expansion will make, and the subgraph nesting, before making any.
+
+        Why first: each subgraph instance is a copy of its definition, so definitions that hold ten instances of
+        the next grow tenfold per level (6 KB of JSON became a million nodes and 2 GB). Counting per definition
+        (memoised) costs one pass over the JSON; the recursion stops at the depth limit, never at Python's.
+        """
+        limits = self.limits
+        sizes: dict[str, tuple[int, int]] = {}  # definition id -> (nodes it expands to, nesting below it)
+
+        def definition_size(def_id: str, depth: int, stack: tuple[str, ...]) -> tuple[int, int]:
+            if depth > limits.max_subgraph_depth:
+                raise too_deep()
+            if def_id in stack:
+                raise WorkflowConversionError(
+                    f"Subgraph {safe_text(def_id, 64)} contains itself.", {"subgraph": def_id})
+            known = sizes.get(def_id)
+            if known is None:
+                definition = self.definitions[def_id]
+                where = f"subgraph {safe_text(definition.get('name') or def_id, 64)!r}"
+                nodes = _node_map(definition.get("nodes") or [], where)
+                known = scope_size(nodes.values(), depth, (*stack, def_id))
+                sizes[def_id] = known
+            if depth + known[1] > limits.max_subgraph_depth:
+                raise too_deep()
+            return known
+
+        def too_deep() -> WorkflowError:
+            return WorkflowError(
+                f"Input 'workflow' nests subgraphs more than {limits.max_subgraph_depth} deep, over this worker's "
+                f"limit (WORKFLOW_MAX_SUBGRAPH_DEPTH).",
+                {"field": "workflow", "limit": "max_subgraph_depth", "max_subgraph_depth": limits.max_subgraph_depth},
+            )
+
+        def scope_size(nodes: Any, depth: int, stack: tuple[str, ...]) -> tuple[int, int]:
+            total, below = 0, 0
+            for raw in nodes:
+                total += 1
+                child = _id(raw["type"])
+                if child in self.definitions:
+                    size, height = definition_size(child, depth + 1, stack)
+                    total += size
+                    below = max(below, height + 1)
+                if total > limits.max_nodes:
+                    raise too_many_nodes(total, limits, at_least=True)
+            return total, below
+
+        scope_size(root.nodes.values(), 0, ())
 
     def _expand_scope(self, scope: _Scope, parent_mode: int, stack: tuple[str, ...]) -> None:
         for node_id, raw in scope.nodes.items():
@@ -433,6 +560,7 @@ class _Converter:
         or ("link", origin_exec_id, origin_slot).
         """
         key = f"{node.exec_id}[I]{slot}"
+        _check_hops(node, visited)
         if key in visited:
             raise WorkflowConversionError(
                 f"Node {node.label()}: circular link while resolving input {slot}.", node_id=node.exec_id
@@ -498,6 +626,7 @@ class _Converter:
 
     def resolve_output(self, node: _Node, slot: int, want_type: Any, visited: set[str]) -> tuple | None:
         key = f"{node.exec_id}[O]{slot}"
+        _check_hops(node, visited)
         if key in visited:
             raise WorkflowConversionError(
                 f"Node {node.label()}: circular link while resolving output {slot}.", node_id=node.exec_id
@@ -506,7 +635,8 @@ class _Converter:
         if node.mode == MODE_BYPASS:
             index = self._bypass_slot(node, slot, want_type)
             if index < 0:
-                log.info("bypassed node %s has no input matching type %s for output %d", node.label(), want_type, slot)
+                log.info("bypassed node %s has no input matching type %s for output %d", safe_text(node.label()),
+                         safe_text(want_type), slot)
                 return None
             return self.resolve_input(node, index, visited)
         if node.subgraph is not None:
@@ -590,12 +720,28 @@ class _Converter:
         for entry in prompt.values():
             for name, value in list(entry["inputs"].items()):
                 if isinstance(value, list) and len(value) == 2 and value[0] not in prompt:
-                    log.info("dropping input %s of %s: its source %s is not run", name, entry["class_type"], value[0])
+                    log.info("dropping input %s of %s: its source %s is not run", safe_text(name), entry["class_type"],
+                             safe_text(value[0]))
                     del entry["inputs"][name]
         return prompt
 
 
 _MISSING = object()
+
+
+def _check_hops(node: _Node, visited: set[str]) -> None:
+    if len(visited) > MAX_LINK_HOPS:
+        raise WorkflowError(
+            f"Input 'workflow': a link into node {safe_text(node.label(), 120)} passes through more than "
+            f"{MAX_LINK_HOPS} reroutes, bypassed nodes and subgraph boundaries.",
+            {"node_id": node.exec_id, "limit": "max_link_hops", "max_link_hops": MAX_LINK_HOPS},
+        )
+
+
+def _object_or_none(value: Any, field: str) -> dict[str, Any] | None:
+    if value is not None and not isinstance(value, dict):
+        raise _malformed(f"'{field}' must be an object, not {type(value).__name__}.", {"field": field})
+    return value
 
 
 def _valid_connection(a: Any, b: Any) -> bool:
@@ -620,17 +766,19 @@ def _in_declared_order(inputs: dict[str, Any], info: dict[str, Any]) -> dict[str
 # Public entry point
 
 
-def convert(workflow: dict[str, Any], object_info: dict[str, Any]) -> dict[str, Any]:
+def convert(workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits | None = None) -> dict[str, Any]:
     """Convert a UI-format workflow to an API-format prompt using ComfyUI's `/object_info`.
 
-    Raises `UnknownNodeTypeError` when a node type is not installed, and `WorkflowConversionError` (naming
-    the node) for any other graph it cannot convert.
+    Raises `WorkflowError` (`invalid_workflow`) for JSON that is not shaped as the GUI saves it or is over
+    `limits` (nodes after subgraph expansion, subgraph nesting), `UnknownNodeTypeError` when a node type is not
+    installed, and `WorkflowConversionError` (naming the node) for any other graph it cannot convert.
     """
     if not is_ui_format(workflow):
         raise WorkflowConversionError("The workflow is not in the ComfyUI GUI format (it has no 'nodes' list).")
     if not isinstance(object_info, dict):
         raise TypeError("object_info must be the JSON object returned by GET /object_info")
-    conv = _Converter(workflow, object_info)
+    limits = limits or WorkflowLimits()
+    conv = _Converter(workflow, object_info, limits)
     conv.expand()
     conv.check_types()
     conv.apply_primitives()

@@ -12,7 +12,11 @@ cloud GPU host that could read the instance-metadata service (credentials), Comf
   the connect (rebinding) cannot redirect it; the Host header and TLS SNI/certificate check keep the real name;
 * environment proxies are ignored (through a proxy the pinned address would not be what gets dialled);
 * connect and read timeouts plus a total deadline, a byte cap (Content-Length and while streaming), and the
-  body must be an image (magic bytes, pixel count; see image_bytes).
+  body must be an image (magic bytes, pixel count; see image_bytes). The deadline is total: a read timeout only
+  bounds each recv, so a server that sends one header byte every few seconds (or `100 Continue` forever) would
+  hold a fetch open indefinitely; a watchdog shuts the fetch's sockets down when the deadline passes, whatever
+  phase the fetch is in (TLS handshake, headers, body);
+* what is logged of a URL is its host: redirect targets are often signed URLs whose query is a credential.
 
 The pinning transport is the runpod SDK's PinnedIPAdapter (runpod.serverless.utils.rp_ssrf), which is sound; its
 address policy and safe_get are not used, because that policy lets NAT64/6to4 forms of private addresses through,
@@ -25,6 +29,7 @@ import concurrent.futures
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
@@ -34,7 +39,7 @@ import requests
 import urllib3
 from runpod.serverless.utils.rp_ssrf import PinnedIPAdapter
 
-from handler.errors import InputError
+from handler.errors import InputError, safe_text
 from handler.image_bytes import (DEFAULT_MAX_DECODED_BYTES, DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, ImageInfo,
                                  check_image_bytes)
 
@@ -232,11 +237,11 @@ def _check_url_shape(url: str, field_name: str, original: str) -> tuple:
         raise UnsafeURLError(field_name, original, f"must be a valid http(s) URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        where = "" if url == original else f" (redirected to {url})"
+        where = "" if url == original else f" (redirected to {host_of(url)})"
         raise UnsafeURLError(field_name, original, f"must use http or https, not {scheme or 'no scheme'!r}{where}")
     host = parts.hostname
     if not host:
-        raise UnsafeURLError(field_name, original, f"must name a host ({url})")
+        raise UnsafeURLError(field_name, original, "must name a host" + ("" if url == original else " (in a redirect)"))
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
@@ -274,10 +279,87 @@ def _remaining(deadline: float) -> float:
     return deadline - time.monotonic()
 
 
+def host_of(url: str) -> str:
+    """What may be shown or logged of a URL: scheme and host (the path and query may carry a signature)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    return f"{parts.scheme}://{host}{port}/..."
+
+
+class _Watchdog:
+    """Shuts down every socket of one fetch when its total deadline passes.
+
+    A blocked recv in the fetching thread then returns at once and the fetch fails with the deadline error; this
+    is what makes the deadline total, since no timeout of requests/urllib3/http.client spans a whole response.
+    """
+
+    def __init__(self, deadline: float):
+        self.fired = False
+        self._sockets: list = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def track(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:
+                _shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock) -> None:
+    try:
+        # The plain socket's shutdown, also for a TLS socket: it ends the blocked read at the file descriptor
+        # without touching the TLS object the other thread is inside.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _DeadlineAdapter(PinnedIPAdapter):
+    """The pinning adapter, with every new connection's socket handed to the fetch's watchdog."""
+
+    def __init__(self, pinned_ip: str, watchdog: _Watchdog, **kwargs):
+        self._watchdog = watchdog
+        super().__init__(pinned_ip, **kwargs)
+
+    def _pin(self, pool, url: str):
+        pool = super()._pin(pool, url)
+        base = pool.ConnectionCls
+        if not getattr(base, "_watched", False):
+            watchdog = self._watchdog
+
+            class Watched(base):
+                _watched = True
+
+                def _new_conn(self):
+                    sock = super()._new_conn()
+                    watchdog.track(sock)
+                    return sock
+
+            pool.ConnectionCls = Watched
+        return pool
+
+
 def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_name: str, original: str,
-          ca_bundle: Optional[str] = None):
+          watchdog: _Watchdog, ca_bundle: Optional[str] = None):
     """GET `url` pinned to the first of `ips` that accepts a connection. Returns (session, response)."""
     last_error: Optional[BaseException] = None
+    shown = host_of(url)
     for ip in ips:
         remaining = _remaining(deadline)
         if remaining <= 0:
@@ -286,7 +368,7 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
         session.trust_env = False  # no env proxies (would defeat pinning), no .netrc credentials
         if ca_bundle:
             session.verify = ca_bundle
-        adapter = PinnedIPAdapter(ip, max_retries=0)
+        adapter = _DeadlineAdapter(ip, watchdog, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         try:
@@ -298,30 +380,30 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
                 timeout=(min(limits.connect_timeout_s, remaining), min(limits.read_timeout_s, remaining)),
             )
             return session, response
-        except requests.exceptions.ConnectTimeout as exc:
-            last_error = exc
-        except requests.exceptions.ReadTimeout:
-            session.close()
-            raise URLFetchError(field_name, original,
-                                f"must respond within {limits.read_timeout_s:g} s (no response from {url})") from None
-        except requests.exceptions.SSLError as exc:
-            session.close()
-            raise URLFetchError(field_name, original, f"must present a valid TLS certificate for its host ({exc})") from None
-        except requests.exceptions.ConnectionError as exc:
-            last_error = exc
         except requests.exceptions.RequestException as exc:
             session.close()
-            raise URLFetchError(field_name, original, f"must be fetchable ({type(exc).__name__}: {exc})") from None
-        session.close()
+            if watchdog.fired:
+                raise URLFetchError(field_name, original, f"must be fetched within {limits.deadline_s:g} s") from None
+            if isinstance(exc, requests.exceptions.ReadTimeout):
+                raise URLFetchError(field_name, original,
+                                    f"must respond within {limits.read_timeout_s:g} s (no response from {shown})") from None
+            if isinstance(exc, requests.exceptions.SSLError):
+                raise URLFetchError(field_name, original, "must present a valid TLS certificate for its host "
+                                                          f"({shown}: {safe_text(exc, 300)})") from None
+            if not isinstance(exc, requests.exceptions.ConnectionError):  # ConnectTimeout is one too
+                raise URLFetchError(field_name, original,
+                                    f"must be fetchable ({type(exc).__name__} from {shown})") from None
+            last_error = exc  # refused or timed out: try the next address
     if _remaining(deadline) <= 0:
         raise URLFetchError(field_name, original, f"must be fetched within {limits.deadline_s:g} s")
     if isinstance(last_error, requests.exceptions.ConnectTimeout):
         raise URLFetchError(field_name, original,
-                            f"must accept a connection within {limits.connect_timeout_s:g} s ({url})") from None
-    raise URLFetchError(field_name, original, f"must be reachable ({url}: {last_error})") from None
+                            f"must accept a connection within {limits.connect_timeout_s:g} s ({shown})") from None
+    raise URLFetchError(field_name, original, f"must be reachable ({shown}: {type(last_error).__name__})") from None
 
 
-def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: str, original: str) -> bytes:
+def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: str, original: str,
+                 watchdog: _Watchdog) -> bytes:
     """Read the body, aborting past the byte cap or the total deadline.
 
     Each read is at most one recv (read1) and the socket timeout is tightened to what is left of the deadline,
@@ -347,8 +429,12 @@ def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: 
             raise URLFetchError(field_name, original,
                                 f"must keep sending data (nothing for {limits.read_timeout_s:g} s)") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise URLFetchError(field_name, original, f"must be downloadable in full ({type(exc).__name__}: {exc})") from None
+            if watchdog.fired:
+                raise URLFetchError(field_name, original, f"must be fetched within {limits.deadline_s:g} s") from None
+            raise URLFetchError(field_name, original, f"must be downloadable in full ({type(exc).__name__})") from None
         if not chunk:
+            if watchdog.fired:  # the watchdog's shutdown reads as end of stream
+                raise URLFetchError(field_name, original, f"must be fetched within {limits.deadline_s:g} s")
             break
         total += len(chunk)
         if total > limits.max_bytes:
@@ -371,25 +457,34 @@ def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
     if not isinstance(url, str):
         raise UnsafeURLError(field, url, "must be an http(s) URL string")
     deadline = time.monotonic() + limits.deadline_s
-    current = url.strip()
+    watchdog = _Watchdog(deadline)
+    try:
+        return _fetch(url.strip(), field=field, original=original, limits=limits, policy=policy, resolver=resolver,
+                      ca_bundle=ca_bundle, deadline=deadline, watchdog=watchdog)
+    finally:
+        watchdog.cancel()
+
+
+def _fetch(current: str, *, field: str, original: str, limits: FetchLimits, policy: AddressPolicy, resolver: Resolver,
+           ca_bundle: Optional[str], deadline: float, watchdog: _Watchdog) -> FetchedImage:
     for hop in range(limits.max_redirects + 1):
         _scheme, host, port = _check_url_shape(current, field, original)
         ips = _vetted_addresses(host, port, field_name=field, original=original, policy=policy, resolver=resolver,
                                 timeout_s=max(min(limits.connect_timeout_s, _remaining(deadline)), 0.001))
         session, response = _open(current, ips, limits=limits, deadline=deadline, field_name=field, original=original,
-                                  ca_bundle=ca_bundle)
+                                  watchdog=watchdog, ca_bundle=ca_bundle)
         try:
             status = response.status_code
             if status in _REDIRECTS:
                 location = response.headers.get("Location")
                 if not location:
-                    raise URLFetchError(field, original, f"redirect ({status}) must carry a Location ({current})")
+                    raise URLFetchError(field, original, f"redirect ({status}) must carry a Location ({host_of(current)})")
                 nxt = urljoin(current, location)
-                log.info("input image %s: redirect %d -> %s", field, status, nxt)
+                log.info("input image %s: redirect %d -> %s", field, status, host_of(nxt))
                 current = nxt
                 continue
             if status != 200:
-                raise URLFetchError(field, original, f"must answer HTTP 200 (got {status} from {current})")
+                raise URLFetchError(field, original, f"must answer HTTP 200 (got {status} from {host_of(current)})")
             encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
                 raise URLFetchError(field, original, f"must be sent without Content-Encoding (got {encoding!r})")
@@ -397,7 +492,8 @@ def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
             if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_bytes:
                 raise URLFetchError(field, original,
                                     f"must be at most {limits.max_bytes} bytes (Content-Length says {int(declared)})")
-            data = _read_capped(response, limits=limits, deadline=deadline, field_name=field, original=original)
+            data = _read_capped(response, limits=limits, deadline=deadline, field_name=field, original=original,
+                                watchdog=watchdog)
             content_type = response.headers.get("Content-Type")
         finally:
             response.close()

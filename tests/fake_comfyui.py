@@ -2,7 +2,9 @@
 
 Each `mode` produces exactly one behaviour: "ok" (a normal run), "hang" (the prompt never finishes),
 "drop_ws" (the websocket closes mid-run; the history appears later), "no_ws" (websocket refused),
-"exec_error" (a node raises), "validation" (HTTP 400 with node_errors). Real ComfyUI behaviour (graphs,
+"exec_error" (a node raises), "validation" (HTTP 400 with node_errors), "wedged" (like "hang", and the
+interrupt has no effect: the prompt stays running), "prompt_500" (POST /prompt answers HTTP 500, as ComfyUI does
+when a node's validation code raises), "upload_400" (POST /upload/image refuses). Real ComfyUI behaviour (graphs,
 models, validation of real workflows) is tested against a real ComfyUI in tests/integration.
 """
 
@@ -43,6 +45,9 @@ class FakeComfyUI:
         self.files: dict[str, bytes] = {}
         self.uploads: dict[str, bytes] = {}
         self.history_reads = 0
+        self.history_deletes: list[list[str]] = []
+        self.prompt_ids: list[str] = []  # of the prompts queued (accepted)
+        self.running: set[str] = set()  # prompt ids GET /queue reports as running
         self.port = 0  # chosen by the OS when the server binds (no race with other processes)
         self.url = ""
         self._loop = asyncio.new_event_loop()
@@ -71,7 +76,8 @@ class FakeComfyUI:
         app.router.add_get("/models/{folder}", self._models)
         app.router.add_post("/prompt", self._prompt)
         app.router.add_get("/history/{pid}", self._history)
-        app.router.add_post("/history", self._empty_json)
+        app.router.add_post("/history", self._history_post)
+        app.router.add_get("/queue", self._queue_get)
         app.router.add_post("/interrupt", self._interrupt)
         app.router.add_post("/queue", self._queue)
         app.router.add_get("/view", self._view)
@@ -122,6 +128,8 @@ class FakeComfyUI:
     async def _prompt(self, request):
         body = await request.json()
         self.prompts.append(body)
+        if self.mode == "prompt_500":
+            return web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in trouble")
         if self.mode == "validation":
             return web.json_response({
                 "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
@@ -130,6 +138,7 @@ class FakeComfyUI:
                     "extra_info": {"input_name": "unet_name", "input_config": None, "received_value": "x"}}]}},
             }, status=400)
         prompt_id = str(uuid.uuid4())
+        self.prompt_ids.append(prompt_id)
         asyncio.ensure_future(self._execute(prompt_id, body))
         return web.json_response({"prompt_id": prompt_id, "number": len(self.prompts), "node_errors": {}})
 
@@ -151,7 +160,8 @@ class FakeComfyUI:
         for step in range(1, steps + 1):
             await send("progress", {"value": step, "max": steps, "node": sampler})
             await asyncio.sleep(0.01)
-        if self.mode == "hang":
+        if self.mode in ("hang", "wedged"):
+            self.running.add(prompt_id)
             return
         messages = [["execution_start", {"prompt_id": prompt_id}]]
         if self.mode == "exec_error":
@@ -183,8 +193,19 @@ class FakeComfyUI:
         return web.json_response({pid: self.history[pid]} if pid in self.history else {})
 
     async def _interrupt(self, request):
-        self.interrupts.append(await request.json())
+        body = await request.json()
+        self.interrupts.append(body)
+        if self.mode != "wedged":
+            self.running.discard(body.get("prompt_id"))
         return web.Response()
+
+    async def _queue_get(self, request):
+        return web.json_response({"queue_running": [[0, pid, {}, {}, []] for pid in sorted(self.running)],
+                                  "queue_pending": []})
+
+    async def _history_post(self, request):
+        self.history_deletes.append((await request.json()).get("delete", []))
+        return web.json_response({})
 
     async def _queue(self, request):
         self.queue_deletes.append(await request.json())
@@ -196,6 +217,8 @@ class FakeComfyUI:
 
     async def _upload(self, request):
         form = await request.post()
+        if self.mode == "upload_400":
+            return web.Response(status=400)
         part = form["image"]
         subfolder = form.get("subfolder", "")
         self.uploads[f"{subfolder}/{part.filename}" if subfolder else part.filename] = part.file.read()

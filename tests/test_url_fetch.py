@@ -8,6 +8,8 @@ given address, the resolver is replaced (no real DNS is queried).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import time
 
 import pytest
 
@@ -237,6 +239,54 @@ def test_total_deadline_stops_a_server_that_drips_bytes(server):
         fetch_image(server.url("/drip.png"), field=FIELD, policy=LOOPBACK_OK,
                     limits=FetchLimits(read_timeout_s=2, deadline_s=0.5))
     assert "fetched within 0.5 s" in err.value.rule
+
+
+def _raw_drip(chunks, interval_s: float):
+    """Send the raw response bytes `chunks` one after another, `interval_s` apart (never a complete response
+    within the test's deadline): a header phase that a per-recv read timeout never ends."""
+    def route(handler):
+        try:
+            for chunk in chunks:
+                handler.wfile.write(chunk)
+                handler.wfile.flush()
+                time.sleep(interval_s)
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
+        handler.close_connection = True
+    return route
+
+
+def _endless(chunk: bytes, count: int = 400):
+    return (chunk for _ in range(count))
+
+
+@pytest.mark.parametrize("chunks", [
+    pytest.param(("HTTP/1.1 200 OK\r\nX-Slow: " + "a" * 400).encode(), id="one-header-byte-at-a-time"),
+    pytest.param(b"".join(_endless(b"HTTP/1.1 100 Continue\r\n\r\n", 100)), id="endless-100-continue"),
+])
+def test_the_deadline_is_total_also_while_headers_drip(server, chunks):
+    """Each byte arrives well within the read timeout, so only a total deadline ends the fetch (a server sending
+    one header byte every 10 s held a fetch for 180 s against a 60 s deadline)."""
+    pieces = [chunks[i:i + 1] for i in range(len(chunks))] if len(chunks) < 1000 else [chunks[i:i + 26] for i in range(0, len(chunks), 26)]
+    server.routes["/slow-headers.png"] = _raw_drip(pieces, interval_s=0.05)
+    started = time.monotonic()
+    with pytest.raises(URLFetchError) as err:
+        fetch_image(server.url("/slow-headers.png"), field=FIELD, policy=LOOPBACK_OK,
+                    limits=FetchLimits(read_timeout_s=2, deadline_s=0.8))
+    assert "fetched within 0.8 s" in err.value.rule
+    assert time.monotonic() - started < 2.0
+
+
+def test_redirect_targets_are_logged_and_shown_by_host_only(server, caplog):
+    """Redirect targets are often signed URLs: their path and query are credentials."""
+    server.routes["/start.png"] = redirect("/signed/secret-path.png?X-Amz-Signature=deadbeef")
+    server.routes["/signed/secret-path.png"] = lambda h: send(h, b"nope", status=403, content_type="text/plain")
+    with caplog.at_level(logging.DEBUG, logger="handler.url_fetch"):
+        with pytest.raises(URLFetchError) as err:
+            fetch_image(server.url("/start.png"), field=FIELD, policy=LOOPBACK_OK)
+    assert "403" in err.value.message and "127.0.0.1" in caplog.text
+    for text in (caplog.text, err.value.message):
+        assert "deadbeef" not in text and "secret-path" not in text
 
 
 def test_unresolvable_host_is_an_input_error():

@@ -1,0 +1,192 @@
+"""Rules every caller-supplied graph must pass before ComfyUI sees it, and the per-job mark on its output nodes.
+
+Why here and not in ComfyUI: ComfyUI trusts its graph. A node whose `class_type` is a list makes POST /prompt
+answer HTTP 500 (the worker would take that for a dead ComfyUI and ask to be replaced); `EmptyLatentImage` with a
+batch of 64 at 8192x8192 is valid to ComfyUI and takes the GPU (or the host's memory) down with it; a graph of a
+million nodes costs gigabytes before any timeout applies. So the shape of the graph (an object of nodes, each with
+a string `class_type` and an `inputs` object, every link `["<node id in the graph>", <output index>]`), its size,
+the nesting depth of its JSON, and the batch and image size of the inputs that make images are checked here,
+each refusal a `WorkflowError` (`invalid_workflow`) naming the node, the input and the limit.
+
+The limits (`WorkflowLimits`, read from WORKFLOW_* variables by config.py) default to what the simple fields
+allow: batches up to 4 (`num_images`), images up to 2048x2048 pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import WorkflowError, safe_text
+
+# Inputs that set how many images (or latents) a node makes, by input name; and per class, the ones that
+# multiply a batch. A link into one of them is followed to a primitive's literal value.
+BATCH_INPUTS = frozenset({"batch_size"})
+BATCH_INPUTS_BY_CLASS = {"RepeatLatentBatch": "amount", "RepeatImageBatch": "amount"}
+# Key the per-job mark goes under in each output node's inputs. ComfyUI ignores inputs a node does not declare
+# (validation and execution read only declared ones) but its cache signature includes every input.
+JOB_MARK_INPUT = "worker_job_id"
+
+
+@dataclass(frozen=True)
+class WorkflowLimits:
+    """Bounds on a caller's graph (README: WORKFLOW_MAX_NODES, WORKFLOW_MAX_SUBGRAPH_DEPTH, WORKFLOW_MAX_BATCH,
+    WORKFLOW_MAX_PIXELS)."""
+
+    max_nodes: int = 2000  # after subgraphs are expanded; GUI workflows rarely pass a few hundred
+    max_subgraph_depth: int = 16  # subgraphs inside subgraphs
+    max_batch: int = 4  # as num_images
+    max_pixels: int = 2048 * 2048  # width x height of one image, as the simple fields' largest size
+    max_json_depth: int = 64  # nesting of the workflow JSON itself; GUI files use about 10 levels
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests deeper than `limit` levels, found without recursion (a caller can send 900 levels,
+    which would make copy.deepcopy, json.dumps or any recursive walk raise RecursionError)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def check_workflow_json(workflow: Any, limits: WorkflowLimits) -> None:
+    """The first check on `input.workflow`, before anything walks it recursively."""
+    if json_depth_exceeds(workflow, limits.max_json_depth):
+        raise WorkflowError(
+            f"Input 'workflow' nests more than {limits.max_json_depth} levels deep; a ComfyUI workflow needs far fewer.",
+            {"field": "workflow", "limit": "max_json_depth", "max_json_depth": limits.max_json_depth},
+        )
+
+
+def check_api_graph(graph: Any, limits: WorkflowLimits) -> dict[str, Any]:
+    """Refuse an API-format graph that is not shaped as ComfyUI expects or is larger than the limits; return it."""
+    if not isinstance(graph, dict) or not graph:
+        raise WorkflowError("Input 'workflow' must be a non-empty object of nodes ({\"<id>\": {\"class_type\", \"inputs\"}}).",
+                            {"field": "workflow"})
+    if len(graph) > limits.max_nodes:
+        raise _too_many(len(graph), limits)
+    for node_id, node in graph.items():
+        if not isinstance(node, dict):
+            raise _bad(node_id, None, f"must be an object with 'class_type' and 'inputs', not {type(node).__name__}")
+        class_type = node.get("class_type")
+        if not isinstance(class_type, str) or not class_type:
+            raise _bad(node_id, "class_type", "must be a non-empty string naming a ComfyUI node type"
+                       + ("" if "class_type" in node else " (it is missing)"))
+        inputs = node.get("inputs")
+        if not isinstance(inputs, dict):
+            raise _bad(node_id, "inputs", f"must be an object of input values, not {type(inputs).__name__}", class_type)
+        for name, value in inputs.items():
+            if isinstance(value, list):
+                _check_link(graph, node_id, class_type, name, value)
+    check_sizes(graph, limits)
+    return graph
+
+
+def _check_link(graph: dict[str, Any], node_id: str, class_type: str, name: str, value: list) -> None:
+    """ComfyUI reads every list input as a link; a literal list must be wrapped as {"__value__": [...]}."""
+    rule = ('must be a link ["<node id>", <output index>] to a node of this graph '
+            '(a list value must be wrapped as {"__value__": [...]})')
+    if len(value) != 2 or not isinstance(value[0], str) or isinstance(value[1], bool) or not isinstance(value[1], int):
+        raise _bad(node_id, f"inputs.{name}", rule, class_type)
+    if value[0] not in graph:
+        raise _bad(node_id, f"inputs.{name}", f"links to node '{safe_text(value[0], 64)}', which is not in the graph",
+                   class_type)
+    if value[1] < 0:
+        raise _bad(node_id, f"inputs.{name}", "must name an output index of 0 or more", class_type)
+
+
+def check_sizes(graph: dict[str, Any], limits: WorkflowLimits) -> None:
+    """Batch sizes and image sizes of the inputs that make images, on any node (a custom graph skips the simple
+    fields' rules, so their limits are applied here)."""
+    for node_id, node in graph.items():
+        class_type = node["class_type"]
+        inputs = node["inputs"]
+        names = [n for n in inputs if n in BATCH_INPUTS or BATCH_INPUTS_BY_CLASS.get(class_type) == n]
+        for name in names:
+            value = _literal(graph, inputs[name])
+            if _is_number(value) and value > limits.max_batch:
+                raise WorkflowError(
+                    f"Node {safe_text(node_id, 64)} ({safe_text(class_type, 64)}) input '{name}' = {value} is over this "
+                    f"worker's batch limit of {limits.max_batch} (WORKFLOW_MAX_BATCH).",
+                    {"node_id": node_id, "class_type": class_type, "input": name, "value": value,
+                     "limit": "max_batch", "max_batch": limits.max_batch},
+                )
+        if "width" in inputs and "height" in inputs:
+            width, height = _literal(graph, inputs["width"]), _literal(graph, inputs["height"])
+            if _is_number(width) and _is_number(height) and width * height > limits.max_pixels:
+                raise WorkflowError(
+                    f"Node {safe_text(node_id, 64)} ({safe_text(class_type, 64)}) makes {width}x{height} images, over "
+                    f"this worker's limit of {limits.max_pixels} pixels per image (WORKFLOW_MAX_PIXELS).",
+                    {"node_id": node_id, "class_type": class_type, "width": width, "height": height,
+                     "limit": "max_pixels", "max_pixels": limits.max_pixels},
+                )
+
+
+def _literal(graph: dict[str, Any], value: Any, hops: int = 4) -> Any:
+    """The value of an input: itself, or, through a link, the single literal of a primitive node (PrimitiveInt
+    and friends hold their value in one input)."""
+    while isinstance(value, list) and len(value) == 2 and hops > 0:
+        source = graph.get(value[0])
+        literals = [v for v in source["inputs"].values() if not isinstance(v, list)] if isinstance(source, dict) else []
+        if len(literals) != 1:
+            return None
+        value, hops = literals[0], hops - 1
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def mark_output_nodes(graph: dict[str, Any], object_info: Mapping[str, Any], job_id: str) -> dict[str, Any]:
+    """Give every output node of `graph` this job's id as an extra input, so ComfyUI runs it again.
+
+    Why: ComfyUI caches node results by their inputs. Sent twice, the same graph's SaveImage is not run again and
+    ComfyUI reports the file the first job wrote, which that job already consumed and deleted, so the second job
+    would get nothing (a /view 404). Marking only the output nodes keeps the rest cached (the sampler does not run
+    again) while each job writes, and consumes, its own files. Nothing else about the caller's graph changes:
+    ComfyUI passes a node only the inputs it declares. Preview nodes (PreviewImage, PreviewAudio, ...) are left
+    alone: they write to ComfyUI's temp folder, which the worker never deletes from, so their cached answer is still
+    right, and running them again would only add files there.
+    """
+    marked = dict(graph)
+    for node_id, node in graph.items():
+        info = object_info.get(node.get("class_type")) if isinstance(node, dict) else None
+        if isinstance(info, dict) and info.get("output_node") and not str(node["class_type"]).startswith("Preview"):
+            marked[node_id] = {**node, "inputs": {**node["inputs"], JOB_MARK_INPUT: job_id}}
+    return marked
+
+
+def _too_many(count: int, limits: WorkflowLimits) -> WorkflowError:
+    return WorkflowError(
+        f"Input 'workflow' has {count} nodes, over this worker's limit of {limits.max_nodes} (WORKFLOW_MAX_NODES).",
+        {"field": "workflow", "nodes": count, "limit": "max_nodes", "max_nodes": limits.max_nodes},
+    )
+
+
+def too_many_nodes(count: int, limits: WorkflowLimits, *, at_least: bool = False) -> WorkflowError:
+    """The refusal for a graph over WORKFLOW_MAX_NODES (UI workflows: counted before their subgraphs are expanded)."""
+    error = _too_many(count, limits)
+    if at_least:
+        error = WorkflowError(
+            f"Input 'workflow' expands to more than {limits.max_nodes} nodes once its subgraphs are expanded, over "
+            f"this worker's limit (WORKFLOW_MAX_NODES).",
+            {**error.details, "nodes": f">{limits.max_nodes}"},
+        )
+    return error
+
+
+def _bad(node_id: str, field: str | None, rule: str, class_type: str | None = None) -> WorkflowError:
+    where = f"node {safe_text(node_id, 64)}" + (f" ({safe_text(class_type, 64)})" if class_type else "")
+    what = f"'{field}' of {where}" if field else where.capitalize()
+    return WorkflowError(f"Input 'workflow' is not a valid API-format graph: {what} {rule}.",
+                         {"node_id": node_id, **({"field": field} if field else {})})
