@@ -123,3 +123,13 @@ def test_node_failing_at_run_time_is_an_execution_error_and_the_worker_serves_th
     out = _output(worker.runsync({"workflow": _tiny_graph("tiny")}))
     assert len(out["images"]) == 1
     assert _decode(out["images"][0]).size == (64, 64)
+
+
+def test_info_reports_what_the_fast_path_did(worker):
+    """After a generation, `action: info` says whether the fast path applied and, where it compiles, its state.
+    On the CPU it passes the model through (nothing to gain there), and says so rather than pretending."""
+    _output(worker.runsync({"prompt": "info after a run", "seed": 7, **SMALL}))
+    info = _output(worker.runsync({"action": "info"}))
+    fast = info["fast_path"]
+    assert fast["patch"]["state"] == "passed through", fast
+    assert fast["compile"] == []
