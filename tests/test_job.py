@@ -158,7 +158,16 @@ def test_ui_format_workflow_from_the_gui_is_converted_and_embedded_in_the_png_me
     assert result["status"] == "success"
     sent = fake_real_info.prompts[-1]
     assert next(n for n in sent["prompt"].values() if n["class_type"] == "CLIPTextEncode")["inputs"]["text"] == "from the GUI"
-    assert sent["extra_data"]["extra_pnginfo"]["workflow"] == ui_graph
+    # The PNG's GUI workflow carries the values that ran (issue 11), and nothing else changed.
+    embedded = sent["extra_data"]["extra_pnginfo"]["workflow"]
+    widgets = {n["title"]: n["widgets_values"] for n in embedded["nodes"] if n.get("title")}
+    assert widgets["Prompt"] == ["from the GUI"]
+    assert widgets["Image size"] == [256, 256, 1]
+    assert widgets["Shift for image size"] == [1.15, 0.5, 256, 256]
+    original = {n["title"]: n["widgets_values"] for n in ui_graph["nodes"] if n.get("title")}
+    assert {k: v for k, v in widgets.items() if k not in ("Prompt", "Image size", "Shift for image size")} == \
+        {k: v for k, v in original.items() if k not in ("Prompt", "Image size", "Shift for image size")}
+    assert original["Prompt"] != ["from the GUI"]  # the caller's workflow itself is not modified
 
 
 def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
