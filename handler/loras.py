@@ -106,7 +106,7 @@ def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None]
         if spec.name is not None:
             name = spec.name
             if name not in available:
-                shown = [n for n in available if not n.startswith(cache_prefix)]
+                shown = [n for n in available if not (cache_prefix and n.startswith(cache_prefix))]
                 raise InputError(f"{spec.field}.name", name,
                                  "must be a LoRA file this worker has; available: " + (", ".join(shown[:50]) or "none"))
             path = _local_file(name, search_dirs)

@@ -287,3 +287,51 @@ def test_a_gui_format_workflow_goes_through_the_same_policy(fake_real_info):
     assert ok.get("status") == "success", ok
     sent = next(n for n in fake_real_info.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage")
     assert sent["inputs"]["image"].startswith("ui-ok-") and sent["inputs"]["image"].endswith("/example.png")
+
+
+# ---- LoRAs (issue 11) -------------------------------------------------------------------------------------------
+
+def _lora_settings(folder, fmt="kohya"):
+    from handler.config import LoraSettings
+    from tools.standins import write_lora
+
+    write_lora(folder / "style.safetensors", fmt)
+    return LoraSettings(dirs=(folder,))
+
+
+def test_a_listed_lora_is_checked_and_spliced_in_after_the_fast_path(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    result = worker.handle({"id": "lora", "input": {"prompt": "p", "width": 256, "height": 256,
+                                                    "loras": [{"name": "style.safetensors", "strength": 0.6}]}})
+    assert result["status"] == "success", result
+    prompt = fake_real_info.prompts[-1]["prompt"]
+    (lora,) = [n for n in prompt.values() if n["class_type"] == "LoraLoaderModelOnly"]
+    fast = next(nid for nid, n in prompt.items() if n["class_type"] == "FluxFastPatch")
+    assert lora["inputs"] == {"model": [fast, 0], "lora_name": "style.safetensors", "strength_model": 0.6}
+
+
+def test_a_lora_comfyui_cannot_apply_is_refused_before_anything_is_queued(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path, "sdxl"))
+    result = worker.handle({"id": "bad-lora", "input": {"prompt": "p", "loras": [{"name": "style.safetensors"}]}})
+    assert result["details"]["type"] == "invalid_input" and result["details"]["field"] == "loras[0].name"
+    assert "not a LoRA for FLUX.1 that ComfyUI can apply" in result["error"]
+    assert fake_real_info.prompts == []
+
+
+def test_an_unknown_lora_name_lists_what_is_available(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    result = worker.handle({"id": "x", "input": {"prompt": "p", "loras": [{"name": "missing.safetensors"}]}})
+    assert result["details"]["field"] == "loras[0].name" and "available: style.safetensors" in result["error"]
+    assert fake_real_info.prompts == []
+
+
+def test_a_gui_workflow_with_loras_carries_no_gui_workflow_in_its_png(fake_real_info, tmp_path):
+    """The caller's GUI workflow has no LoRA nodes: it would not reopen what ran, so it is left out."""
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    ui_graph = load_json(WORKFLOWS / "flux1-dev-t2i.ui.json")
+    result = worker.handle({"id": "ui-lora", "input": {"workflow": ui_graph, "prompt": "x",
+                                                       "loras": [{"name": "style.safetensors"}]}})
+    assert result["status"] == "success", result
+    sent = fake_real_info.prompts[-1]
+    assert "workflow" not in (sent.get("extra_data") or {}).get("extra_pnginfo", {})
+    assert any(n["class_type"] == "LoraLoaderModelOnly" for n in sent["prompt"].values())
