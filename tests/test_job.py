@@ -335,3 +335,37 @@ def test_a_gui_workflow_with_loras_carries_no_gui_workflow_in_its_png(fake_real_
     sent = fake_real_info.prompts[-1]
     assert "workflow" not in (sent.get("extra_data") or {}).get("extra_pnginfo", {})
     assert any(n["class_type"] == "LoraLoaderModelOnly" for n in sent["prompt"].values())
+
+
+def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_name(fake_real_info, tmp_path):
+    from handler.config import LoraSettings
+    from handler.lora_cache import cache_name
+    from handler.url_fetch import AddressPolicy
+    from image_server import ImageServer, send
+    from tools.standins import write_lora
+
+    write_lora(tmp_path / "src.safetensors", "comfy")
+    body = (tmp_path / "src.safetensors").read_bytes()
+    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
+                         allow_http=True)
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
+                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
+    assert worker.prepare() == []
+    with ImageServer() as server:
+        server.routes["/l.safetensors"] = lambda h: send(h, body, content_type="application/octet-stream")
+        url = server.url("/l.safetensors")
+        name = f"dl/{cache_name(url, None)}"
+        job = {"prompt": "p", "width": 256, "height": 256, "loras": [{"url": url, "strength": 1.5}]}
+        # ComfyUI does not list the file (its cache folder is not one of its loras folders): a clear error
+        missing = worker.handle({"id": "u0", "input": job})
+        assert missing["details"]["type"] == "invalid_workflow" and "not visible to ComfyUI" in missing["error"]
+        fake_real_info.object_info["LoraLoaderModelOnly"]["input"]["required"]["lora_name"][0].append(name)
+        for job_id in ("u1", "u2"):
+            result = worker.handle({"id": job_id, "input": job})
+            assert result["status"] == "success", result
+            (lora,) = [n for n in fake_real_info.prompts[-1]["prompt"].values()
+                       if n["class_type"] == "LoraLoaderModelOnly"]
+            assert lora["inputs"]["lora_name"] == name and lora["inputs"]["strength_model"] == 1.5
+        assert server.paths_requested() == ["/l.safetensors"]  # the first download was kept and reused
+    assert (tmp_path / "loras" / name).read_bytes() == body
