@@ -144,7 +144,7 @@ class Worker:
         limits = self.settings.input_limits
         # Cheap checks of `images` first (names, sizes), so a bad entry fails before the graph is looked at.
         specs = input_files.parse_images(request.images, max_bytes=limits.max_bytes)
-        graph, extra_data = self._build_graph(request, job_id)
+        graph, extra_data = self._build_graph(request, job_id, jlog)
         graph = self._apply_loras(request, graph, deadline, jlog)
         names = workflow_policy.JobNames(files.folder, {spec.name: f"{files.folder}/{spec.name}" for spec in specs})
         graph = workflow_policy.enforce(graph, self.client.object_info(), names,
@@ -221,7 +221,8 @@ class Worker:
                           output_format=request.output_format, limit=self.settings.max_response_bytes,
                           bucket_configured=self.store is not None, png_metadata_bytes=metadata)
 
-    def _build_graph(self, request: inputs.Request, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _build_graph(self, request: inputs.Request, job_id: str,
+                     jlog: logging.LoggerAdapter | logging.Logger = log) -> tuple[dict[str, Any], dict[str, Any]]:
         """The API graph to queue, and the extra_data that goes with it."""
         if request.workflow is not None:
             limits = self.settings.workflow_limits
@@ -239,7 +240,7 @@ class Worker:
                 # Saved PNGs embed the GUI workflow, as when queued from the GUI, with the values that ran written
                 # in (or none where that cannot be exact: ui_params). LoRA nodes are not in the caller's workflow.
                 ran = ui_params.workflow_that_ran(request.workflow, parameters, request.parameters, filled,
-                                                  object_info, limits)
+                                                  object_info, limits, jlog)
                 extra_data = {"extra_pnginfo": {"workflow": ran}} if ran is not None else {}
             return graph_rules.mark_output_nodes(filled, object_info, _safe_id(job_id)), extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
@@ -267,7 +268,8 @@ class Worker:
         try:
             resolved = loras.resolve(
                 request.loras, listed=lambda: self.client.input_options(loras.LOADER_CLASS, "lora_name"),
-                search_dirs=settings.dirs, cache=self.lora_cache, cache_prefix=settings.cache_prefix, deadline_s=left)
+                search_dirs=settings.dirs, cache=self.lora_cache, cache_prefix=settings.cache_prefix, deadline_s=left,
+                logger=jlog)
         except InputError:
             if bound_by_job and time.monotonic() >= deadline:
                 raise _timeout("while its LoRAs were fetched") from None

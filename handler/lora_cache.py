@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -63,24 +63,23 @@ class LoraCache:
         self.resolver = resolver
         self.clock = clock
 
-    def get(self, url: str, *, field: str, sha256: str | None = None, deadline_s: float | None = None) -> CachedLora:
+    def get(self, url: str, *, field: str, sha256: str | None = None, deadline_s: float | None = None,
+            logger: logging.Logger | logging.LoggerAdapter = log) -> CachedLora:
         """The cached file for `url` (touched), else download, check and store it. Raises InputError naming
-        `field` for every problem of the caller's URL or file."""
+        `field` for every problem of the caller's URL or file. `logger` carries the job id."""
         path = self.folder / cache_name(url, sha256)
         if path.is_file():
             try:
                 os.utime(path)  # least recently *used*: a hit is a use
             except OSError:
                 pass
-            log.info("LoRA %s: cache hit (%s)", field, path.name)
+            logger.info("LoRA %s: cache hit (%s)", field, path.name)
             return CachedLora(path, hit=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         limits = self.limits
         if deadline_s is not None and deadline_s < limits.deadline_s:
-            from dataclasses import replace
             limits = replace(limits, deadline_s=deadline_s)
         if limits.max_bytes > self.max_bytes:  # a file bigger than the whole cache could never be kept
-            from dataclasses import replace
             limits = replace(limits, max_bytes=self.max_bytes)
         tmp = self.folder / f".{path.stem}.{os.getpid()}.{secrets.token_hex(4)}{_PARTIAL}"
         digest = hashlib.sha256()
@@ -101,11 +100,11 @@ class LoraCache:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        log.info("LoRA %s: stored %s (%d of %d keys apply to the DiT)", field, path.name, check.matched, check.tensors)
-        self.evict(keep=path)
+        logger.info("LoRA %s: stored %s (%d of %d keys apply to the DiT)", field, path.name, check.matched, check.tensors)
+        self.evict(keep=path, logger=logger)
         return CachedLora(path, hit=False)
 
-    def evict(self, keep: Path | None = None) -> list[str]:
+    def evict(self, keep: Path | None = None, logger: logging.Logger | logging.LoggerAdapter = log) -> list[str]:
         """Delete least recently used files until the folder fits max_bytes; also stale temporary files."""
         now = self.clock()
         files = []
@@ -134,6 +133,6 @@ class LoraCache:
             total -= size
             removed.append(entry.name)
         if removed:
-            log.info("LoRA cache: evicted %d least recently used file(s) to stay within %d bytes", len(removed),
+            logger.info("LoRA cache: evicted %d least recently used file(s) to stay within %d bytes", len(removed),
                      self.max_bytes)
         return removed

@@ -91,9 +91,11 @@ def parse(raw: Any) -> tuple[LoraSpec, ...]:
 # ---- names ----------------------------------------------------------------------------------------------------
 
 def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None], search_dirs: Iterable[Path],
-            cache: LoraCache | None, cache_prefix: str, deadline_s: Callable[[], float]) -> list[tuple[str, float]]:
+            cache: LoraCache | None, cache_prefix: str, deadline_s: Callable[[], float],
+            logger: logging.Logger | logging.LoggerAdapter = log) -> list[tuple[str, float]]:
     """(name ComfyUI lists, strength) per LoRA. `listed` returns ComfyUI's current loras list; `search_dirs` are
-    the local folders where a listed name's file is read for the key check; `deadline_s` what is left of the job."""
+    the local folders where a listed name's file is read for the key check; `deadline_s` what is left of the job;
+    `logger` carries the job id."""
     specs = list(specs)
     if not specs:
         return []
@@ -111,19 +113,20 @@ def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None]
                                  "must be a LoRA file this worker has; available: " + (", ".join(shown[:50]) or "none"))
             path = _local_file(name, search_dirs)
             if path is None:
-                log.warning("LoRA %s: %s is listed by ComfyUI but not found in LORA_DIRS; its keys are not checked",
+                logger.warning("LoRA %s: %s is listed by ComfyUI but not found in LORA_DIRS; its keys are not checked",
                             spec.field, name)
             else:
                 try:
                     check = check_file(path)
                 except LoraFileError as exc:
                     raise InputError(f"{spec.field}.name", name, f"must be a FLUX LoRA ComfyUI can apply: the file {exc}") from None
-                log.info("LoRA %s: %s, %d of %d keys apply to the DiT", spec.field, name, check.matched, check.tensors)
+                logger.info("LoRA %s: %s, %d of %d keys apply to the DiT", spec.field, name, check.matched, check.tensors)
         else:
             if cache is None:
                 raise InputError(f"{spec.field}.url", spec.url, "cannot be used: this worker has no LoRA cache folder "
                                  "(set LORA_CACHE_DIR to a folder inside ComfyUI's loras search path)")
-            got = cache.get(spec.url, field=f"{spec.field}.url", sha256=spec.sha256, deadline_s=deadline_s())
+            got = cache.get(spec.url, field=f"{spec.field}.url", sha256=spec.sha256, deadline_s=deadline_s(),
+                            logger=logger)
             name = f"{cache_prefix}{got.path.name}"
             if name not in available:
                 available = listed() or []

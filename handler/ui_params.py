@@ -29,9 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def workflow_that_ran(ui: dict[str, Any], parameters: dict[str, tuple[Binding, ...]], values: dict[str, Any],
-                      ran: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits) -> dict[str, Any] | None:
+                      ran: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits,
+                      logger: logging.Logger | logging.LoggerAdapter = log) -> dict[str, Any] | None:
     """`ui` with `values` written into its widgets, if it converts exactly to `ran` (the API graph queued, before
-    per-job rewrites); else None, and the reason is logged."""
+    per-job rewrites); else None, and the reason is logged (`logger` carries the job id)."""
     if not values:
         return ui
     written = copy.deepcopy(ui)
@@ -39,15 +40,15 @@ def workflow_that_ran(ui: dict[str, Any], parameters: dict[str, tuple[Binding, .
         for binding in parameters.get(field, ()):
             problem = _write(written, binding, value, object_info)
             if problem:
-                log.info("the PNG will carry no GUI workflow: field '%s' %s", field, problem)
+                logger.info("the PNG will carry no GUI workflow: field '%s' %s", field, problem)
                 return None
     try:
         converted = ui_to_api.convert(written, object_info, limits)
     except WorkerError as err:  # cannot happen for a workflow that converted before; never fail the job for it
-        log.info("the PNG will carry no GUI workflow: the written workflow does not convert (%s)", err.message)
+        logger.info("the PNG will carry no GUI workflow: the written workflow does not convert (%s)", err.message)
         return None
     if converted != ran:
-        log.info("the PNG will carry no GUI workflow: with the request's values written it does not convert to the "
+        logger.info("the PNG will carry no GUI workflow: with the request's values written it does not convert to the "
                  "graph that runs")
         return None
     return written
