@@ -191,7 +191,7 @@ def check_keys(keys: list[str]) -> LoraCheck:
     if matched == 0:
         sample = ", ".join(repr(k) for k in keys[:3])
         why = ("holds only text-encoder keys, which a model-only LoRA loader does not apply" if text_encoder == len(keys)
-               else "is not a LoRA for FLUX.1 that ComfyUI can apply: none of its "
+               else "is for another model: none of its "
                     f"{len(keys)} keys names a FLUX DiT weight in a LoRA format ComfyUI v0.3.64 reads (first keys: {sample})")
         raise LoraFileError(why)
     return LoraCheck(len(keys), matched, text_encoder, tuple(unmatched[:5]))

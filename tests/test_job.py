@@ -314,7 +314,7 @@ def test_a_lora_comfyui_cannot_apply_is_refused_before_anything_is_queued(fake_r
     worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path, "sdxl"))
     result = worker.handle({"id": "bad-lora", "input": {"prompt": "p", "loras": [{"name": "style.safetensors"}]}})
     assert result["details"]["type"] == "invalid_input" and result["details"]["field"] == "loras[0].name"
-    assert "not a LoRA for FLUX.1 that ComfyUI can apply" in result["error"]
+    assert "must be a FLUX LoRA ComfyUI can apply: the file is for another model" in result["error"]
     assert fake_real_info.prompts == []
 
 
