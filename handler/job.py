@@ -257,7 +257,8 @@ class Worker:
                      jlog: JobLog) -> dict[str, Any]:
         """Resolve the request's LoRAs to files ComfyUI lists (downloading URLs into the cache, checking every
         file's keys) and splice their loader nodes into the graph (loras.py), within the job's time."""
-        if not request.loras:
+        in_graph = loras.url_inputs(graph, self.client.object_info()) if request.workflow is not None else ()
+        if not request.loras and not in_graph:
             return graph
         settings = self.settings.loras
 
@@ -267,13 +268,19 @@ class Worker:
         bound_by_job = left() < settings.fetch.deadline_s
         try:
             resolved = loras.resolve(
-                request.loras, listed=lambda: self.client.input_options(loras.LOADER_CLASS, "lora_name"),
+                request.loras + in_graph, listed=lambda: self.client.input_options(loras.LOADER_CLASS, "lora_name"),
                 search_dirs=settings.dirs, cache=self.lora_cache, cache_prefix=settings.cache_prefix, deadline_s=left,
                 logger=jlog)
         except InputError:
             if bound_by_job and time.monotonic() >= deadline:
                 raise _timeout("while its LoRAs were fetched") from None
             raise
+        if in_graph:
+            graph = loras.set_names(graph, in_graph, resolved[len(request.loras):])
+            resolved = resolved[: len(request.loras)]
+            jlog.info("%d LoRA loader node(s) of the workflow named a URL: now the cached file", len(in_graph))
+        if not resolved:
+            return graph
         jlog.info("applying %d LoRA(s) to the model: %s", len(resolved),
                   ", ".join(f"{safe_text(name, 120)} x{strength:g}" for name, strength in resolved))
         return loras.insert(graph, resolved, self.client.object_info())

@@ -16,7 +16,9 @@ each one asks for, so switching LoRAs never rebuilds the fast path's wrappers; b
 would re-run FluxFastPatch on a new model object.
 
 A `name` must be a file ComfyUI lists in its loras folders (fresh from ComfyUI); a `url` is downloaded into the
-LoRA cache (lora_cache.py). Either way the file's keys are checked (lora_files.py) before anything runs.
+LoRA cache (lora_cache.py). Either way the file's keys are checked (lora_files.py) before anything runs. A caller's
+own workflow may also put an https URL in a LoRA loader node's `lora_name` (`url_inputs`): it is fetched and
+checked the same way and replaced by the cached file's name.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_LORAS = 4
 STRENGTH_MIN, STRENGTH_MAX, STRENGTH_DEFAULT = 0.0, 2.0, 1.0
 LOADER_CLASS = "LoraLoaderModelOnly"
+LORA_INPUT = "lora_name"
 FAST_PATH_NODES = frozenset({"FluxFastPatch"})
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ENTRY_FIELDS = ("name", "url", "strength", "sha256")
@@ -49,6 +52,11 @@ class LoraSpec:
     url: str | None
     strength: float
     sha256: str | None = None
+
+    @property
+    def url_field(self) -> str:
+        """How errors name the URL: `loras[0].url`, or the workflow node input that held it."""
+        return f"{self.field}.url" if self.field.startswith("loras[") else self.field
 
 
 def parse(raw: Any) -> tuple[LoraSpec, ...]:
@@ -123,9 +131,9 @@ def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None]
                 logger.info("LoRA %s: %s, %d of %d keys apply to the DiT", spec.field, name, check.matched, check.tensors)
         else:
             if cache is None:
-                raise InputError(f"{spec.field}.url", spec.url, "cannot be used: this worker has no LoRA cache folder "
+                raise InputError(spec.url_field, spec.url, "cannot be used: this worker has no LoRA cache folder "
                                  "(set LORA_CACHE_DIR to a folder inside ComfyUI's loras search path)")
-            got = cache.get(spec.url, field=f"{spec.field}.url", sha256=spec.sha256, deadline_s=deadline_s(),
+            got = cache.get(spec.url, field=spec.url_field, sha256=spec.sha256, deadline_s=deadline_s(),
                             logger=logger)
             name = f"{cache_prefix}{got.path.name}"
             if name not in available:
@@ -147,6 +155,34 @@ def _local_file(name: str, search_dirs: Iterable[Path]) -> Path | None:
         except OSError:
             continue
     return None
+
+
+def url_inputs(graph: dict[str, Any], object_info: dict[str, Any]) -> tuple[LoraSpec, ...]:
+    """A caller's own LoRA loader nodes may name a LoRA by URL in `lora_name`, like the `loras` field: one spec per
+    such input (any node class whose `lora_name` is a list input), strength left to the node."""
+    specs = []
+    for nid, node in graph.items():
+        value = node.get("inputs", {}).get(LORA_INPUT) if isinstance(node, dict) else None
+        if not (isinstance(value, str) and value.lower().startswith(("https://", "http://"))):
+            continue
+        info = object_info.get(node.get("class_type")) or {}
+        if not any(LORA_INPUT in ((info.get("input") or {}).get(section) or {}) for section in ("required", "optional")):
+            continue
+        if len(value) > _URL_MAX_CHARS:
+            raise InputError(f"workflow node {nid} {LORA_INPUT}", value, f"must be an https URL of at most {_URL_MAX_CHARS} characters")
+        specs.append(LoraSpec(f"workflow node {nid} {LORA_INPUT}", None, value.strip(), STRENGTH_DEFAULT))
+    return tuple(specs)
+
+
+def set_names(graph: dict[str, Any], specs: Iterable[LoraSpec], names: list[tuple[str, float]]) -> dict[str, Any]:
+    """A copy of `graph` with each URL of `url_inputs` replaced by the name ComfyUI lists for its cached file."""
+    graph = dict(graph)
+    by_url = {spec.url: name for spec, (name, _strength) in zip(specs, names)}
+    for nid, node in list(graph.items()):
+        value = node.get("inputs", {}).get(LORA_INPUT) if isinstance(node, dict) else None
+        if isinstance(value, str) and value.strip() in by_url:
+            graph[nid] = {**node, "inputs": {**node["inputs"], LORA_INPUT: by_url[value.strip()]}}
+    return graph
 
 
 # ---- graph ----------------------------------------------------------------------------------------------------

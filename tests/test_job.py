@@ -369,3 +369,39 @@ def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_na
             assert lora["inputs"]["lora_name"] == name and lora["inputs"]["strength_model"] == 1.5
         assert server.paths_requested() == ["/l.safetensors"]  # the first download was kept and reused
     assert (tmp_path / "loras" / name).read_bytes() == body
+
+
+def test_a_callers_lora_loader_node_may_name_a_url_which_becomes_the_cached_file(fake_real_info, tmp_path):
+    from handler.config import LoraSettings
+    from handler.lora_cache import cache_name
+    from handler.url_fetch import AddressPolicy
+    from image_server import ImageServer, send
+    from tools.standins import write_lora
+
+    write_lora(tmp_path / "src.safetensors", "diffusers")
+    write_lora(tmp_path / "bad.safetensors", "sdxl")
+    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
+                         allow_http=True)
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
+                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
+    assert worker.prepare() == []
+    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
+    graph["60"] = {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["12", 0], "lora_name": "", "strength_model": 0.9}}
+    graph["8"]["inputs"]["model"] = ["60", 0]
+    with ImageServer() as server:
+        for name in ("src", "bad"):
+            server.routes[f"/{name}.safetensors"] = lambda h, b=(tmp_path / f"{name}.safetensors").read_bytes(): send(h, b)
+        good, bad = server.url("/src.safetensors"), server.url("/bad.safetensors")
+        cached = f"dl/{cache_name(good, None)}"
+        fake_real_info.object_info["LoraLoaderModelOnly"]["input"]["required"]["lora_name"][0].append(cached)
+        graph["60"]["inputs"]["lora_name"] = good
+        result = worker.handle({"id": "w1", "input": {"workflow": graph}})
+        assert result["status"] == "success", result
+        sent = fake_real_info.prompts[-1]["prompt"]
+        assert sent["60"]["inputs"]["lora_name"] == cached and sent["60"]["inputs"]["strength_model"] == 0.9
+        assert [n for n in sent.values() if n["class_type"] == "LoraLoaderModelOnly"] == [sent["60"]]
+        graph["60"]["inputs"]["lora_name"] = bad
+        refused = worker.handle({"id": "w2", "input": {"workflow": graph}})
+        assert refused["details"]["field"] == "workflow node 60 lora_name" and "is for another model" in refused["error"]
+        assert len(fake_real_info.prompts) == 1

@@ -138,3 +138,19 @@ def test_a_url_without_a_cache_folder_is_refused():
 def test_no_lora_loader_in_comfyui_is_a_workflow_error():
     with pytest.raises(WorkflowError, match="no LoraLoaderModelOnly"):
         _resolve(parse([{"name": "a"}]), None)
+
+
+def test_only_lora_name_inputs_of_lora_loaders_are_taken_as_urls():
+    from handler.loras import url_inputs
+
+    graph = copy.deepcopy(T2I)
+    graph["4"]["inputs"]["text"] = "https://example.com/a.safetensors"  # a prompt that happens to be a URL
+    graph["60"] = {"class_type": LOADER_CLASS, "inputs": {"model": ["12", 0], "lora_name": "https://x.test/l.safetensors",
+                                                          "strength_model": 1.0}}
+    graph["61"] = {"class_type": LOADER_CLASS, "inputs": {"model": ["60", 0], "lora_name": "style.safetensors",
+                                                          "strength_model": 1.0}}
+    assert url_inputs(graph, OBJECT_INFO) == (LoraSpec("workflow node 60 lora_name", None, "https://x.test/l.safetensors", 1.0),)
+    graph["60"]["inputs"]["lora_name"] = "https://x.test/" + "a" * 5000
+    with pytest.raises(InputError) as err:
+        url_inputs(graph, OBJECT_INFO)
+    assert err.value.field == "workflow node 60 lora_name"
