@@ -43,6 +43,28 @@ class BucketSettings:
 
 
 @dataclass(frozen=True)
+class LoraSettings:
+    """Where LoRA files are found and where LoRAs named by URL are cached (README "LoRAs").
+
+    `dirs`: folders the handler reads a listed LoRA's header from, for the key check (ComfyUI's own loras folders;
+    ComfyUI's list decides what a name may be). `cache_dir`: inside one of `dirs`, so ComfyUI lists what is
+    downloaded there as `cache_prefix + file`; None = LoRAs by URL are refused.
+    """
+
+    dirs: tuple[Path, ...] = ()
+    cache_dir: Path | None = None
+    cache_prefix: str = ""
+    cache_max_bytes: int = 20_000_000_000
+    fetch: FetchLimits = field(default_factory=lambda: FetchLimits(max_bytes=2_000_000_000, read_timeout_s=30.0,
+                                                                    deadline_s=300.0))
+    allow_http: bool = False
+
+
+VOLUME_LORAS = Path("/runpod-volume/models/loras")
+LORA_CACHE_SUBFOLDER = "_url_cache"
+
+
+@dataclass(frozen=True)
 class Settings:
     comfyui_url: str = "http://127.0.0.1:8188"
     comfyui_pid: int | None = None
@@ -68,6 +90,7 @@ class Settings:
     workflow_allowed_nodes: frozenset[str] | None = None
     workflow_denied_nodes: frozenset[str] = DENIED_NODES
     workflow_limits: WorkflowLimits = field(default_factory=WorkflowLimits)
+    loras: LoraSettings = field(default_factory=LoraSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -111,7 +134,61 @@ class Settings:
             workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
             workflow_denied_nodes=DENIED_NODES | _get(env, "WORKFLOW_DENIED_NODES", _class_names, frozenset()),
             workflow_limits=_workflow_limits(env),
+            loras=_lora_settings(env),
         )
+
+
+def _lora_settings(env: Mapping[str, str], volume_loras: Path = VOLUME_LORAS) -> LoraSettings:
+    """LORA_*: the folders, the URL cache (on the network volume when one is mounted, else under ComfyUI's
+    models/loras) and the download bounds."""
+    d = LoraSettings()
+    comfy = env.get("COMFYUI_PATH") or None
+    default_dirs = tuple(p for p in ((Path(comfy) / "models" / "loras") if comfy else None, volume_loras) if p)
+    dirs = _get(env, "LORA_DIRS", _paths, default_dirs)
+    if volume_loras.parent.is_dir():
+        default_cache = volume_loras / LORA_CACHE_SUBFOLDER
+    elif comfy:
+        default_cache = Path(comfy) / "models" / "loras" / LORA_CACHE_SUBFOLDER
+    else:
+        default_cache = None
+    raw_cache = env.get("LORA_CACHE_DIR", "").strip()
+    cache_dir = Path(raw_cache) if raw_cache else default_cache
+    prefix = ""
+    if cache_dir is not None:
+        parent = next((folder for folder in dirs if cache_dir.is_relative_to(folder) and cache_dir != folder), None)
+        if parent is None:
+            raise ConfigError(f"LORA_CACHE_DIR={str(cache_dir)!r} is invalid: it must be a subfolder of one of the "
+                              f"LoRA folders ComfyUI searches (LORA_DIRS: {', '.join(map(str, dirs)) or 'none'}).")
+        prefix = cache_dir.relative_to(parent).as_posix() + "/"
+    f = d.fetch
+    return LoraSettings(
+        dirs=dirs,
+        cache_dir=cache_dir,
+        cache_prefix=prefix,
+        cache_max_bytes=_get(env, "LORA_CACHE_MAX_BYTES", _positive_int, d.cache_max_bytes),
+        fetch=FetchLimits(max_bytes=_get(env, "LORA_URL_MAX_BYTES", _positive_int, f.max_bytes),
+                          connect_timeout_s=f.connect_timeout_s, read_timeout_s=f.read_timeout_s,
+                          deadline_s=_get(env, "LORA_URL_DEADLINE_S", _positive_float, f.deadline_s),
+                          max_redirects=f.max_redirects),
+        allow_http=_get(env, "LORA_URL_ALLOW_HTTP", _boolean, d.allow_http),
+    )
+
+
+def _paths(raw: str) -> tuple[Path, ...]:
+    """Folders separated by ':' (like PATH)."""
+    paths = tuple(Path(p.strip()) for p in raw.split(":") if p.strip())
+    if not paths or not all(p.is_absolute() for p in paths):
+        raise ValueError("must list absolute folders separated by ':'")
+    return paths
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _comfyui_dirs(env: Mapping[str, str], output_dir: Path | None) -> tuple[Path | None, Path | None]:

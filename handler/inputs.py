@@ -6,6 +6,7 @@ Accepted shapes (all fields optional except where noted):
 - image-to-image (`workflow_name: "flux1-dev-img2img"`): `input_image` (the name of one of `images`), `strength`;
 - power users: `workflow` (a ComfyUI graph, API or UI format) or `workflow_name` (a shipped workflow), `images`
   (input files, checked by `input_files`), `include_previews`;
+- LoRAs (handler/loras.py): `loras`, up to 4 `{"name" | "url", "strength", "sha256"}`, on any workflow;
 - introspection: `{"action": "info"}`.
 Unknown fields are refused rather than ignored, so a typo (`num_steps`) never silently falls back to a default.
 """
@@ -18,6 +19,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import loras as lora_input
 from .errors import InputError
 
 DEFAULTS = {
@@ -44,7 +46,7 @@ PARAMETER_FIELDS = ("prompt", "width", "height", "guidance_scale", "num_inferenc
                     "input_image", "strength")
 KNOWN_FIELDS = frozenset(
     PARAMETER_FIELDS
-    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "action")
+    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "action", "loras")
 )
 
 
@@ -62,6 +64,7 @@ class Request:
     include_previews: bool = False
     action: str | None = None
     provided: frozenset[str] = frozenset()  # the fields the caller actually sent
+    loras: tuple[lora_input.LoraSpec, ...] = ()
 
     @property
     def prompt(self) -> str | None:
@@ -156,6 +159,7 @@ def parse(raw: Any) -> Request:
         images=images,
         include_previews=include_previews,
         provided=frozenset(raw),
+        loras=lora_input.parse(raw.get("loras")),
     )
 
 

@@ -23,11 +23,13 @@ import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from . import graph_rules, input_files, inputs, outputs, payload, storage, ui_to_api, workflow, workflow_policy
+from . import graph_rules, input_files, inputs, loras, outputs, payload, storage, ui_params, ui_to_api, workflow, workflow_policy
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
 from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError, safe_text
 from .job_files import JobFiles
+from .lora_cache import LoraCache
+from .url_fetch import AddressPolicy
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ class JobLog(logging.LoggerAdapter):
 
 
 class Worker:
-    def __init__(self, settings: Settings, client: ComfyClient, report_progress: ProgressReporter | None = None):
+    def __init__(self, settings: Settings, client: ComfyClient, report_progress: ProgressReporter | None = None,
+                 lora_policy: AddressPolicy = AddressPolicy()):
         self.settings = settings
         self.client = client
         self.report_progress = report_progress
@@ -53,6 +56,9 @@ class Worker:
         self.node_rules = workflow_policy.NodeRules(settings.workflow_allowed_nodes, settings.workflow_denied_nodes)
         # Jobs stopped at their deadline: ComfyUI may still write into their folders after they were cleaned.
         self._interrupted: list[JobFiles] = []
+        lora = settings.loras
+        self.lora_cache = (LoraCache(lora.cache_dir, lora.cache_max_bytes, lora.fetch, https_only=not lora.allow_http,
+                                     policy=lora_policy) if lora.cache_dir is not None else None)
 
     # ---- start-up ---------------------------------------------------------------------------------------
     def prepare(self) -> list[str]:
@@ -138,7 +144,8 @@ class Worker:
         limits = self.settings.input_limits
         # Cheap checks of `images` first (names, sizes), so a bad entry fails before the graph is looked at.
         specs = input_files.parse_images(request.images, max_bytes=limits.max_bytes)
-        graph, extra_data = self._build_graph(request, job_id)
+        graph, extra_data = self._build_graph(request, job_id, jlog)
+        graph = self._apply_loras(request, graph, deadline, jlog)
         names = workflow_policy.JobNames(files.folder, {spec.name: f"{files.folder}/{spec.name}" for spec in specs})
         graph = workflow_policy.enforce(graph, self.client.object_info(), names,
                                         rules=self.node_rules if request.workflow is not None else None,
@@ -214,23 +221,27 @@ class Worker:
                           output_format=request.output_format, limit=self.settings.max_response_bytes,
                           bucket_configured=self.store is not None, png_metadata_bytes=metadata)
 
-    def _build_graph(self, request: inputs.Request, job_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _build_graph(self, request: inputs.Request, job_id: str,
+                     jlog: logging.LoggerAdapter | logging.Logger = log) -> tuple[dict[str, Any], dict[str, Any]]:
         """The API graph to queue, and the extra_data that goes with it."""
         if request.workflow is not None:
             limits = self.settings.workflow_limits
             graph_rules.check_workflow_json(request.workflow, limits)
             extra_data: dict[str, Any] = {}
             object_info = self.client.object_info()
-            if ui_to_api.is_ui_format(request.workflow):
-                graph = ui_to_api.convert(request.workflow, object_info, limits)
-                # Saved PNGs then embed the caller's GUI workflow, as they do when queued from the GUI.
-                extra_data = {"extra_pnginfo": {"workflow": request.workflow}}
-            else:
-                graph = graph_rules.check_api_graph(request.workflow, limits)
+            is_ui = ui_to_api.is_ui_format(request.workflow)
+            graph = (ui_to_api.convert(request.workflow, object_info, limits) if is_ui
+                     else graph_rules.check_api_graph(request.workflow, limits))
             template = self.templates.get(self.settings.default_workflow)
             parameters = template.parameters if template else {}
             filled = workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
             graph_rules.check_api_graph(filled, limits)
+            if is_ui and not request.loras:
+                # Saved PNGs embed the GUI workflow, as when queued from the GUI, with the values that ran written
+                # in (or none where that cannot be exact: ui_params). LoRA nodes are not in the caller's workflow.
+                ran = ui_params.workflow_that_ran(request.workflow, parameters, request.parameters, filled,
+                                                  object_info, limits, jlog)
+                extra_data = {"extra_pnginfo": {"workflow": ran}} if ran is not None else {}
             return graph_rules.mark_output_nodes(filled, object_info, _safe_id(job_id)), extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
         for field in template.required:
@@ -241,6 +252,38 @@ class Worker:
         if "input_image" in values and values["input_image"] not in {i.get("name") for i in request.images if isinstance(i, dict)}:
             raise InputError("input_image", values["input_image"], "must be the name of one of the entries in 'images'")
         return workflow.fill(template.graph, template.parameters, values), {}
+
+    def _apply_loras(self, request: inputs.Request, graph: dict[str, Any], deadline: float,
+                     jlog: JobLog) -> dict[str, Any]:
+        """Resolve the request's LoRAs to files ComfyUI lists (downloading URLs into the cache, checking every
+        file's keys) and splice their loader nodes into the graph (loras.py), within the job's time."""
+        in_graph = loras.url_inputs(graph, self.client.object_info()) if request.workflow is not None else ()
+        if not request.loras and not in_graph:
+            return graph
+        settings = self.settings.loras
+
+        def left() -> float:
+            return _remaining(deadline, "before its LoRAs were fetched")
+
+        bound_by_job = left() < settings.fetch.deadline_s
+        try:
+            resolved = loras.resolve(
+                request.loras + in_graph, listed=lambda: self.client.input_options(loras.LOADER_CLASS, "lora_name"),
+                search_dirs=settings.dirs, cache=self.lora_cache, cache_prefix=settings.cache_prefix, deadline_s=left,
+                logger=jlog)
+        except InputError:
+            if bound_by_job and time.monotonic() >= deadline:
+                raise _timeout("while its LoRAs were fetched") from None
+            raise
+        if in_graph:
+            graph = loras.set_names(graph, in_graph, resolved[len(request.loras):])
+            resolved = resolved[: len(request.loras)]
+            jlog.info("%d LoRA loader node(s) of the workflow named a URL: now the cached file", len(in_graph))
+        if not resolved:
+            return graph
+        jlog.info("applying %d LoRA(s) to the model: %s", len(resolved),
+                  ", ".join(f"{safe_text(name, 120)} x{strength:g}" for name, strength in resolved))
+        return loras.insert(graph, resolved, self.client.object_info())
 
     def _template(self, name: str) -> workflow.Template:
         template = self.templates.get(name)

@@ -164,7 +164,7 @@ def widget_slots(info: dict[str, Any]) -> list[_WidgetSlot]:
     return slots
 
 
-def _match_values(slots: list[_WidgetSlot], values: list[Any]) -> list[tuple[_WidgetSlot, Any]] | None:
+def match_values(slots: list[_WidgetSlot], values: list[Any]) -> list[tuple[_WidgetSlot, Any]] | None:
     """Assign saved values to widget slots, deciding for each optional slot whether it was saved.
 
     Returns None when no assignment uses up exactly all values. Prefers taking an optional slot when its
@@ -214,7 +214,7 @@ def widget_values_by_name(
             {"class_type": class_type},
             node_id=node_id,
         )
-    matched = _match_values(slots, saved)
+    matched = match_values(slots, saved)
     if matched is None:
         # Fewer values than widgets (an older save of a node that gained inputs) or more (a frontend widget
         # we do not know). Assign greedily like the frontend does and keep defaults for what is missing.

@@ -228,17 +228,18 @@ class FetchedImage:
 # Fetch
 
 
-def _check_url_shape(url: str, field_name: str, original: str) -> tuple:
-    """Split `url`, refusing non-http(s) schemes and host-less URLs. Returns (scheme, host, port)."""
+def _check_url_shape(url: str, field_name: str, original: str, schemes: tuple = ("http", "https")) -> tuple:
+    """Split `url`, refusing schemes not in `schemes` and host-less URLs. Returns (scheme, host, port)."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UnsafeURLError(field_name, original, f"must be a valid http(s) URL ({exc})") from None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
+    if scheme not in schemes:
         where = "" if url == original else f" (redirected to {host_of(url)})"
-        raise UnsafeURLError(field_name, original, f"must use http or https, not {scheme or 'no scheme'!r}{where}")
+        allowed = " or ".join(schemes)
+        raise UnsafeURLError(field_name, original, f"must use {allowed}, not {scheme or 'no scheme'!r}{where}")
     host = parts.hostname
     if not host:
         raise UnsafeURLError(field_name, original, "must name a host" + ("" if url == original else " (in a redirect)"))
@@ -356,7 +357,7 @@ class _DeadlineAdapter(PinnedIPAdapter):
 
 
 def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_name: str, original: str,
-          watchdog: _Watchdog, ca_bundle: Optional[str] = None):
+          watchdog: _Watchdog, ca_bundle: Optional[str] = None, accept: str = "image/*"):
     """GET `url` pinned to the first of `ips` that accepts a connection. Returns (session, response)."""
     last_error: Optional[BaseException] = None
     shown = host_of(url)
@@ -374,7 +375,7 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
         try:
             response = session.get(
                 url,
-                headers={"User-Agent": _USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"},
+                headers={"User-Agent": _USER_AGENT, "Accept": accept, "Accept-Encoding": "identity"},
                 allow_redirects=False,
                 stream=True,
                 timeout=(min(limits.connect_timeout_s, remaining), min(limits.read_timeout_s, remaining)),
@@ -403,7 +404,7 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
 
 
 def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: str, original: str,
-                 watchdog: _Watchdog) -> bytes:
+                 watchdog: _Watchdog, sink: Optional[Callable[[bytes], None]] = None) -> bytes:
     """Read the body, aborting past the byte cap or the total deadline.
 
     Each read is at most one recv (read1) and the socket timeout is tightened to what is left of the deadline,
@@ -439,7 +440,10 @@ def _read_capped(response, *, limits: FetchLimits, deadline: float, field_name: 
         total += len(chunk)
         if total > limits.max_bytes:
             raise URLFetchError(field_name, original, f"must be at most {limits.max_bytes} bytes (download exceeded it)")
-        chunks.append(chunk)
+        if sink is not None:
+            sink(chunk)  # large bodies (LoRA files) go to a file, not memory
+        else:
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -465,14 +469,58 @@ def fetch_image(url: str, *, field: str, limits: FetchLimits = FetchLimits(),
         watchdog.cancel()
 
 
+def fetch_to_file(url: str, *, field: str, sink: Callable[[bytes], None], limits: FetchLimits,
+                  policy: AddressPolicy = AddressPolicy(), resolver: Resolver = system_resolver,
+                  ca_bundle: Optional[str] = None, https_only: bool = True, what: str = "file") -> tuple[int, str]:
+    """Download `url` under the same guard as `fetch_image`, handing each chunk of the body to `sink` (the body
+    never has to fit in memory). No check of the content is made here: the caller checks the file it wrote.
+    `https_only` refuses plain http for the URL and every redirect. Returns (bytes received, final URL)."""
+    original = url
+    if not isinstance(url, str):
+        raise UnsafeURLError(field, url, "must be an https URL string" if https_only else "must be an http(s) URL string")
+    deadline = time.monotonic() + limits.deadline_s
+    watchdog = _Watchdog(deadline)
+    received = [0]
+
+    def counting(chunk: bytes) -> None:
+        received[0] += len(chunk)
+        sink(chunk)
+
+    try:
+        _data, final_url, _type, hop = _download(
+            url.strip(), field=field, original=original, limits=limits, policy=policy, resolver=resolver,
+            ca_bundle=ca_bundle, deadline=deadline, watchdog=watchdog, sink=counting,
+            schemes=("https",) if https_only else ("http", "https"), accept="*/*", what=what)
+    finally:
+        watchdog.cancel()
+    log.info("%s %s: fetched %d bytes after %d redirect(s)", what, field, received[0], hop)
+    return received[0], final_url
+
+
 def _fetch(current: str, *, field: str, original: str, limits: FetchLimits, policy: AddressPolicy, resolver: Resolver,
            ca_bundle: Optional[str], deadline: float, watchdog: _Watchdog) -> FetchedImage:
+    data, current, content_type, hop = _download(current, field=field, original=original, limits=limits,
+                                                 policy=policy, resolver=resolver, ca_bundle=ca_bundle,
+                                                 deadline=deadline, watchdog=watchdog)
+    info = check_image_bytes(data, field=field, value=original, max_pixels=limits.max_pixels,
+                             max_frames=limits.max_frames, max_decoded_bytes=limits.max_decoded_bytes, error=URLFetchError)
+    log.info("input image %s: fetched %d bytes (%s %dx%d) after %d redirect(s)",
+             field, len(data), info.format, info.width, info.height, hop)
+    return FetchedImage(data=data, info=info, final_url=current, content_type=content_type)
+
+
+def _download(current: str, *, field: str, original: str, limits: FetchLimits, policy: AddressPolicy,
+              resolver: Resolver, ca_bundle: Optional[str], deadline: float, watchdog: _Watchdog,
+              sink: Optional[Callable[[bytes], None]] = None, schemes: tuple = ("http", "https"),
+              accept: str = "image/*", what: str = "input image") -> tuple[bytes, str, Optional[str], int]:
+    """Follow redirects (each hop re-checked) to a 200 and read its body. Returns (body, final URL, type, hops);
+    the body is empty when `sink` received it."""
     for hop in range(limits.max_redirects + 1):
-        _scheme, host, port = _check_url_shape(current, field, original)
+        _scheme, host, port = _check_url_shape(current, field, original, schemes)
         ips = _vetted_addresses(host, port, field_name=field, original=original, policy=policy, resolver=resolver,
                                 timeout_s=max(min(limits.connect_timeout_s, _remaining(deadline)), 0.001))
         session, response = _open(current, ips, limits=limits, deadline=deadline, field_name=field, original=original,
-                                  watchdog=watchdog, ca_bundle=ca_bundle)
+                                  watchdog=watchdog, ca_bundle=ca_bundle, accept=accept)
         try:
             status = response.status_code
             if status in _REDIRECTS:
@@ -480,7 +528,7 @@ def _fetch(current: str, *, field: str, original: str, limits: FetchLimits, poli
                 if not location:
                     raise URLFetchError(field, original, f"redirect ({status}) must carry a Location ({host_of(current)})")
                 nxt = urljoin(current, location)
-                log.info("input image %s: redirect %d -> %s", field, status, host_of(nxt))
+                log.info("%s %s: redirect %d -> %s", what, field, status, host_of(nxt))
                 current = nxt
                 continue
             if status != 200:
@@ -493,14 +541,10 @@ def _fetch(current: str, *, field: str, original: str, limits: FetchLimits, poli
                 raise URLFetchError(field, original,
                                     f"must be at most {limits.max_bytes} bytes (Content-Length says {int(declared)})")
             data = _read_capped(response, limits=limits, deadline=deadline, field_name=field, original=original,
-                                watchdog=watchdog)
+                                watchdog=watchdog, sink=sink)
             content_type = response.headers.get("Content-Type")
         finally:
             response.close()
             session.close()
-        info = check_image_bytes(data, field=field, value=original, max_pixels=limits.max_pixels,
-                                 max_frames=limits.max_frames, max_decoded_bytes=limits.max_decoded_bytes, error=URLFetchError)
-        log.info("input image %s: fetched %d bytes (%s %dx%d) after %d redirect(s)",
-                 field, len(data), info.format, info.width, info.height, hop)
-        return FetchedImage(data=data, info=info, final_url=current, content_type=content_type)
-    raise UnsafeURLError(field, original, f"must reach the image within {limits.max_redirects} redirects")
+        return data, current, content_type, hop
+    raise UnsafeURLError(field, original, f"must reach the {what} within {limits.max_redirects} redirects")

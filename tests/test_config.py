@@ -1,5 +1,7 @@
 """Configuration is read once, with defaults, and a bad value stops the start naming the variable."""
 
+from pathlib import Path
+
 import pytest
 
 from handler.config import Settings
@@ -84,3 +86,37 @@ def test_node_class_lists_for_caller_workflows():
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"WORKFLOW_ALLOWED_NODES": " , "})
     assert "WORKFLOW_ALLOWED_NODES" in caught.value.message
+
+
+# ---- LoRAs ------------------------------------------------------------------------------------------------------
+
+def test_lora_defaults_without_a_network_volume(tmp_path):
+    from handler.config import _lora_settings
+
+    s = _lora_settings({"COMFYUI_PATH": "/comfyui"}, volume_loras=tmp_path / "no-volume" / "loras")
+    assert s.dirs == (Path("/comfyui/models/loras"), tmp_path / "no-volume" / "loras")
+    assert s.cache_dir == Path("/comfyui/models/loras/_url_cache") and s.cache_prefix == "_url_cache/"
+    assert (s.cache_max_bytes, s.fetch.max_bytes, s.fetch.deadline_s, s.allow_http) == (20_000_000_000, 2_000_000_000, 300.0, False)
+    assert _lora_settings({}, volume_loras=tmp_path / "no-volume" / "loras").cache_dir is None  # URLs refused
+
+
+def test_lora_cache_goes_on_the_network_volume_when_one_is_mounted(tmp_path):
+    from handler.config import _lora_settings
+
+    volume = tmp_path / "models"
+    volume.mkdir()
+    s = _lora_settings({"COMFYUI_PATH": "/comfyui"}, volume_loras=volume / "loras")
+    assert s.cache_dir == volume / "loras" / "_url_cache" and s.cache_prefix == "_url_cache/"
+
+
+def test_lora_variables_are_read_and_checked():
+    s = Settings.from_env({"LORA_DIRS": "/a/loras:/b/loras", "LORA_CACHE_DIR": "/b/loras/dl/cache",
+                           "LORA_CACHE_MAX_BYTES": "1000", "LORA_URL_MAX_BYTES": "500", "LORA_URL_DEADLINE_S": "9",
+                           "LORA_URL_ALLOW_HTTP": "true"}).loras
+    assert s.dirs == (Path("/a/loras"), Path("/b/loras")) and s.cache_prefix == "dl/cache/"
+    assert (s.cache_max_bytes, s.fetch.max_bytes, s.fetch.deadline_s, s.allow_http) == (1000, 500, 9.0, True)
+    with pytest.raises(ConfigError, match="LORA_CACHE_DIR='/elsewhere' is invalid: it must be a subfolder"):
+        Settings.from_env({"LORA_DIRS": "/a/loras", "LORA_CACHE_DIR": "/elsewhere"})
+    for name, value in (("LORA_DIRS", "relative/loras"), ("LORA_CACHE_MAX_BYTES", "0"), ("LORA_URL_ALLOW_HTTP", "maybe")):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env({name: value})

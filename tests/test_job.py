@@ -158,7 +158,16 @@ def test_ui_format_workflow_from_the_gui_is_converted_and_embedded_in_the_png_me
     assert result["status"] == "success"
     sent = fake_real_info.prompts[-1]
     assert next(n for n in sent["prompt"].values() if n["class_type"] == "CLIPTextEncode")["inputs"]["text"] == "from the GUI"
-    assert sent["extra_data"]["extra_pnginfo"]["workflow"] == ui_graph
+    # The PNG's GUI workflow carries the values that ran (issue 11), and nothing else changed.
+    embedded = sent["extra_data"]["extra_pnginfo"]["workflow"]
+    widgets = {n["title"]: n["widgets_values"] for n in embedded["nodes"] if n.get("title")}
+    assert widgets["Prompt"] == ["from the GUI"]
+    assert widgets["Image size"] == [256, 256, 1]
+    assert widgets["Shift for image size"] == [1.15, 0.5, 256, 256]
+    original = {n["title"]: n["widgets_values"] for n in ui_graph["nodes"] if n.get("title")}
+    assert {k: v for k, v in widgets.items() if k not in ("Prompt", "Image size", "Shift for image size")} == \
+        {k: v for k, v in original.items() if k not in ("Prompt", "Image size", "Shift for image size")}
+    assert original["Prompt"] != ["from the GUI"]  # the caller's workflow itself is not modified
 
 
 def test_input_images_are_checked_then_uploaded_before_the_prompt(fake):
@@ -278,3 +287,121 @@ def test_a_gui_format_workflow_goes_through_the_same_policy(fake_real_info):
     assert ok.get("status") == "success", ok
     sent = next(n for n in fake_real_info.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage")
     assert sent["inputs"]["image"].startswith("ui-ok-") and sent["inputs"]["image"].endswith("/example.png")
+
+
+# ---- LoRAs (issue 11) -------------------------------------------------------------------------------------------
+
+def _lora_settings(folder, fmt="kohya"):
+    from handler.config import LoraSettings
+    from tools.standins import write_lora
+
+    write_lora(folder / "style.safetensors", fmt)
+    return LoraSettings(dirs=(folder,))
+
+
+def test_a_listed_lora_is_checked_and_spliced_in_after_the_fast_path(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    result = worker.handle({"id": "lora", "input": {"prompt": "p", "width": 256, "height": 256,
+                                                    "loras": [{"name": "style.safetensors", "strength": 0.6}]}})
+    assert result["status"] == "success", result
+    prompt = fake_real_info.prompts[-1]["prompt"]
+    (lora,) = [n for n in prompt.values() if n["class_type"] == "LoraLoaderModelOnly"]
+    fast = next(nid for nid, n in prompt.items() if n["class_type"] == "FluxFastPatch")
+    assert lora["inputs"] == {"model": [fast, 0], "lora_name": "style.safetensors", "strength_model": 0.6}
+
+
+def test_a_lora_comfyui_cannot_apply_is_refused_before_anything_is_queued(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path, "sdxl"))
+    result = worker.handle({"id": "bad-lora", "input": {"prompt": "p", "loras": [{"name": "style.safetensors"}]}})
+    assert result["details"]["type"] == "invalid_input" and result["details"]["field"] == "loras[0].name"
+    assert "must be a FLUX LoRA ComfyUI can apply: the file is for another model" in result["error"]
+    assert fake_real_info.prompts == []
+
+
+def test_an_unknown_lora_name_lists_what_is_available(fake_real_info, tmp_path):
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    result = worker.handle({"id": "x", "input": {"prompt": "p", "loras": [{"name": "missing.safetensors"}]}})
+    assert result["details"]["field"] == "loras[0].name" and "available: style.safetensors" in result["error"]
+    assert fake_real_info.prompts == []
+
+
+def test_a_gui_workflow_with_loras_carries_no_gui_workflow_in_its_png(fake_real_info, tmp_path):
+    """The caller's GUI workflow has no LoRA nodes: it would not reopen what ran, so it is left out."""
+    worker = make_worker(fake_real_info, loras=_lora_settings(tmp_path))
+    ui_graph = load_json(WORKFLOWS / "flux1-dev-t2i.ui.json")
+    result = worker.handle({"id": "ui-lora", "input": {"workflow": ui_graph, "prompt": "x",
+                                                       "loras": [{"name": "style.safetensors"}]}})
+    assert result["status"] == "success", result
+    sent = fake_real_info.prompts[-1]
+    assert "workflow" not in (sent.get("extra_data") or {}).get("extra_pnginfo", {})
+    assert any(n["class_type"] == "LoraLoaderModelOnly" for n in sent["prompt"].values())
+
+
+def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_name(fake_real_info, tmp_path):
+    from handler.config import LoraSettings
+    from handler.lora_cache import cache_name
+    from handler.url_fetch import AddressPolicy
+    from image_server import ImageServer, send
+    from tools.standins import write_lora
+
+    write_lora(tmp_path / "src.safetensors", "comfy")
+    body = (tmp_path / "src.safetensors").read_bytes()
+    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
+                         allow_http=True)
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
+                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
+    assert worker.prepare() == []
+    with ImageServer() as server:
+        server.routes["/l.safetensors"] = lambda h: send(h, body, content_type="application/octet-stream")
+        url = server.url("/l.safetensors")
+        name = f"dl/{cache_name(url, None)}"
+        job = {"prompt": "p", "width": 256, "height": 256, "loras": [{"url": url, "strength": 1.5}]}
+        # ComfyUI does not list the file (its cache folder is not one of its loras folders): a clear error
+        missing = worker.handle({"id": "u0", "input": job})
+        assert missing["details"]["type"] == "invalid_workflow" and "not visible to ComfyUI" in missing["error"]
+        fake_real_info.object_info["LoraLoaderModelOnly"]["input"]["required"]["lora_name"][0].append(name)
+        for job_id in ("u1", "u2"):
+            result = worker.handle({"id": job_id, "input": job})
+            assert result["status"] == "success", result
+            (lora,) = [n for n in fake_real_info.prompts[-1]["prompt"].values()
+                       if n["class_type"] == "LoraLoaderModelOnly"]
+            assert lora["inputs"]["lora_name"] == name and lora["inputs"]["strength_model"] == 1.5
+        assert server.paths_requested() == ["/l.safetensors"]  # the first download was kept and reused
+    assert (tmp_path / "loras" / name).read_bytes() == body
+
+
+def test_a_callers_lora_loader_node_may_name_a_url_which_becomes_the_cached_file(fake_real_info, tmp_path):
+    from handler.config import LoraSettings
+    from handler.lora_cache import cache_name
+    from handler.url_fetch import AddressPolicy
+    from image_server import ImageServer, send
+    from tools.standins import write_lora
+
+    write_lora(tmp_path / "src.safetensors", "diffusers")
+    write_lora(tmp_path / "bad.safetensors", "sdxl")
+    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
+                         allow_http=True)
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
+                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
+    assert worker.prepare() == []
+    graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
+    graph["60"] = {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["12", 0], "lora_name": "", "strength_model": 0.9}}
+    graph["8"]["inputs"]["model"] = ["60", 0]
+    with ImageServer() as server:
+        for name in ("src", "bad"):
+            server.routes[f"/{name}.safetensors"] = lambda h, b=(tmp_path / f"{name}.safetensors").read_bytes(): send(h, b)
+        good, bad = server.url("/src.safetensors"), server.url("/bad.safetensors")
+        cached = f"dl/{cache_name(good, None)}"
+        fake_real_info.object_info["LoraLoaderModelOnly"]["input"]["required"]["lora_name"][0].append(cached)
+        graph["60"]["inputs"]["lora_name"] = good
+        result = worker.handle({"id": "w1", "input": {"workflow": graph}})
+        assert result["status"] == "success", result
+        sent = fake_real_info.prompts[-1]["prompt"]
+        assert sent["60"]["inputs"]["lora_name"] == cached and sent["60"]["inputs"]["strength_model"] == 0.9
+        assert [n for n in sent.values() if n["class_type"] == "LoraLoaderModelOnly"] == [sent["60"]]
+        graph["60"]["inputs"]["lora_name"] = bad
+        refused = worker.handle({"id": "w2", "input": {"workflow": graph}})
+        assert refused["details"]["field"] == "workflow node 60 lora_name" and "is for another model" in refused["error"]
+        assert len(fake_real_info.prompts) == 1

@@ -1,5 +1,5 @@
 """A job's files in ComfyUI's folders: its own subfolders, and nothing of it left after it (handler/job_files.py).
-What ComfyUI really writes is covered in tests/integration/test_hostile_callers.py; here, the bookkeeping."""
+What ComfyUI really writes is covered in tests/integration/test_hostile_callers_live.py; here, the bookkeeping."""
 
 from __future__ import annotations
 

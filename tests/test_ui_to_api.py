@@ -446,3 +446,24 @@ def test_cli_without_a_reachable_comfyui_says_how_to_work_offline(capsys):
     rc = convert_cli.main([str(ROOT / "workflows" / "flux1-dev-t2i.ui.json"), "--comfyui-url", "http://127.0.0.1:9"])
     assert rc == 2
     assert "--object-info" in capsys.readouterr().err
+
+
+def test_each_shipped_ui_workflow_has_its_own_id_and_is_what_the_generator_writes():
+    """The GUI tracks open workflows by id: two files with one id are taken for one workflow."""
+    from tools.api_to_ui import api_to_ui
+
+    ids = {}
+    for path in sorted((ROOT / "workflows").glob("*.ui.json")):
+        stem = path.name[: -len(".ui.json")]
+        ui = json.loads(path.read_text())
+        prompt = json.loads((ROOT / "workflows" / f"{stem}.api.json").read_text())
+        assert api_to_ui(prompt, OBJECT_INFO, workflow_name=stem) == ui, f"regenerate {path.name}"
+        ids[stem] = ui["id"]
+    assert len(ids) >= 2 and len(set(ids.values())) == len(ids), ids
+
+
+def test_img2img_ui_workflow_names_an_image_a_stock_comfyui_has():
+    """ComfyUI's checkout ships input/example.png; a name that does not exist shows a broken preview in the GUI."""
+    ui = json.loads((ROOT / "workflows" / "flux1-dev-img2img.ui.json").read_text())
+    loader = next(n for n in ui["nodes"] if n["type"] == "LoadImage")
+    assert loader["widgets_values"][0] == "example.png"

@@ -71,8 +71,10 @@ def _socket_inputs(info: dict[str, Any]) -> list[tuple[str, str]]:
     return sockets
 
 
-def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any]) -> dict[str, Any]:
-    """Build a version-0.4 UI workflow whose conversion is `prompt` (titles kept, ids kept)."""
+def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any], workflow_name: str = "flux1-dev-t2i") -> dict[str, Any]:
+    """Build a version-0.4 UI workflow whose conversion is `prompt` (titles kept, ids kept). `workflow_name` (the
+    workflow's file stem) seeds its UUID: fixed for diffs, distinct per workflow (the GUI tracks open
+    workflows by id, so two files with one id would be taken for the same workflow)."""
     ids = sorted(prompt, key=_sort_key)
     missing = sorted({prompt[i]["class_type"] for i in ids} - set(object_info))
     if missing:
@@ -149,7 +151,7 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any]) -> dict[str, 
 
     _layout(nodes, depth)
     return {
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, "flux1-dev-t2i.ui.json")),  # the GUI expects a UUID; fixed for diffs
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{workflow_name}.ui.json")),  # the GUI expects a UUID; fixed for diffs
         "revision": 0,
         "last_node_id": max((n["id"] for n in nodes.values() if isinstance(n["id"], int)), default=0),
         "last_link_id": len(links),
@@ -194,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     prompt = json.loads(args.api_workflow.read_text(encoding="utf-8"))
     object_info = json.loads(args.object_info.read_text(encoding="utf-8"))
-    ui = api_to_ui(prompt, object_info)
     out = args.output or args.api_workflow.with_name(args.api_workflow.name.replace(".api.json", ".ui.json"))
+    ui = api_to_ui(prompt, object_info, workflow_name=args.api_workflow.name.replace(".api.json", ""))
     out.write_text(json.dumps(ui, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0

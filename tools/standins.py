@@ -22,6 +22,10 @@ Values: norm scales 1.0, norm biases 0, everything else N(0, 0.02), which keeps 
 Each tensor's generator is seeded from (seed, file, key), so a tensor does not depend on the other tensors
 or the block count: the 1-block DiT is a prefix of the full one (for the same RNG device).
 
+Stand-in LoRAs (`lora_shapes`, `write_lora`, `generate_loras`): tiny-rank files with the key names of the common
+FLUX LoRA formats (kohya, diffusers/peft, ComfyUI generic) plus two that ComfyUI cannot apply to the DiT (an SDXL
+LoRA, a text-encoder-only LoRA), written to <out>/loras/standin-<format>.safetensors by the CLI too.
+
 Usage: python -m tools.standins --out DIR [--double-blocks N --single-blocks M | --full] [--device cpu|cuda]
 [--seed S] [--force]. A manifest (standins-manifest.json) beside the files records each file's config; a
 rerun with the same config regenerates nothing and says so.
@@ -424,6 +428,101 @@ def generate(out_dir: Path | str, double_blocks: int = 1, single_blocks: int = 1
     return written
 
 
+# ---------------------------------------------------------------------------------------------------------
+# LoRA stand-ins: the key names of the common FLUX LoRA formats, random values, tiny rank (pure Python)
+# ---------------------------------------------------------------------------------------------------------
+
+LORA_RANK = 2
+LORA_STD = 0.1  # large enough that the patched fp8 weights really change (fp8 steps are ~6% of a value)
+LORA_DIR = "loras"
+# fmt -> what it stands for. The first three are formats ComfyUI v0.3.64 applies to FLUX; the last two it does not
+# apply to a FLUX DiT through a model-only loader (the worker must refuse them).
+LORA_FORMATS = {
+    "kohya": "kohya-ss / ai-toolkit style: lora_unet_<module>.lora_down/lora_up + alpha",
+    "diffusers": "diffusers / peft: transformer.<diffusers module>.lora_A/lora_B",
+    "comfy": "ComfyUI generic: diffusion_model.<module>.lora_A/lora_B",
+    "sdxl": "an SDXL UNet LoRA (wrong model)",
+    "text_encoder": "text-encoder keys only (lora_te1_...)",
+}
+
+
+def lora_shapes(fmt: str, rank: int = LORA_RANK) -> ShapeTable:
+    """Key -> shape of a stand-in LoRA of format `fmt` for block 0 of the 1-block DiT (see LORA_FORMATS)."""
+    h, mlp = FLUX_HIDDEN, FLUX_HIDDEN * FLUX_MLP_RATIO
+    t: ShapeTable = {}
+
+    def pair(prefix: str, n_out: int, n_in: int, up: str, down: str, alpha: bool = False) -> None:
+        t[f"{prefix}{down}"] = (rank, n_in)
+        t[f"{prefix}{up}"] = (n_out, rank)
+        if alpha:
+            t[f"{prefix}.alpha"] = ()
+
+    if fmt == "kohya":
+        for name, n_out, n_in in (("double_blocks_0_img_attn_qkv", 3 * h, h), ("double_blocks_0_img_attn_proj", h, h),
+                                  ("double_blocks_0_txt_attn_qkv", 3 * h, h), ("single_blocks_0_linear1", 3 * h + mlp, h),
+                                  ("single_blocks_0_linear2", h, h + mlp)):
+            pair(f"lora_unet_{name}", n_out, n_in, ".lora_up.weight", ".lora_down.weight", alpha=True)
+    elif fmt == "diffusers":
+        for name, n_out, n_in in (("transformer_blocks.0.attn.to_q", h, h), ("transformer_blocks.0.attn.to_k", h, h),
+                                  ("transformer_blocks.0.attn.to_v", h, h), ("transformer_blocks.0.attn.to_out.0", h, h),
+                                  ("transformer_blocks.0.ff.net.0.proj", mlp, h),
+                                  ("single_transformer_blocks.0.attn.to_q", h, h),
+                                  ("single_transformer_blocks.0.proj_out", h, h + mlp)):
+            pair(f"transformer.{name}", n_out, n_in, ".lora_B.weight", ".lora_A.weight")
+    elif fmt == "comfy":
+        for name, n_out, n_in in (("double_blocks.0.img_attn.qkv", 3 * h, h), ("double_blocks.0.img_mlp.0", mlp, h),
+                                  ("single_blocks.0.linear1", 3 * h + mlp, h)):
+            pair(f"diffusion_model.{name}", n_out, n_in, ".lora_B.weight", ".lora_A.weight")
+    elif fmt == "sdxl":
+        for name in ("down_blocks_1_attentions_0_proj_in", "mid_block_attentions_0_proj_out"):
+            pair(f"lora_unet_{name}", 640, 640, ".lora_up.weight", ".lora_down.weight", alpha=True)
+    elif fmt == "text_encoder":
+        for name in ("text_model_encoder_layers_0_self_attn_q_proj", "text_model_encoder_layers_0_self_attn_k_proj"):
+            pair(f"lora_te1_{name}", 768, 768, ".lora_up.weight", ".lora_down.weight", alpha=True)
+    else:
+        raise ValueError(f"unknown LoRA format {fmt!r}; known: {', '.join(LORA_FORMATS)}")
+    return t
+
+
+def write_lora(path: Path, fmt: str, seed: int = 0, rank: int = LORA_RANK, std: float = LORA_STD) -> None:
+    """One stand-in LoRA (F32, values N(0, std), alpha = rank), streamed to a temporary name and renamed.
+    Pure Python (struct + random): the handler's unit tests need LoRA files without torch."""
+    import random
+
+    shapes = lora_shapes(fmt, rank)
+    header = _header(shapes, "F32", {"format": "pt", "standin": f"random LoRA, {LORA_FORMATS[fmt]}",
+                                     "standin_seed": str(seed)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(header)))
+        f.write(header)
+        for key, shape in shapes.items():
+            if key.endswith(".alpha"):
+                f.write(struct.pack("<f", float(rank)))
+                continue
+            rng = random.Random(_tensor_seed(seed, f"lora-{fmt}", key))
+            n = math.prod(shape)
+            f.write(struct.pack(f"<{n}f", *(rng.gauss(0.0, std) for _ in range(n))))
+    os.replace(tmp, path)
+
+
+def generate_loras(out_dir: Path | str, seed: int = 0, force: bool = False) -> list[str]:
+    """`<out>/loras/standin-<fmt>.safetensors` for every format; existing files of the right size are kept."""
+    written = []
+    for fmt in LORA_FORMATS:
+        rel = f"{LORA_DIR}/standin-{fmt}.safetensors"
+        path = Path(out_dir) / rel
+        shapes = lora_shapes(fmt)
+        expected = 8 + len(_header(shapes, "F32", {"format": "pt", "standin": f"random LoRA, {LORA_FORMATS[fmt]}",
+                                                     "standin_seed": str(seed)})) + 4 * sum(math.prod(s) for s in shapes.values())
+        if not force and path.is_file() and path.stat().st_size == expected:
+            continue
+        write_lora(path, fmt, seed)
+        written.append(rel)
+    return written
+
+
 def _describe(config: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("format", "tensors"))
 
@@ -469,6 +568,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     start = time.monotonic()
     generate(args.out, args.double_blocks, args.single_blocks, seed=args.seed, device=args.device,
              force=args.force)
+    for rel in generate_loras(args.out, seed=args.seed, force=args.force):
+        log.info("%s: written (stand-in LoRA)", rel)
     log.info("finished in %.1f s", time.monotonic() - start)
     return 0
 

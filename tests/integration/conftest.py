@@ -258,7 +258,10 @@ class ServerPool:
                    COMFYUI_PATH=str(s.comfyui_path), COMFYUI_PYTHON=s.comfyui_python,
                    HANDLER_PYTHON=sys.executable, COMFYUI_URL=comfyui_url,
                    COMFYUI_ARGS=" ".join(s.comfyui_args()), COMFYUI_OUTPUT_DIR=str(s.output_dir),
-                   COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)))
+                   COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)),
+                   # the stand-in LoRAs (tools.standins writes <standins>/loras) and a URL cache ComfyUI lists there
+                   LORA_DIRS=str(s.standins_dir / "loras"),
+                   LORA_CACHE_DIR=str(s.standins_dir / "loras" / "_url_cache"))
         log_path = self._log_path("worker")
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
@@ -342,7 +345,8 @@ def integration_setup(comfyui_path: Path, comfyui_python: str, standins_dir: Pat
                     f"  base_path: {standins_dir}\n"
                     "  diffusion_models: diffusion_models\n"
                     "  text_encoders: text_encoders\n"
-                    "  vae: vae\n")
+                    "  vae: vae\n"
+                    "  loras: loras\n")
     return Setup(comfyui_path, comfyui_python, standins_dir, work, yaml, dirs["output"], dirs["input"],
                  dirs["frontend"])
 

@@ -83,4 +83,44 @@ def test_gui_edited_ui_workflow_runs_with_simple_fields(worker):
     assert by_class["KSampler"][1]["steps"] == 2
     assert by_class["CLIPTextEncode"][1]["text"] == "edited in the GUI"
     assert by_class["EmptySD3LatentImage"][1]["width"] == 256
-    assert json.loads(image.info["workflow"])["nodes"] == ui["nodes"]     # drag the PNG back into the GUI
+    # Dragged back into the GUI, the PNG reopens what ran: the fields are in the widgets (issue 11) ...
+    reopened = json.loads(image.info["workflow"])
+    widgets = {n.get("title"): n.get("widgets_values") for n in reopened["nodes"]}
+    assert widgets["Prompt"] == ["edited in the GUI"] and widgets["Image size"] == [256, 256, 1]
+    assert widgets["Sampler"][2] == 2
+    # ... and converts to the graph ComfyUI ran, but for the worker's per-job rewrites.
+    assert _as_run(reopened, worker) == _without_job_rewrites(ran)
+
+
+def test_png_of_a_gui_workflow_with_simple_fields_reopens_the_prompt_seed_and_steps_that_ran(worker):
+    """The shipped GUI file plus prompt, seed and steps: the PNG's workflow chunk carries those values."""
+    ui = json.loads((REPO / "workflows" / "flux1-dev-t2i.ui.json").read_text())
+    response = worker.runsync({"workflow": ui, "prompt": "round trip", "seed": 987654321, "width": 256,
+                               "height": 256, "num_inference_steps": 2})
+    assert response.get("status") == "COMPLETED", response
+    image = Image.open(io.BytesIO(base64.b64decode(response["output"]["image"]["image_base64"])))
+    reopened = json.loads(image.info["workflow"])
+    sampler = next(n for n in reopened["nodes"] if n.get("title") == "Sampler")
+    assert sampler["widgets_values"][:3] == [987654321, "randomize", 2]
+    assert next(n for n in reopened["nodes"] if n.get("title") == "Prompt")["widgets_values"] == ["round trip"]
+    assert reopened["id"] == ui["id"] and len(reopened["nodes"]) == len(ui["nodes"])
+    assert _as_run(reopened, worker) == _without_job_rewrites(json.loads(image.info["prompt"]))
+
+
+def _as_run(ui: dict, worker) -> dict:
+    """What the GUI would queue for `ui`, by the worker's converter against the worker's own ComfyUI."""
+    import urllib.request
+
+    from handler.ui_to_api import convert
+
+    with urllib.request.urlopen(f"{worker.comfyui_url}/object_info", timeout=60) as answer:
+        object_info = json.loads(answer.read())
+    return _without_job_rewrites(convert(ui, object_info))
+
+
+def _without_job_rewrites(prompt: dict) -> dict:
+    """Drop what the worker changes per job: save prefixes moved into the job's folder, the job mark."""
+    from handler.graph_rules import JOB_MARK_INPUT
+
+    return {nid: {**n, "inputs": {k: v for k, v in n["inputs"].items() if k not in ("filename_prefix", JOB_MARK_INPUT)}}
+            for nid, n in prompt.items()}
