@@ -6,6 +6,8 @@ Accepted shapes (all fields optional except where noted):
 - image-to-image (`workflow_name: "flux1-dev-img2img"`): `input_image` (the name of one of `images`), `strength`;
 - power users: `workflow` (a ComfyUI graph, API or UI format) or `workflow_name` (a shipped workflow), `images`
   (input files, checked by `input_files`), `include_previews`;
+- response shape: `legacy_image` (default true: the original `image` field carries the first image's bytes and
+  `images[0]` refers to it; false: no `image`, every `images` entry carries its own bytes; outputs.core_images);
 - introspection: `{"action": "info"}`.
 Unknown fields are refused rather than ignored, so a typo (`num_steps`) never silently falls back to a default.
 """
@@ -44,7 +46,7 @@ PARAMETER_FIELDS = ("prompt", "width", "height", "guidance_scale", "num_inferenc
                     "input_image", "strength")
 KNOWN_FIELDS = frozenset(
     PARAMETER_FIELDS
-    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "action")
+    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "legacy_image", "action")
 )
 
 
@@ -60,6 +62,7 @@ class Request:
     workflow_name: str | None = None
     images: list[Any] = field(default_factory=list)
     include_previews: bool = False
+    legacy_image: bool = True
     action: str | None = None
     provided: frozenset[str] = frozenset()  # the fields the caller actually sent
 
@@ -145,6 +148,9 @@ def parse(raw: Any) -> Request:
     include_previews = raw.get("include_previews", False)
     if not isinstance(include_previews, bool):
         raise InputError("include_previews", include_previews, "must be true or false")
+    legacy_image = raw.get("legacy_image", True)
+    if not isinstance(legacy_image, bool):
+        raise InputError("legacy_image", legacy_image, "must be true or false")
 
     return Request(
         parameters=params,
@@ -155,6 +161,7 @@ def parse(raw: Any) -> Request:
         workflow_name=workflow_name,
         images=images,
         include_previews=include_previews,
+        legacy_image=legacy_image,
         provided=frozenset(raw),
     )
 

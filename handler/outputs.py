@@ -13,7 +13,8 @@ whose videos are also listed under "images"), "audio" (SaveAudio*, PreviewAudio)
 nodes: strings, not files). Each becomes one entry of the response's `outputs` list:
 `{"node_id", "filename", "kind", "mime", "data" | "url" | "images_index"}` where kind is image, animated_image,
 video, audio, model_3d, latent, file or text. Still images are also the core contract's `images`; their `outputs`
-entry points there (`images_index`) instead of repeating the bytes, which would double the response size.
+entry points there (`images_index`) instead of repeating the bytes, which would double the response size; and in
+the response `images[0]` refers to `image` (`core_images`), so each image's bytes are sent exactly once.
 Files are delivered base64 (`data`, `encoding: "base64"`) unless a bucket is configured, in which case every file,
 still images included, is uploaded and returned as a presigned `url`.
 """
@@ -211,6 +212,38 @@ def output_refs(result: RunResult, node_order: list[str], include_temp: bool = F
 def _renamed(filename: str, fmt: str) -> str:
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
     return f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+
+
+SAME_AS_IMAGE = {"same_as": "image"}
+
+
+def core_images(images: list[dict[str, Any]], *, legacy_image: bool = True) -> dict[str, Any]:
+    """The response's `image` and `images` fields, with each image's bytes sent once.
+
+    `image` is the field of the original diffusers handler (`{"status", "prompt", "model", "image":
+    {"image_base64", "width", "height"}}`), whose clients read `image.image_base64` and cannot be asked to change:
+    it keeps the first image's bytes. `images[0]` then carries no second copy but a reference,
+    `{"same_as": "image", "width", "height", "format"}`: a client of `images` resolves an entry with
+    `response[entry["same_as"]]` when the key is there. Sending the bytes twice (what this worker did before)
+    doubled the response of one image (a 832x1536 PNG is 3-5 MB of base64) and refused num_images=2 inline.
+
+    Why this way round and not `image` as the reference: the original contract is the one clients in the wild
+    were written against; `images` is this worker's own addition, documented with the reference rule in README.
+    A client that wants `images` uniform (every entry with its bytes) sends `"legacy_image": false`: `image` is
+    then left out and `images[0]` carries the bytes.
+
+    Only inline bytes are deduplicated: with a bucket, `image` and `images[0]` both carry the same short `url`, so
+    clients of either keep working unchanged.
+    """
+    if not legacy_image:
+        return {"images": list(images)}
+    if not images:
+        return {"image": None, "images": []}
+    first = images[0]
+    if "image_base64" not in first:
+        return {"image": first, "images": list(images)}
+    reference = {**SAME_AS_IMAGE, **{k: v for k, v in first.items() if k != "image_base64"}}
+    return {"image": first, "images": [reference, *images[1:]]}
 
 
 @dataclass

@@ -48,3 +48,20 @@ def test_remove_local_deletes_only_inside_the_output_folder(tmp_path):
     outputs.remove_local(out, outputs.SavedFile("9", "a.png", "job", "output"))
     outputs.remove_local(out, outputs.SavedFile("9", "keep.png", "..", "output"))
     assert not inside.exists() and outside.exists()
+
+
+def test_core_images_sends_each_image_once_and_keeps_the_original_image_field():
+    images = [outputs.EncodedImage(png(size=(8, 4)), 8, 4, "png").to_json(),
+              outputs.EncodedImage(png(size=(8, 4)), 8, 4, "png").to_json()]
+    core = outputs.core_images(images)
+    assert core["image"] is images[0]  # the original diffusers contract: image.image_base64
+    assert core["images"][0] == {"same_as": "image", "width": 8, "height": 4, "format": "png"}
+    assert core["images"][1] is images[1]
+    assert outputs.core_images([]) == {"image": None, "images": []}
+
+
+def test_core_images_opt_out_gives_a_uniform_list_and_urls_are_left_alone():
+    images = [outputs.EncodedImage(png(), 64, 32, "png").to_json()]
+    assert outputs.core_images(images, legacy_image=False) == {"images": images}
+    by_url = [{"url": "https://bucket/x.png", "width": 1, "height": 1, "format": "png"}]
+    assert outputs.core_images(by_url) == {"image": by_url[0], "images": by_url}  # a URL is short: both keep it

@@ -58,11 +58,14 @@ def test_production_workflow_returns_the_contract(worker):
     assert out["prompt"] == prompt
     assert out["seed"] == 123456789
     assert isinstance(out["images"], list) and len(out["images"]) == 1
-    assert out["image"] == out["images"][0]
+    # Each image's bytes once: `image` (the original diffusers contract) carries them, `images[0]` refers to it.
+    assert out["images"][0] == {"same_as": "image", "width": 256, "height": 256, "format": "png"}
+    assert json.dumps(out).count('"image_base64"') == 1
     image = out["image"]
     assert (image["width"], image["height"], image["format"]) == (256, 256, "png")
-    img = _decode(image)
+    img = _decode(image)  # what a client of the original handler reads: image.image_base64
     assert img.format == "PNG" and img.size == (256, 256)
+    assert base64.b64decode(image["image_base64"]).startswith(b"\x89PNG\r\n\x1a\n")
     # random weights give a meaningless picture, but a NaN anywhere would come out as a uniform black image
     assert img.convert("L").getextrema() != (0, 0)
     assert out["timings"]["total_s"] > 0
@@ -122,4 +125,18 @@ def test_node_failing_at_run_time_is_an_execution_error_and_the_worker_serves_th
 
     out = _output(worker.runsync({"workflow": _tiny_graph("tiny")}))
     assert len(out["images"]) == 1
-    assert _decode(out["images"][0]).size == (64, 64)
+    assert _decode(out[out["images"][0]["same_as"]]).size == (64, 64)
+    uniform = _output(worker.runsync({"workflow": _tiny_graph("tiny"), "legacy_image": False}))
+    assert "image" not in uniform and _decode(uniform["images"][0]).size == (64, 64)
+
+
+def test_a_batch_sends_each_images_bytes_once(worker):
+    graph = _tiny_graph("batch")
+    graph["1"]["inputs"].update(batch_size=2, color=0x336699)
+    out = _output(worker.runsync({"workflow": graph}))
+    assert len(out["images"]) == 2 and [o["images_index"] for o in out["outputs"]] == [0, 1]
+    assert out["images"][0] == {"same_as": "image", "width": 64, "height": 64, "format": "png"}
+    first, second = _decode(out["image"]), _decode(out["images"][1])
+    assert first.size == second.size == (64, 64)
+    assert all(abs(a - b) <= 1 for a, b in zip(first.convert("RGB").getpixel((0, 0)), (0x33, 0x66, 0x99)))
+    assert json.dumps(out).count('"image_base64"') == 2  # two images, two copies of bytes
