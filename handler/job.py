@@ -161,7 +161,7 @@ class Worker:
         collected = outputs.collect_outputs(
             self.client, result, list(graph), job_id=_safe_id(job_id), output_format=request.output_format,
             quality=request.quality, include_previews=request.include_previews, store=self.store,
-            output_dir=self.settings.comfyui_output_dir,
+            output_dir=self.settings.comfyui_output_dir, png_compress_level=self.settings.png_compress_level,
         )
         timings = {
             "total_s": round(time.perf_counter() - started, 3),

@@ -82,3 +82,11 @@ def test_node_class_lists_for_caller_workflows():
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"WORKFLOW_ALLOWED_NODES": " , "})
     assert "WORKFLOW_ALLOWED_NODES" in caught.value.message
+
+
+def test_png_compress_level_defaults_to_fast_and_is_checked():
+    assert Settings.from_env({}).png_compress_level == 1
+    assert Settings.from_env({"PNG_COMPRESS_LEVEL": "9"}).png_compress_level == 9
+    for bad in ("10", "-1", "fast"):
+        with pytest.raises(ConfigError, match="PNG_COMPRESS_LEVEL"):
+            Settings.from_env({"PNG_COMPRESS_LEVEL": bad})
