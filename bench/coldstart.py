@@ -351,6 +351,52 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def render(results: dict[str, Any], title: str) -> list[str]:
+    """Markdown rows for one coldstart.json: the caller's view, then where the time went (seconds from start.sh)."""
+    env = results.get("_env", {})
+    disk = results.get("_disk") or {}
+    lines = [f"### {title}", "",
+             f"{env.get('gpu', '?')}, torch {env.get('torch', '?')}, Triton {env.get('triton', '?')}, runpod "
+             f"{env.get('runpod', '?')}; {results.get('_args', {}).get('size', '?')}, "
+             f"{results.get('_args', {}).get('steps', '?')} steps; disk sequential read "
+             f"{disk.get('gib_per_s', '?')} GiB/s ({disk.get('gib', '?')} GiB in {disk.get('seconds', '?')} s, one reader).",
+             "",
+             "| variant | page cache | ready (API takes jobs) | first image | first request: queued / KSampler | "
+             "requests before the compiled path | compiled path from | requests after | compile (of it paused) | artifacts |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        if name.startswith("_") or not isinstance(r, dict):
+            continue
+        first = r.get("first_request") or {}
+        warm = [w["wall_s"] for w in r.get("warm") or []]
+        compiled = [w["wall_s"] for w in r.get("compiled") or []]
+        comp = ((r.get("fast_path") or {}).get("compile") or [{}])[0] if r.get("fast_path") else {}
+        paused = comp.get("reason", "").split(", ")[-1].split(" of it")[0] if "paused" in comp.get("reason", "") else ""
+        arts = comp.get("artifacts", "")
+        arts = "loaded" if arts.startswith("loaded") else ("saved" if "saved" in arts else "-")
+        lines.append(
+            f"| {name} | {'dropped' if r.get('cold_disk') else 'warm'} | {_s(r.get('ready_s'))} | "
+            f"{_s(r.get('first_image_s'))} | {_s(first.get('queued_s'))} / {_s((first.get('nodes_s') or {}).get('KSampler'))} | "
+            f"{', '.join(_s(w) for w in warm) or '-'} | {_s(r.get('compiled_ready_at_s'))} | "
+            f"{', '.join(_s(w) for w in compiled) or (', '.join(_s(w) for w in warm) if not r.get('shipped') else '-')} | "
+            f"{_s(comp.get('compile_s'))}{f' ({paused})' if paused else ''} | {arts} |"
+            + (f" ERROR {r['error'][:120]}" if r.get("error") else ""))
+    lines += ["", "| variant | prefetch done | ComfyUI listening | API listening | models loaded (upcast) | warm-up done | "
+              "compiled ready |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, r in results.items():
+        if name.startswith("_") or not isinstance(r, dict):
+            continue
+        p = r.get("phases_s") or {}
+        lines.append(f"| {name} | {_s(p.get('prefetch_done'))} | {_s(p.get('comfyui_listening'))} | "
+                     f"{_s(p.get('api_listening'))} | {_s(p.get('upcast_done'))} | {_s(p.get('warmup_done'))} | "
+                     f"{_s(p.get('compiled_ready'))} |")
+    return lines
+
+
+def _s(value: Any) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def environment() -> dict[str, Any]:
     env: dict[str, Any] = {"python": sys.version.split()[0]}
     try:

@@ -125,6 +125,20 @@ def startup_rows(results: dict) -> list[str]:
     return rows
 
 
+COLDSTART = sorted(Path(__file__).with_name("profiles").glob("coldstart-*.json"), reverse=True)
+
+
+def coldstart_rows() -> list[str]:
+    """The cold-start runs kept in bench/profiles/ (bench.coldstart), newest first."""
+    from .coldstart import render as render_coldstart
+
+    lines = []
+    for path in COLDSTART:
+        data = json.loads(path.read_text())
+        lines += render_coldstart(data, data.get("_title", path.stem)) + [""]
+    return lines
+
+
 def render(results: dict) -> str:
     env = results.get("_env", {})
     lines = [
@@ -159,6 +173,12 @@ def render(results: dict) -> str:
     st = startup_rows(results)
     if st:
         lines += ["", "## ComfyUI start", ""] + st
+    cold = coldstart_rows()
+    if cold:
+        lines += ["", "## Cold start (issue 9): from start.sh to the first image through the local API", "",
+                  "`python -m bench.coldstart` (bench/coldstart.py): seconds from launching start.sh as the image does; "
+                  "a client POSTs /runsync from the first instant. Baseline = the plain ComfyUI graph with ComfyUI's "
+                  "defaults and no warm-up, started the same way, in the same run.", ""] + cold
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         if not name.startswith("_") and isinstance(r, dict):
