@@ -2,9 +2,9 @@
 
     python -m bench.png_encode [--width 832 --height 1536 --repeats 5 --out results.json]
 
-Two images bound what a real render costs: `random` (uniform noise, incompressible: what stand-in weights give,
-the largest and slowest a PNG of this size gets) and `gradient` (smooth, the most compressible a real picture
-gets). Each is encoded with Pillow at every `compress_level` 0-9 (ComfyUI's SaveImage uses 4, its PreviewImage 1)
+Three images bracket what a real render costs: `random` (uniform noise, incompressible: what stand-in weights
+give, the largest and slowest a PNG of this size gets), `gradient` (smooth with +-1 grain, about as compressible
+as a real picture gets) and `texture` (bicubic colour fields with +-3 grain, closer to a photographic render). Each is encoded with Pillow at every `compress_level` 0-9 (ComfyUI's SaveImage uses 4, its PreviewImage 1)
 and decoded back: PNG is lossless at every level, which the run checks pixel for pixel. Times are the median of
 `--repeats` encodes, on whatever CPU runs it; no test asserts on them.
 """
@@ -30,7 +30,12 @@ def images(width: int, height: int) -> dict[str, Image.Image]:
     gradient = np.stack([x / width * 255, y / height * 255, (x + y) / (width + height) * 255], axis=-1)
     # a little sensor-like noise (+-1) so the gradient is not a trivially repeated row: closer to a real render
     gradient = np.clip(gradient + rng.integers(-1, 2, gradient.shape), 0, 255).astype(np.uint8)
-    return {"random": Image.fromarray(noise, "RGB"), "gradient": Image.fromarray(gradient, "RGB")}
+    # between the two: low-frequency colour fields (clouds, skin, sky) with fine grain, like a photographic render
+    fields = Image.fromarray(rng.integers(0, 256, (height // 64, width // 64, 3), dtype=np.uint8), "RGB")
+    texture = np.asarray(fields.resize((width, height), Image.BICUBIC), dtype=np.int16)
+    texture = np.clip(texture + rng.integers(-3, 4, texture.shape), 0, 255).astype(np.uint8)
+    return {"random": Image.fromarray(noise, "RGB"), "gradient": Image.fromarray(gradient, "RGB"),
+            "texture": Image.fromarray(texture, "RGB")}
 
 
 def metadata(size: int = 20_000) -> PngImagePlugin.PngInfo:
