@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from .comfy_client import ComfyClient, RunResult
-from .errors import ComfyUnavailableError
+from .errors import ComfyUnavailableError, OutputUnavailableError
 
 if TYPE_CHECKING:  # storage pulls in boto3; only needed when a bucket is configured
     from .storage import BucketStore
@@ -297,7 +297,7 @@ def collect_outputs(
         saved = SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
         try:
             data = fetch(client, saved, output_dir)
-        except ComfyUnavailableError:
+        except (ComfyUnavailableError, OutputUnavailableError):
             if ref.node_id not in result.cached_nodes:
                 raise
             # ComfyUI's cache answered this node with an earlier job's file, deleted when that job ended

@@ -22,7 +22,9 @@ def test_values_are_parsed():
 
 
 @pytest.mark.parametrize("name,value", [("JOB_TIMEOUT_S", "soon"), ("JOB_TIMEOUT_S", "-1"), ("COMFYUI_URL", "localhost:8188"),
-                                        ("WARMUP_STEPS", "-2"), ("LOG_LEVEL", "LOUD"), ("MAX_RESPONSE_BYTES", "0")])
+                                        ("WARMUP_STEPS", "-2"), ("LOG_LEVEL", "LOUD"), ("MAX_RESPONSE_BYTES", "0"),
+                                        ("FLUX_FAST_COMPUTE", "int4"), ("FLUX_FAST_COMPILE", "maybe"),
+                                        ("FLUX_FAST_DECODE", "whole"), ("FLUX_FAST_VRAM_MARGIN_GB", "lots")])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({name: value})

@@ -146,3 +146,13 @@ def test_a_batch_sends_each_images_bytes_once(worker):
     assert first.size == second.size == (64, 64)
     assert all(abs(a - b) <= 1 for a, b in zip(first.convert("RGB").getpixel((0, 0)), (0x33, 0x66, 0x99)))
     assert json.dumps(out).count('"image_base64"') == 2  # two images, two copies of bytes
+
+
+def test_info_reports_what_the_fast_path_did(worker):
+    """After a generation, `action: info` says whether the fast path applied and, where it compiles, its state.
+    On the CPU it passes the model through (nothing to gain there), and says so rather than pretending."""
+    _output(worker.runsync({"prompt": "info after a run", "seed": 7, **SMALL}))
+    info = _output(worker.runsync({"action": "info"}))
+    fast = info["fast_path"]
+    assert fast["patch"]["state"] == "passed through", fast
+    assert fast["compile"] == []
