@@ -240,10 +240,12 @@ def core_images(images: list[dict[str, Any]], *, legacy_image: bool = True) -> d
     `response[entry["same_as"]]` when the key is there. Sending the bytes twice (what this worker did before)
     doubled the response of one image (a 832x1536 PNG is 3-5 MB of base64) and refused num_images=2 inline.
 
-    Why this way round and not `image` as the reference: the original contract is the one clients in the wild
-    were written against; `images` is this worker's own addition, documented with the reference rule in README.
-    A client that wants `images` uniform (every entry with its bytes) sends `"legacy_image": false`: `image` is
-    then left out and `images[0]` carries the bytes.
+    Why this way round and not `image` as the reference: no arrangement keeps a reader of `image.image_base64`
+    and a reader of `images[0].image_base64` both unchanged while sending the bytes once, so one must move. The
+    original contract is the one clients in the wild were written against and cannot be asked to send anything
+    new; `images` is this worker's own addition, not yet in a release (the repository has no release tag), now
+    documented with the reference rule in README. A client that wants `images` uniform (every entry with its
+    bytes) sends `"legacy_image": false`: `image` is then left out and `images[0]` carries the bytes.
 
     Only inline bytes are deduplicated: with a bucket, `image` and `images[0]` both carry the same short `url`, so
     clients of either keep working unchanged.
