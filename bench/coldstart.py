@@ -220,28 +220,18 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         res["ready_s"] = round(accepted, 2)
         res["first_image_s"] = round(time.perf_counter() - t0, 2)
         res["first_request"] = summarize_timings(first)
-        warm = []
-        for i in range(1, args.warm_runs + 1):
-            t = time.perf_counter()
-            out = image_of(post(api, request_body(i, args), timeout_s=600))
-            warm.append({"wall_s": round(time.perf_counter() - t, 3), **summarize_timings(out)})
-        res["warm"] = warm
-        if warm:
-            res["warm_median_s"] = round(statistics.median(w["wall_s"] for w in warm), 3)
+        res["warm"] = timed_requests(api, range(1, args.warm_runs + 1), args)
+        if res["warm"]:
+            res["warm_median_s"] = round(statistics.median(w["wall_s"] for w in res["warm"]), 3)
         if spec["shipped"]:
             res["compiled_ready_at_s"] = clock.wait_for("compiled blocks ready after", args.compile_wait_s)
             if res["compiled_ready_at_s"] is not None and clock.first("artifacts saved") is None \
                     and clock.first("compile artifacts loaded") is None:
                 clock.wait_for("artifacts saved", 30)
             # Requests after the compiled path is on: what a worker serves from then on.
-            after = []
-            for i in range(args.warm_runs + 1, args.warm_runs + 1 + args.compiled_runs):
-                t = time.perf_counter()
-                out = image_of(post(api, request_body(i, args), timeout_s=600))
-                after.append({"wall_s": round(time.perf_counter() - t, 3), **summarize_timings(out)})
-            res["compiled"] = after
-            if after:
-                res["compiled_median_s"] = round(statistics.median(w["wall_s"] for w in after), 3)
+            res["compiled"] = timed_requests(api, range(args.warm_runs + 1, args.warm_runs + 1 + args.compiled_runs), args)
+            if res["compiled"]:
+                res["compiled_median_s"] = round(statistics.median(w["wall_s"] for w in res["compiled"]), 3)
         info = post(api, {"input": {"action": "info"}}, timeout_s=60).get("output") or {}
         res["fast_path"] = info.get("fast_path")
     except Exception as exc:
@@ -251,6 +241,16 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         res["phases_s"] = {name: clock.first(text) for name, text in PHASES}
         res["log_tail"] = [line for _, line in clock.lines[-5:]]
     return res
+
+
+def timed_requests(api: str, indices: range, args) -> list[dict]:
+    """One request after the other (a new prompt and seed each), with the client's wall time of each."""
+    done = []
+    for i in indices:
+        t = time.perf_counter()
+        out = image_of(post(api, request_body(i, args), timeout_s=600))
+        done.append({"wall_s": round(time.perf_counter() - t, 3), **summarize_timings(out)})
+    return done
 
 
 def summarize_timings(output: dict) -> dict:

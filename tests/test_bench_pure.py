@@ -116,3 +116,37 @@ def test_png_encode_bench_checks_every_level_is_lossless(tmp_path):
         if name != "random":  # noise does not compress: zlib's framing makes it a little larger than stored
             assert rows[0]["bytes"] > max(r["bytes"] for r in rows[1:])  # level 0 stores, the others compress
     assert results["gradient"][1]["bytes"] < results["random"][1]["bytes"]  # no timing assertions: CPU-dependent
+
+
+def test_coldstart_report_shows_the_callers_view_and_the_phases():
+    from bench.coldstart import render
+
+    results = {
+        "_env": {"gpu": "NVIDIA H200", "torch": "2.11.0+cu130", "triton": "3.6.0", "runpod": "1.12.0"},
+        "_args": {"size": "832x1536", "steps": 28}, "_disk": {"gib_per_s": 1.28, "gib": 11.08, "seconds": 8.67},
+        "baseline": {"shipped": False, "cold_disk": False, "ready_s": 10.35, "first_image_s": 25.58,
+                     "first_request": {"queued_s": 0.0, "nodes_s": {"KSampler": 10.16}},
+                     "warm": [{"wall_s": 7.79}], "phases_s": {"comfyui_listening": 9.74}},
+        "shipped-colddisk": {"shipped": True, "cold_disk": True, "ready_s": 15.6, "first_image_s": 31.6,
+                             "first_request": {"queued_s": 6.3, "nodes_s": {"KSampler": 5.71}},
+                             "warm": [{"wall_s": 8.26}], "compiled": [{"wall_s": 4.82}], "compiled_ready_at_s": 62.96,
+                             "fast_path": {"compile": [{"compile_s": 42.37, "artifacts": "loaded 5.6 MiB ...",
+                                                        "reason": "compiled in the background in 42.37 s, 15.9 s of it paused for sampling runs"}]},
+                             "phases_s": {"prefetch_done": 12.44, "compiled_ready": 62.96}},
+    }
+    text = "\n".join(render(results, "Run X"))
+    assert "1.28 GiB/s" in text and "NVIDIA H200" in text
+    rows = [line for line in text.splitlines() if line.startswith("| shipped-colddisk |")]
+    assert len(rows) == 2                                   # the caller's view, then the phases
+    assert "| dropped | 15.60 | 31.60 | 6.30 / 5.71 |" in rows[0] and "42.37 (15.9 s)" in rows[0] and "| loaded |" in rows[0]
+    assert "| 12.44 |" in rows[1] and "| 62.96 |" in rows[1]
+    assert "| baseline | warm | 10.35 | 25.58 |" in text
+
+
+def test_page_cache_share_of_a_file_just_written_and_read_is_whole(tmp_path):
+    from bench.coldstart import cached_fraction
+
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"\x01" * (1 << 20))
+    path.read_bytes()
+    assert cached_fraction(path) == 1.0

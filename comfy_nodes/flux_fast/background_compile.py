@@ -110,7 +110,8 @@ class BackgroundCompiler:
 
     def status(self) -> dict[str, Any]:
         return {"model": self.label, "state": self.state, "reason": self.reason, "compiles": self.compiles,
-                "compile_s": self.compile_s, "eager_fallbacks": self.eager_fallbacks, "artifacts": self.artifacts}
+                "compile_s": self.compile_s, "paused_s": round(self.paused_s, 2), "eager_fallbacks": self.eager_fallbacks,
+                "artifacts": self.artifacts}
 
     # ---- capture ---------------------------------------------------------------------------------------
     def _arm(self, diffusion_model: torch.nn.Module) -> bool:
