@@ -19,11 +19,20 @@ FROM ${CUDA_IMAGE}
 # ComfyUI release the worker is tested against (tests/ and .github/workflows/tests.yml use the same).
 ARG COMFYUI_VERSION=v0.3.64
 ARG COMFYUI_REPO=https://github.com/comfyanonymous/ComfyUI.git
-# PyTorch built for CUDA 12.8 (runs on Runpod hosts with driver >= 570).
+# PyTorch: the release every GPU benchmark ran (bench/results.json and bench/profiles/coldstart-*.json
+# `_env`: torch 2.11.0, Triton 3.6.0), in its CUDA 12.8 build. The bench machines ran the +cu130 build
+# on driver 580; a cu130 build needs driver >= 580 on the host, which would shut the image out of every
+# Runpod host still on a 570-series driver, while cu128 runs on driver >= 570 (the base image's CUDA
+# 12.8 too). torch, Triton and the compiled fast path (Inductor/Triton kernels) are the same release in
+# both builds; what differs is the bundled CUDA libraries (cuBLAS, cuDNN, NCCL 12.8 vs 13.0), so the
+# figures carry over for the kernels Triton generates and should be re-measured on the image for the
+# cuBLAS matmuls. tests/test_packaging.py fails when these pins and the benchmark's torch drift apart.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
-ARG TORCH_VERSION=2.9.1+cu128
-ARG TORCHVISION_VERSION=0.24.1+cu128
-ARG TORCHAUDIO_VERSION=2.9.1+cu128
+ARG TORCH_VERSION=2.11.0+cu128
+ARG TORCHVISION_VERSION=0.26.0+cu128
+ARG TORCHAUDIO_VERSION=2.11.0+cu128
+# The Triton torch 2.11.0 requires (the wheel pins it exactly; pinned here too so a drift is visible).
+ARG TRITON_VERSION=3.6.0
 # false: no models in the image (they come from a network volume, see extra_model_paths.yaml).
 ARG BAKE_MODELS=true
 
@@ -54,7 +63,8 @@ RUN apt-get update \
 
 # PyTorch first: the largest layer, and the one that changes least.
 RUN pip install --index-url "${TORCH_INDEX_URL}" \
-      "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "torchaudio==${TORCHAUDIO_VERSION}"
+      "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" "torchaudio==${TORCHAUDIO_VERSION}" \
+      "triton==${TRITON_VERSION}"
 
 # ComfyUI from its upstream release at the pinned tag (never vendored into this repo). Its own
 # requirements.txt is unpinned, so requirements-comfyui.txt constrains every package to the version
@@ -63,8 +73,8 @@ COPY requirements-comfyui.txt /tmp/requirements-comfyui.txt
 RUN git clone --depth 1 --branch "${COMFYUI_VERSION}" "${COMFYUI_REPO}" /comfyui \
  && rm -rf /comfyui/.git \
  && grep -q "__version__ = \"${COMFYUI_VERSION#v}\"" /comfyui/comfyui_version.py \
- && printf 'torch==%s\ntorchvision==%s\ntorchaudio==%s\n' \
-      "${TORCH_VERSION}" "${TORCHVISION_VERSION}" "${TORCHAUDIO_VERSION}" > /tmp/torch-pins.txt \
+ && printf 'torch==%s\ntorchvision==%s\ntorchaudio==%s\ntriton==%s\n' \
+      "${TORCH_VERSION}" "${TORCHVISION_VERSION}" "${TORCHAUDIO_VERSION}" "${TRITON_VERSION}" > /tmp/torch-pins.txt \
  && pip install --extra-index-url "${TORCH_INDEX_URL}" \
       -r /comfyui/requirements.txt -c /tmp/requirements-comfyui.txt -c /tmp/torch-pins.txt
 

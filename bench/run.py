@@ -505,7 +505,9 @@ def environment(args) -> dict:
                                     capture_output=True, text=True).stdout.strip()
     except OSError:
         env["gpu"] = "none"
-    code = ("import torch,transformers,json;print(json.dumps({'torch':torch.__version__,'cuda':torch.version.cuda,"
+    # torch, Triton and CUDA: tests/test_packaging.py holds the Dockerfile's pins to these (issue 10).
+    code = ("import torch,transformers,json\ntry:\n import triton; tv=triton.__version__\nexcept ImportError:\n tv=None\n"
+            "print(json.dumps({'torch':torch.__version__,'cuda':torch.version.cuda,'triton':tv,"
             "'cudnn':torch.backends.cudnn.version(),'transformers':transformers.__version__}))")
     out = subprocess.run([args.python, "-c", code], capture_output=True, text=True)
     env.update(json.loads(out.stdout) if out.returncode == 0 else {"torch": out.stderr[-300:]})

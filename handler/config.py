@@ -83,6 +83,8 @@ class Settings:
     warmup_steps: int = 0
     warmup_sizes: tuple[tuple[int, int], ...] = ((832, 1536),)
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
+    # zlib level of the PNGs the worker encodes itself (a non-PNG still image asked for as png); lossless at any level.
+    png_compress_level: int = 1
     log_level: str = "INFO"
     bucket: BucketSettings = field(default_factory=BucketSettings)
     input_limits: FetchLimits = field(default_factory=FetchLimits)
@@ -120,6 +122,7 @@ class Settings:
             warmup_steps=_get(env, "WARMUP_STEPS", _non_negative_int, d.warmup_steps),
             warmup_sizes=_get(env, "WARMUP_SIZES", _sizes, d.warmup_sizes),
             max_response_bytes=_get(env, "MAX_RESPONSE_BYTES", _positive_int, d.max_response_bytes),
+            png_compress_level=_get(env, "PNG_COMPRESS_LEVEL", _zlib_level, d.png_compress_level),
             log_level=_get(env, "LOG_LEVEL", _log_level, d.log_level),
             bucket=BucketSettings(
                 endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
@@ -277,6 +280,13 @@ def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0:
         raise ValueError("must be a positive number")
+    return value
+
+
+def _zlib_level(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 9:
+        raise ValueError("must be an integer from 0 (no compression) to 9 (smallest, slowest)")
     return value
 
 

@@ -7,6 +7,8 @@ Accepted shapes (all fields optional except where noted):
 - power users: `workflow` (a ComfyUI graph, API or UI format) or `workflow_name` (a shipped workflow), `images`
   (input files, checked by `input_files`), `include_previews`;
 - LoRAs (handler/loras.py): `loras`, up to 4 `{"name" | "url", "strength", "sha256"}`, on any workflow;
+- response shape: `legacy_image` (default true: the original `image` field carries the first image's bytes and
+  `images[0]` refers to it; false: no `image`, every `images` entry carries its own bytes; outputs.core_images);
 - introspection: `{"action": "info"}`.
 Unknown fields are refused rather than ignored, so a typo (`num_steps`) never silently falls back to a default.
 """
@@ -46,7 +48,7 @@ PARAMETER_FIELDS = ("prompt", "width", "height", "guidance_scale", "num_inferenc
                     "input_image", "strength")
 KNOWN_FIELDS = frozenset(
     PARAMETER_FIELDS
-    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "action", "loras")
+    + ("output_format", "quality", "workflow", "workflow_name", "images", "include_previews", "legacy_image", "action", "loras")
 )
 
 
@@ -62,6 +64,7 @@ class Request:
     workflow_name: str | None = None
     images: list[Any] = field(default_factory=list)
     include_previews: bool = False
+    legacy_image: bool = True
     action: str | None = None
     provided: frozenset[str] = frozenset()  # the fields the caller actually sent
     loras: tuple[lora_input.LoraSpec, ...] = ()
@@ -148,6 +151,9 @@ def parse(raw: Any) -> Request:
     include_previews = raw.get("include_previews", False)
     if not isinstance(include_previews, bool):
         raise InputError("include_previews", include_previews, "must be true or false")
+    legacy_image = raw.get("legacy_image", True)
+    if not isinstance(legacy_image, bool):
+        raise InputError("legacy_image", legacy_image, "must be true or false")
 
     return Request(
         parameters=params,
@@ -158,6 +164,7 @@ def parse(raw: Any) -> Request:
         workflow_name=workflow_name,
         images=images,
         include_previews=include_previews,
+        legacy_image=legacy_image,
         provided=frozenset(raw),
         loras=lora_input.parse(raw.get("loras")),
     )

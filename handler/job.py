@@ -5,7 +5,8 @@ ComfyUI graph (a shipped workflow with its named parameters filled, or the calle
 the workflow policy and moves its file names into the job's own folders (workflow_policy, job_files), uploads
 the input images there, runs it through `ComfyClient`, encodes the outputs, deletes every file the job left in
 ComfyUI's folders (success or failure) and returns the contract:
-`{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`.
+`{"status": "success", "prompt", "model", "seed", "image": {...}, "images": [...], "timings": {...}}`, where
+`images[0]` is a reference to `image` (`{"same_as": "image", ...}`) so that no image's bytes are sent twice.
 Any `WorkerError` becomes `{"error": <sentence>, "details": {...}}`; anything unexpected is logged with its
 traceback and answered with a generic sentence, and the worker goes on serving. Only `ComfyUnavailableError`
 (ComfyUI does not answer, died, or ignored an interrupt) adds `refresh_worker`: a caller's mistake never costs a
@@ -167,7 +168,7 @@ class Worker:
         collected = outputs.collect_outputs(
             self.client, result, list(graph), job_id=_safe_id(job_id), output_format=request.output_format,
             quality=request.quality, include_previews=request.include_previews, store=self.store,
-            output_dir=self.settings.comfyui_output_dir,
+            output_dir=self.settings.comfyui_output_dir, png_compress_level=self.settings.png_compress_level,
         )
         timings = {
             "total_s": round(time.perf_counter() - started, 3),
@@ -186,8 +187,8 @@ class Worker:
             "prompt": request.prompt,
             "model": MODEL_ID,
             "seed": request.seed,
-            "image": collected.images[0] if collected.images else None,
-            "images": collected.images,
+            # `image` (the original contract) carries the first image's bytes, `images[0]` refers to it.
+            **outputs.core_images(collected.images, legacy_image=request.legacy_image),
             "outputs": collected.outputs,
             "timings": timings,
         }
@@ -216,8 +217,8 @@ class Worker:
         if width is None or height is None or request.workflow is not None:
             return
         metadata = payload.png_metadata_bytes(graph, extra_data.get("extra_pnginfo")) if request.output_format == "png" else 0
-        # `image` repeats `images[0]` in the response (kept for the original clients), hence one file more.
-        payload.preflight(files=request.parameters.get("num_images", 1) + 1, width=width, height=height,
+        # Each image's bytes are sent once (`image` carries the first, `images[0]` refers to it: core_images).
+        payload.preflight(files=request.parameters.get("num_images", 1), width=width, height=height,
                           output_format=request.output_format, limit=self.settings.max_response_bytes,
                           bucket_configured=self.store is not None, png_metadata_bytes=metadata)
 

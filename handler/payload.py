@@ -54,7 +54,7 @@ def response_size(response: Any) -> int:
     with no quote or backslash, which base64 always is) is counted by its length and left out of the dump.
     """
     verbatim = [0]
-    checked: dict[int, bool] = {}  # `image` is `images[0]`: the same string object, scanned once
+    checked: dict[int, bool] = {}  # a string object met twice is scanned once (and counted each time it is sent)
 
     def light(obj: Any) -> Any:
         if isinstance(obj, str) and len(obj) > _BIG_STRING:
@@ -114,7 +114,8 @@ def estimate(*, files: int, width: int | None, height: int | None, output_format
              png_metadata_bytes: int = 0, base_bytes: int = 512) -> Preflight:
     """Bounds on the inline response for `files` base64 image copies of width x height in `output_format`.
 
-    `files` counts every copy in the response (the core contract repeats images[0] as `image`). For PNG that
+    `files` counts every copy of image bytes in the response: one per image, since `images[0]` refers to `image`
+    instead of repeating it (outputs.core_images). For PNG that
     ComfyUI saved itself (passed through unchanged), `png_metadata_bytes` is the text ComfyUI embeds in each file
     (the prompt JSON plus extra_pnginfo), which no compression removes. Unknown sizes give a typical of 0.
     """

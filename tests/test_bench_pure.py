@@ -103,6 +103,21 @@ def test_report_marks_targets_met_and_missed():
     assert "| shipped | 1 | 1.0 | 50.0 |" in md
 
 
+def test_png_encode_bench_checks_every_level_is_lossless(tmp_path):
+    from bench import png_encode
+
+    out = tmp_path / "png.json"
+    results = png_encode.main(["--width", "128", "--height", "192", "--repeats", "1", "--levels", "0,1,4,9",
+                               "--out", str(out)])
+    assert json.loads(out.read_text())["_env"]["size"] == "128x192"
+    for name in ("random", "gradient", "texture"):
+        rows = results[name]
+        assert [r["level"] for r in rows] == [0, 1, 4, 9] and all(r["pixels_identical"] for r in rows)
+        if name != "random":  # noise does not compress: zlib's framing makes it a little larger than stored
+            assert rows[0]["bytes"] > max(r["bytes"] for r in rows[1:])  # level 0 stores, the others compress
+    assert results["gradient"][1]["bytes"] < results["random"][1]["bytes"]  # no timing assertions: CPU-dependent
+
+
 def test_coldstart_report_shows_the_callers_view_and_the_phases():
     from bench.coldstart import render
 

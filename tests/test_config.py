@@ -120,3 +120,10 @@ def test_lora_variables_are_read_and_checked():
     for name, value in (("LORA_DIRS", "relative/loras"), ("LORA_CACHE_MAX_BYTES", "0"), ("LORA_URL_ALLOW_HTTP", "maybe")):
         with pytest.raises(ConfigError, match=name):
             Settings.from_env({name: value})
+
+def test_png_compress_level_defaults_to_fast_and_is_checked():
+    assert Settings.from_env({}).png_compress_level == 1
+    assert Settings.from_env({"PNG_COMPRESS_LEVEL": "9"}).png_compress_level == 9
+    for bad in ("10", "-1", "fast"):
+        with pytest.raises(ConfigError, match="PNG_COMPRESS_LEVEL"):
+            Settings.from_env({"PNG_COMPRESS_LEVEL": bad})

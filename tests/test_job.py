@@ -41,13 +41,19 @@ def decode(image_json):
     return Image.open(io.BytesIO(base64.b64decode(image_json["image_base64"])))
 
 
+def resolved(result):
+    """`images` as a client of the list reads it (README): an entry with `same_as` is the field it names."""
+    return [result[i["same_as"]] if "same_as" in i else i for i in result["images"]]
+
+
 def test_prompt_in_png_out_in_the_contract(fake):
     result = make_worker(fake).handle({"id": "job-1", "input": {"prompt": "a lighthouse", "width": 512, "height": 768, "seed": 42}})
     assert result["status"] == "success" and result["model"] == MODEL_ID == "black-forest-labs/FLUX.1-dev"
     assert result["prompt"] == "a lighthouse" and result["seed"] == 42
     image = decode(result["image"])
     assert image.format == "PNG" and image.size == (512, 768)
-    assert result["image"] == result["images"][0] and (result["image"]["width"], result["image"]["height"]) == (512, 768)
+    assert (result["image"]["width"], result["image"]["height"]) == (512, 768)
+    assert result["images"][0] == {"same_as": "image", "width": 512, "height": 768, "format": "png"}
     assert result["timings"]["total_s"] >= result["timings"]["comfyui_execution_s"] >= 0
     sent = fake.prompts[-1]["prompt"]
     assert next(n for n in sent.values() if n["class_type"] == "KSampler")["inputs"]["seed"] == 42
@@ -63,7 +69,7 @@ def test_default_size_is_832x1536_and_random_seed_is_returned(fake):
 def test_num_images_and_jpeg_output(fake):
     result = make_worker(fake).handle({"id": "j", "input": {"prompt": "x", "num_images": 3, "output_format": "jpeg", "quality": 80, "width": 256, "height": 256}})
     assert len(result["images"]) == 3
-    assert all(decode(i).format == "JPEG" and i["format"] == "jpeg" for i in result["images"])
+    assert all(decode(i).format == "JPEG" and i["format"] == "jpeg" for i in resolved(result))
 
 
 def test_each_job_gets_its_own_output_prefix_so_cached_results_never_point_at_consumed_files(fake):
@@ -188,6 +194,36 @@ def test_outputs_list_every_file_and_point_still_images_at_images(fake):
     assert [o["kind"] for o in result["outputs"]] == ["image", "image"]
     assert [o["images_index"] for o in result["outputs"]] == [0, 1]
     assert all(o["mime"] == "image/png" and o["node_id"] == "11" for o in result["outputs"])
+
+
+def test_each_image_is_sent_once_and_the_original_image_field_still_decodes(fake):
+    import json
+
+    result = make_worker(fake).handle({"id": "once", "input": {"prompt": "x", "num_images": 2, "width": 256, "height": 320}})
+    assert decode(result["image"]).size == (256, 320)  # the original diffusers client's read, unchanged
+    assert result["images"][0] == {"same_as": "image", "width": 256, "height": 320, "format": "png"}
+    assert decode(result[result["images"][0]["same_as"]]).size == (256, 320)  # how a client of `images` resolves it
+    text = json.dumps(result)
+    assert text.count('"image_base64"') == 2  # two images, two copies of bytes: `image` and `images[1]`
+    assert decode(result["images"][1]).size == (256, 320)
+    assert [o["images_index"] for o in result["outputs"]] == [0, 1]
+
+
+def test_legacy_image_false_gives_a_uniform_images_list_and_no_image_field(fake):
+    result = make_worker(fake).handle({"id": "u", "input": {"prompt": "x", "width": 256, "height": 256, "legacy_image": False}})
+    assert "image" not in result and decode(result["images"][0]).size == (256, 256)
+    bad = make_worker(fake).handle({"id": "u2", "input": {"prompt": "x", "legacy_image": "no"}})
+    assert bad["details"]["type"] == "invalid_input" and bad["details"]["field"] == "legacy_image"
+
+
+def test_preflight_counts_one_copy_per_image(fake, monkeypatch):
+    from handler import payload
+
+    seen = []
+    real = payload.preflight
+    monkeypatch.setattr(payload, "preflight", lambda **kw: seen.append(kw) or real(**kw))
+    make_worker(fake).handle({"id": "pf", "input": {"prompt": "x", "num_images": 3, "width": 256, "height": 256}})
+    assert seen and seen[0]["files"] == 3
 
 
 def test_response_over_the_payload_limit_without_a_bucket_is_a_clear_error(fake):

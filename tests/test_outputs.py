@@ -48,3 +48,58 @@ def test_remove_local_deletes_only_inside_the_output_folder(tmp_path):
     outputs.remove_local(out, outputs.SavedFile("9", "a.png", "job", "output"))
     outputs.remove_local(out, outputs.SavedFile("9", "keep.png", "..", "output"))
     assert not inside.exists() and outside.exists()
+
+
+def test_core_images_sends_each_image_once_and_keeps_the_original_image_field():
+    images = [outputs.EncodedImage(png(size=(8, 4)), 8, 4, "png").to_json(),
+              outputs.EncodedImage(png(size=(8, 4)), 8, 4, "png").to_json()]
+    core = outputs.core_images(images)
+    assert core["image"] is images[0]  # the original diffusers contract: image.image_base64
+    assert core["images"][0] == {"same_as": "image", "width": 8, "height": 4, "format": "png"}
+    assert core["images"][1] is images[1]
+    assert outputs.core_images([]) == {"image": None, "images": []}
+
+
+def test_core_images_opt_out_gives_a_uniform_list_and_urls_are_left_alone():
+    images = [outputs.EncodedImage(png(), 64, 32, "png").to_json()]
+    assert outputs.core_images(images, legacy_image=False) == {"images": images}
+    by_url = [{"url": "https://bucket/x.png", "width": 1, "height": 1, "format": "png"}]
+    assert outputs.core_images(by_url) == {"image": by_url[0], "images": by_url}  # a URL is short: both keep it
+
+
+def _photo_like(size=(96, 160)) -> Image.Image:
+    import random
+
+    rnd = random.Random(1)
+    small = Image.frombytes("RGB", (6, 10), bytes(rnd.randrange(256) for _ in range(6 * 10 * 3)))
+    return small.resize(size, Image.BICUBIC)  # smooth, compressible, every pixel different
+
+
+def test_the_png_the_worker_encodes_is_lossless_at_every_compress_level():
+    source = io.BytesIO()
+    _photo_like().save(source, format="WEBP", lossless=True)  # a workflow's save node wrote webp
+    with Image.open(io.BytesIO(source.getvalue())) as img:
+        pixels = img.convert("RGB").tobytes()
+    sizes = {}
+    for level in range(10):
+        encoded = outputs.encode_image(source.getvalue(), "png", 90, png_compress_level=level)
+        with Image.open(io.BytesIO(encoded.data)) as back:
+            assert back.format == "PNG" and back.convert("RGB").tobytes() == pixels, level
+        sizes[level] = len(encoded.data)
+    assert sizes[0] > sizes[1] >= sizes[9]  # only the bytes change
+
+
+def test_collect_outputs_uses_the_configured_png_level(monkeypatch):
+    seen = []
+    real = outputs.encode_image
+    monkeypatch.setattr(outputs, "encode_image", lambda *a, **k: seen.append(a[3:] or k) or real(*a, **k))
+    result = RunResult("p", {"9": {"images": [{"filename": "a.webp", "subfolder": "", "type": "output"}]}})
+    buffer = io.BytesIO()
+    _photo_like().save(buffer, format="WEBP")
+
+    class Client:
+        def view(self, *a):
+            return buffer.getvalue()
+
+    got = outputs.collect_outputs(Client(), result, ["9"], job_id="j", png_compress_level=7)
+    assert seen == [(7,)] and got.images[0]["format"] == "png" and got.outputs[0]["filename"] == "a.png"

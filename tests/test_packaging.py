@@ -192,6 +192,101 @@ def test_dockerfile_base_python_torch_and_cmd_are_pinned():
     assert "libtcmalloc-minimal4t64" in run_text
 
 
+# ------------------------------------------------- what ships is what was measured (issue 10) --
+
+_RUN_NUMBER = re.compile(r"run(\d+)")
+
+
+def _major_minor(version: str) -> tuple[int, int]:
+    """(2, 11) of '2.11.0+cu130', '2.11.0', '3.6.0'."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    assert match, f"not a version: {version!r}"
+    return int(match[1]), int(match[2])
+
+
+def _cuda_of(torch_version: str) -> tuple[int, int] | None:
+    """(12, 8) of '2.11.0+cu128'; None for a build without a CUDA tag."""
+    match = re.search(r"\+cu(\d+)(\d)$", torch_version)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+def newest_benchmark_envs(bench: Path) -> dict[str, dict]:
+    """The `_env` of the newest benchmark records: bench/results.json (the run BENCHMARKS.md is rendered from)
+    and the coldstart profiles of the highest run number (bench/profiles/coldstart-<gpu>-run<N>.json)."""
+    envs = {}
+    results = bench / "results.json"
+    if results.is_file():
+        envs[results.name] = json.loads(results.read_text()).get("_env", {})
+    coldstarts = {}
+    for path in bench.glob("profiles/coldstart-*.json"):
+        match = _RUN_NUMBER.search(path.stem)
+        coldstarts[path] = int(match[1]) if match else -1
+    if coldstarts:
+        newest = max(coldstarts.values())
+        for path, number in sorted(coldstarts.items()):
+            if number == newest:
+                envs[f"profiles/{path.name}"] = json.loads(path.read_text()).get("_env", {})
+    return {name: env for name, env in envs.items() if isinstance(env, dict) and env.get("torch")}
+
+
+def pin_drift(pins: dict[str, str], envs: dict[str, dict]) -> list[str]:
+    """Where the image's pins (`TORCH_VERSION`, `TRITON_VERSION` ARGs) and the benchmark's recorded versions part
+    in major.minor, and where the image's CUDA build would need a newer driver than the one the bench ran on."""
+    problems = []
+    torch_pin, triton_pin = pins["TORCH_VERSION"], pins.get("TRITON_VERSION")
+    for name, env in envs.items():
+        if _major_minor(env["torch"]) != _major_minor(torch_pin):
+            problems.append(f"{name}: bench measured torch {env['torch']}, the image pins {torch_pin}")
+        if triton_pin and env.get("triton") and _major_minor(env["triton"]) != _major_minor(triton_pin):
+            problems.append(f"{name}: bench measured Triton {env['triton']}, the image pins {triton_pin}")
+        image_cuda, bench_cuda = _cuda_of(torch_pin), env.get("cuda")
+        if image_cuda and bench_cuda and image_cuda > _major_minor(str(bench_cuda)):
+            problems.append(f"{name}: the image's CUDA {image_cuda} is newer than the bench's {bench_cuda}")
+    return problems
+
+
+def _docker_pins() -> dict[str, str]:
+    return {name: _arg_default(name) for name in ("TORCH_VERSION", "TRITON_VERSION") if _arg_default(name)}
+
+
+def test_the_image_pins_the_torch_and_triton_the_newest_benchmarks_measured():
+    envs = newest_benchmark_envs(ROOT / "bench")
+    assert "results.json" in envs, "bench/results.json records no torch version (_env.torch)"
+    pins = _docker_pins()
+    assert pin_drift(pins, envs) == [], "\n".join(pin_drift(pins, envs))
+    # torchvision/torchaudio are the releases of the same torch (2.11 -> 0.26 / 2.11), in the same CUDA build.
+    torch_mm = _major_minor(pins["TORCH_VERSION"])
+    build = pins["TORCH_VERSION"].partition("+")[2]
+    assert _major_minor(_arg_default("TORCHVISION_VERSION")) == (0, torch_mm[1] + 15)
+    assert _major_minor(_arg_default("TORCHAUDIO_VERSION")) == torch_mm
+    assert {v.partition("+")[2] for v in (_arg_default("TORCHVISION_VERSION"), _arg_default("TORCHAUDIO_VERSION"))} == {build}
+    assert _arg_default("TORCH_INDEX_URL").endswith(f"/{build}")
+
+
+def test_the_cpu_tests_install_the_same_torch_release_as_the_image():
+    ci = _yaml(ROOT / ".github" / "workflows" / "tests.yml")["env"]
+    for name in ("TORCH_VERSION", "TORCHVISION_VERSION", "TORCHAUDIO_VERSION"):
+        assert ci[name].partition("+")[0] == _arg_default(name).partition("+")[0], name
+        assert ci[name].endswith("+cpu")
+
+
+def test_pin_drift_is_caught_in_major_minor_only(tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (tmp_path / "results.json").write_text(json.dumps({"_env": {"torch": "2.11.0+cu130", "cuda": "13.0"}}))
+    for run, torch in ((2, "2.9.1+cu128"), (3, "2.11.1+cu130")):
+        (profiles / f"coldstart-h200-run{run}.json").write_text(
+            json.dumps({"_env": {"torch": torch, "cuda": "13.0", "triton": "3.6.0"}}))
+    envs = newest_benchmark_envs(tmp_path)
+    assert set(envs) == {"results.json", "profiles/coldstart-h200-run3.json"}  # run2 is not the newest
+    assert pin_drift({"TORCH_VERSION": "2.11.0+cu128", "TRITON_VERSION": "3.6.0"}, envs) == []
+    drift = pin_drift({"TORCH_VERSION": "2.9.1+cu128", "TRITON_VERSION": "3.5.1"}, envs)
+    assert len(drift) == 3 and "torch 2.11.0+cu130" in drift[0] and "Triton 3.6.0" in drift[2]
+    assert pin_drift({"TORCH_VERSION": "2.11.0+cu132"}, envs)  # a newer CUDA than the bench's driver ran
+    (profiles / "coldstart-h100-run4.json").write_text(json.dumps({"_env": {"torch": "2.12.0+cu130"}}))
+    assert "2.12.0" in " ".join(pin_drift({"TORCH_VERSION": "2.11.0+cu128"}, newest_benchmark_envs(tmp_path)))
+
+
 def test_dockerfile_precompiles_comfyui_and_worker_after_the_code_is_copied():
     # Cold starts run from a fresh container: bytecode not in the image is compiled on every cold start.
     instructions = _instructions(_dockerfile())

@@ -9,6 +9,8 @@ import pytest
 
 from handler.errors import PayloadTooLargeError
 from handler.payload import (
+    RUN_LIMIT_BYTES as RUN_LIMIT,
+    RUNSYNC_LIMIT_BYTES as RUNSYNC_LIMIT,
     base64_size,
     check_inline,
     estimate,
@@ -112,3 +114,91 @@ def test_response_size_counts_long_base64_exactly_without_dumping_it():
     from handler.payload import response_size
 
     assert response_size(response) == len(_json.dumps({"output": response}, ensure_ascii=False).encode("utf-8"))
+
+
+# ---- each image's bytes once (issue 10): the arithmetic of the response the worker now sends ----------------
+
+def _response(blobs: list[bytes], legacy_image: bool = True) -> dict:
+    from handler.outputs import EncodedImage, core_images
+
+    images = [EncodedImage(b, 832, 1536, "png").to_json() for b in blobs]
+    return {"status": "success", "prompt": "p", "model": "m", "seed": 1,
+            **core_images(images, legacy_image=legacy_image),
+            "outputs": [{"node_id": "11", "filename": f"f{i}.png", "kind": "image", "mime": "image/png",
+                         "images_index": i} for i in range(len(blobs))],
+            "timings": {"total_s": 1.0}}
+
+
+def _noise_png(width=832, height=1536, seed=0) -> bytes:
+    import io
+    import random
+
+    from PIL import Image
+
+    raw = random.Random(seed).randbytes(width * height * 3)  # incompressible: the largest PNG of this size
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (width, height), raw).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def test_the_response_carries_each_images_bytes_once_and_is_measured_exactly():
+    import os
+
+    blobs = [os.urandom(300_000), os.urandom(200_000)]
+    response = _response(blobs)
+    exact = len(json.dumps({"output": response}, ensure_ascii=False).encode("utf-8"))
+    assert response_size(response) == exact
+    bytes_only = sum(base64_size(len(b)) for b in blobs)
+    assert bytes_only < exact < bytes_only + 2000  # one copy of each, plus a small skeleton
+
+
+def test_issue_10_num_images_2_refused_at_12_4_mb_now_fits_the_default_limit():
+    import os
+
+    # bench run: num_images=2 at 832x1536, stand-in weights, ~3.1 MB per PNG: 3 copies = 12.4 MB were refused.
+    blobs = [os.urandom(3_100_000), os.urandom(3_100_000)]
+    new = _response(blobs)
+    old = {**new, "images": [new["image"], *new["images"][1:]]}  # the former shape: images[0] repeated `image`
+    assert response_size(old) > 12_400_000 and not fits_inline(old, RUN_LIMIT)[0]
+    assert response_size(new) == response_size(old) - base64_size(3_100_000) + len('"same_as": "image", ') - len(
+        '"image_base64": "", ')
+    assert fits_inline(new, RUN_LIMIT)[0]
+    assert check_inline(new, RUN_LIMIT, bucket_configured=False) < 8_300_000
+
+
+def test_worst_case_pngs_at_832x1536_fit_runsync_two_and_three_at_a_time():
+    png_bytes = _noise_png()
+    assert png_bytes.startswith(b"\x89PNG") and len(png_bytes) > 832 * 1536 * 3  # noise does not compress
+    two, three = _response([png_bytes] * 2), _response([png_bytes] * 3)
+    assert fits_inline(two, RUNSYNC_LIMIT)[0] and response_size(two) < 10_300_000
+    assert fits_inline(three, RUNSYNC_LIMIT)[0]  # 4 copies (the former shape) were 20.5 MB: refused
+    assert not fits_inline({**three, "images": [three["image"], *three["images"][1:]]}, RUNSYNC_LIMIT)[0]
+    assert not fits_inline(_response([png_bytes] * 4), RUNSYNC_LIMIT)[0]  # 4 noise PNGs need a bucket
+
+
+def test_preflight_for_num_images_2_at_832x1536_counts_two_copies_and_expects_a_fit():
+    meta = png_metadata_bytes({"1": {"class_type": "X", "inputs": {"text": "t" * 500}}})
+    p = preflight(files=2, width=832, height=1536, output_format="png", limit=RUNSYNC_LIMIT,
+                  bucket_configured=False, png_metadata_bytes=meta)
+    assert not p.certainly_too_large and not p.likely_too_large
+    one = estimate(files=1, width=832, height=1536, output_format="png", limit=RUNSYNC_LIMIT, png_metadata_bytes=meta)
+    assert p.lower_bound - 512 == 2 * (one.lower_bound - 512) and p.typical - 512 == 2 * (one.typical - 512)
+
+
+def test_preflight_lower_bound_never_exceeds_the_real_response():
+    # The refusal before running must be certain: its bound stays below what the worker then really sends.
+    import os
+
+    meta = 40_000
+    blobs = [os.urandom(67 + meta)] * 3
+    p = estimate(files=3, width=832, height=1536, output_format="png", limit=RUNSYNC_LIMIT, png_metadata_bytes=meta)
+    assert p.lower_bound <= response_size(_response(blobs))
+    assert p.lower_bound <= response_size(_response(blobs, legacy_image=False))
+
+
+def test_legacy_image_false_costs_the_same_bytes():
+    import os
+
+    blobs = [os.urandom(100_000), os.urandom(100_000)]
+    with_field, without = response_size(_response(blobs)), response_size(_response(blobs, legacy_image=False))
+    assert abs(with_field - without) < 200

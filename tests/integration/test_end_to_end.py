@@ -30,6 +30,11 @@ def _decode(image: dict) -> Image.Image:
     return img
 
 
+def _resolved(out: dict) -> list[dict]:
+    """`images` as a client of the list reads it (README): an entry with `same_as` is the field it names."""
+    return [out[i["same_as"]] if "same_as" in i else i for i in out["images"]]
+
+
 def _output(response: dict) -> dict:
     assert response.get("status") == "COMPLETED", response
     return response["output"]
@@ -58,11 +63,14 @@ def test_production_workflow_returns_the_contract(worker):
     assert out["prompt"] == prompt
     assert out["seed"] == 123456789
     assert isinstance(out["images"], list) and len(out["images"]) == 1
-    assert out["image"] == out["images"][0]
+    # Each image's bytes once: `image` (the original diffusers contract) carries them, `images[0]` refers to it.
+    assert out["images"][0] == {"same_as": "image", "width": 256, "height": 256, "format": "png"}
+    assert json.dumps(out).count('"image_base64"') == 1
     image = out["image"]
     assert (image["width"], image["height"], image["format"]) == (256, 256, "png")
-    img = _decode(image)
+    img = _decode(image)  # what a client of the original handler reads: image.image_base64
     assert img.format == "PNG" and img.size == (256, 256)
+    assert base64.b64decode(image["image_base64"]).startswith(b"\x89PNG\r\n\x1a\n")
     # random weights give a meaningless picture, but a NaN anywhere would come out as a uniform black image
     assert img.convert("L").getextrema() != (0, 0)
     assert out["timings"]["total_s"] > 0
@@ -86,7 +94,8 @@ def test_bad_input_names_the_field_and_the_worker_serves_the_next_job(worker):
     out = _output(worker.runsync({"prompt": "a red fox in snow", "num_images": 2, "output_format": "jpeg", **SMALL}))
     assert isinstance(out["seed"], int)
     assert len(out["images"]) == 2
-    for image in out["images"]:
+    assert json.dumps(out).count('"image_base64"') == 2  # each image's bytes once
+    for image in _resolved(out):
         assert image["format"] == "jpeg"
         img = _decode(image)
         assert img.format == "JPEG" and img.size == (256, 256)
@@ -122,7 +131,21 @@ def test_node_failing_at_run_time_is_an_execution_error_and_the_worker_serves_th
 
     out = _output(worker.runsync({"workflow": _tiny_graph("tiny")}))
     assert len(out["images"]) == 1
-    assert _decode(out["images"][0]).size == (64, 64)
+    assert _decode(out[out["images"][0]["same_as"]]).size == (64, 64)
+    uniform = _output(worker.runsync({"workflow": _tiny_graph("tiny"), "legacy_image": False}))
+    assert "image" not in uniform and _decode(uniform["images"][0]).size == (64, 64)
+
+
+def test_a_batch_sends_each_images_bytes_once(worker):
+    graph = _tiny_graph("batch")
+    graph["1"]["inputs"].update(batch_size=2, color=0x336699)
+    out = _output(worker.runsync({"workflow": graph}))
+    assert len(out["images"]) == 2 and [o["images_index"] for o in out["outputs"]] == [0, 1]
+    assert out["images"][0] == {"same_as": "image", "width": 64, "height": 64, "format": "png"}
+    first, second = _decode(out["image"]), _decode(out["images"][1])
+    assert first.size == second.size == (64, 64)
+    assert all(abs(a - b) <= 1 for a, b in zip(first.convert("RGB").getpixel((0, 0)), (0x33, 0x66, 0x99)))
+    assert json.dumps(out).count('"image_base64"') == 2  # two images, two copies of bytes
 
 
 def test_info_reports_what_the_fast_path_did(worker):

@@ -62,7 +62,7 @@ def files_under(*roots: Path) -> set[Path]:
 
 
 def first_pixel(output: dict) -> tuple:
-    with Image.open(io.BytesIO(base64.b64decode(output["images"][0]["image_base64"]))) as img:
+    with Image.open(io.BytesIO(base64.b64decode(output["image"]["image_base64"]))) as img:
         return img.convert("RGB").getpixel((0, 0))
 
 

@@ -50,7 +50,7 @@ def close_to(pixel: tuple, expected: tuple) -> bool:
 
 
 def first_pixel(output: dict) -> tuple:
-    data = base64.b64decode(output["images"][0]["image_base64"])
+    data = base64.b64decode(output["image"]["image_base64"])
     with Image.open(io.BytesIO(data)) as img:
         return img.convert("RGB").getpixel((0, 0))
 
