@@ -19,7 +19,7 @@ if [[ "${1:-}" == "--fetch" ]]; then
   fi
   (cd /tmp && apt-get download -qq libtcmalloc-minimal4 && dpkg -x libtcmalloc-minimal4_*.deb /tmp/tc)
   cp /tmp/tc/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .lib/
-  du -sh .whl .comfyui .lib
+  du -sh .whl .lib ${COMFYUI_SRC:+.comfyui}
   exit 0
 fi
 OUT=${OUT:-/tmp/coldstart-out}
