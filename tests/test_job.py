@@ -373,21 +373,28 @@ def test_a_gui_workflow_with_loras_carries_no_gui_workflow_in_its_png(fake_real_
     assert any(n["class_type"] == "LoraLoaderModelOnly" for n in sent["prompt"].values())
 
 
-def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_name(fake_real_info, tmp_path):
+def _lora_url_worker(fake, tmp_path) -> Worker:
+    """A worker whose LoRA cache is under tmp_path/loras/dl and whose URL guard lets the local test server through."""
     from handler.config import LoraSettings
-    from handler.lora_cache import cache_name
     from handler.url_fetch import AddressPolicy
+
+    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
+                         allow_http=True)
+    settings = replace(Settings.from_env({"COMFYUI_URL": fake.url}), loras=loras)
+    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
+                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
+    assert worker.prepare() == []
+    return worker
+
+
+def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_name(fake_real_info, tmp_path):
+    from handler.lora_cache import cache_name
     from image_server import ImageServer, send
     from tools.standins import write_lora
 
     write_lora(tmp_path / "src.safetensors", "comfy")
     body = (tmp_path / "src.safetensors").read_bytes()
-    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
-                         allow_http=True)
-    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
-    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
-                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
-    assert worker.prepare() == []
+    worker = _lora_url_worker(fake_real_info, tmp_path)
     with ImageServer() as server:
         server.routes["/l.safetensors"] = lambda h: send(h, body, content_type="application/octet-stream")
         url = server.url("/l.safetensors")
@@ -408,20 +415,13 @@ def test_a_lora_by_url_is_downloaded_once_and_handed_to_comfyui_by_its_cached_na
 
 
 def test_a_callers_lora_loader_node_may_name_a_url_which_becomes_the_cached_file(fake_real_info, tmp_path):
-    from handler.config import LoraSettings
     from handler.lora_cache import cache_name
-    from handler.url_fetch import AddressPolicy
     from image_server import ImageServer, send
     from tools.standins import write_lora
 
     write_lora(tmp_path / "src.safetensors", "diffusers")
     write_lora(tmp_path / "bad.safetensors", "sdxl")
-    loras = LoraSettings(dirs=(tmp_path / "loras",), cache_dir=tmp_path / "loras" / "dl", cache_prefix="dl/",
-                         allow_http=True)
-    settings = replace(Settings.from_env({"COMFYUI_URL": fake_real_info.url}), loras=loras)
-    worker = Worker(settings, ComfyClient(settings.comfyui_url, 5),
-                    lora_policy=AddressPolicy(allow_networks=("127.0.0.1/32",)))
-    assert worker.prepare() == []
+    worker = _lora_url_worker(fake_real_info, tmp_path)
     graph = load_json(WORKFLOWS / "flux1-dev-t2i.api.json")
     graph["60"] = {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["12", 0], "lora_name": "", "strength_model": 0.9}}
     graph["8"]["inputs"]["model"] = ["60", 0]

@@ -176,6 +176,7 @@ def group_rss(pgid: int) -> dict[str, int]:
 
 
 def http_json(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+    """(status, parsed JSON body) of one request; HTTP error statuses are returned, not raised."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:

@@ -116,8 +116,8 @@ def status() -> dict[str, Any]:
 
 def _add_status_route() -> None:
     try:
+        from server import PromptServer  # first: outside ComfyUI this fails before aiohttp is imported
         from aiohttp import web
-        from server import PromptServer
     except ImportError:  # imported outside ComfyUI (tests, the handler): no server to extend
         return
     instance = getattr(PromptServer, "instance", None)

@@ -23,17 +23,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pytest
+
+from tools.soak import free_port, http_json  # one copy of the loopback HTTP helpers
 
 REPO = Path(__file__).resolve().parents[2]
 SKIP_REASON = "COMFYUI_PATH not set: integration tier against a real ComfyUI skipped"
@@ -44,27 +44,6 @@ RUNSYNC_TIMEOUT_S = 900.0
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_json(method: str, url: str, body: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
-    """(status, parsed JSON body) of one request; HTTP error statuses are returned, not raised."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
-    except urllib.error.HTTPError as err:
-        status, raw = err.code, err.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
-
 
 @dataclass
 class Server:
