@@ -2,12 +2,11 @@
 
 Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
 
-* Upcast once (compute ``bf16``): an fp8 checkpoint is stored in fp8 and ComfyUI's manual-cast Linear casts
-  every weight to bf16 on every call, 780 casts per step. Where VRAM allows, an ON_LOAD callback replaces the
-  fp8 parameters by bf16 copies once, on the GPU, right after ComfyUI loads the model; ComfyUI's cast then
-  finds the weight already in the compute dtype and returns it as is. The values are the fp8 values exactly,
-  so the output does not change. An ON_DETACH callback casts them back (losslessly) when ComfyUI unloads the
-  model, so its size bookkeeping stays true off the GPU.
+* Upcast (compute ``bf16``): an fp8 checkpoint is stored in fp8 and ComfyUI's manual-cast Linear casts
+  every weight to bf16 on every call, 780 casts per step. Where VRAM allows, the fp8 parameters are held as
+  bf16 on the GPU while the model is loaded; ComfyUI's cast then finds the weight already in the compute dtype
+  and returns it as is. The values are the fp8 values exactly, so the output does not change. It is a ComfyUI
+  injection (WeightUpcaster), so ComfyUI sees fp8 again whenever it patches (LoRA), unpatches or moves weights.
 * fp8 compute (``fp8_rowwise``, opt-in): an object patch gives each Linear of the diffusion model a forward
   that quantises the activations per row (amax / 448) and calls ``torch._scaled_mm`` with those row scales and
   per-output-channel weight scales (1.0 for an fp8 checkpoint, whose values are already fp8). Unlike
@@ -71,18 +70,13 @@ def apply(model: Any, plan: Plan) -> Any:
     diffusion_model = patched.get_model_object("diffusion_model")
     diffusion_model.eval()
 
-    from comfy.patcher_extension import CallbacksMP
-
-    patched.remove_callbacks_with_key(CallbacksMP.ON_LOAD, PATCH_KEY)
-    patched.remove_callbacks_with_key(CallbacksMP.ON_DETACH, PATCH_KEY)
+    patched.remove_injections(PATCH_KEY)
     if compute == "bf16":
         compute_dtype = getattr(patched.model, "manual_cast_dtype", None)
         if compute_dtype is None:
             log.info("flux_fast: weights already stored in the compute dtype; no upcast needed")
         else:
-            upcaster = WeightUpcaster(compute_dtype, plan)
-            patched.add_callback_with_key(CallbacksMP.ON_LOAD, PATCH_KEY, upcaster.on_load)
-            patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, upcaster.on_detach)
+            patched.set_injections(PATCH_KEY, [WeightUpcaster(compute_dtype, plan).injection()])
     else:
         count = 0
         for name, module in diffusion_model.named_modules():
@@ -229,56 +223,80 @@ def _tune_dynamo() -> None:
 
 
 class WeightUpcaster:
-    """ON_LOAD / ON_DETACH callbacks that keep the DiT's fp8 weights in the compute dtype while on the GPU."""
+    """Keeps the DiT's fp8 weights in the compute dtype while ComfyUI is not touching them.
+
+    A ComfyUI *injection* (ModelPatcher.set_injections): ComfyUI ejects injections before it patches, unpatches,
+    moves or partially unloads weights (ModelPatcher.use_ejected, unpatch_model, detach) and injects them again
+    afterwards. So ComfyUI only ever sees the weights in the dtype it stored them in:
+
+    * a LoRA is merged into the fp8 weight and rounded to fp8 exactly as plain ComfyUI does it, and the bf16
+      copy holds those same values, so the image equals plain ComfyUI's image with that LoRA;
+    * switching LoRAs restores ComfyUI's fp8 backups, not bf16 copies, and its size bookkeeping stays true.
+
+    The casts change ``param.data`` in place: the Parameter objects stay the same, so compiled graphs see the
+    same inputs on every request, and the fp8 -> bf16 -> fp8 round trip is exact. Cost: one cast each way per
+    model load (a few tens of ms for 12 B parameters on an H100/H200).
+    """
 
     def __init__(self, compute_dtype: torch.dtype, plan: Plan):
         self.compute_dtype = compute_dtype
         self.plan = plan
-        self.upcast: dict[str, torch.dtype] = {}   # "module.param" -> original dtype
+        self.upcast: dict[str, torch.dtype] = {}   # "module.param" -> the dtype ComfyUI stored it in
+        self._last_reason: str | None = None
 
-    def _fp8_params(self, diffusion_model: torch.nn.Module):
+    def injection(self) -> Any:
+        from comfy.patcher_extension import PatcherInjection
+
+        return PatcherInjection(inject=self.inject, eject=self.eject)
+
+    @staticmethod
+    def _fp8_params(diffusion_model: torch.nn.Module, device_type: str):
         for mname, module in diffusion_model.named_modules():
             for pname, param in module.named_parameters(recurse=False):
-                if param.dtype in _FP8_TYPES and param.device.type == "cuda":
+                if param.dtype in _FP8_TYPES and param.device.type == device_type:
                     yield mname, module, pname, param
 
-    def on_load(self, patcher: Any, device_to: Any, lowvram_model_memory: int, force_patch_weights: bool, full_load: bool) -> None:
+    def _say(self, reason: str) -> None:
+        """Log a decision when it changes, not on every request."""
+        if reason != self._last_reason:
+            log.info("flux_fast: %s", reason)
+            self._last_reason = reason
+
+    def inject(self, patcher: Any) -> None:
+        """After ComfyUI loaded (and patched) the weights: hold the fp8 ones in the compute dtype, if they fit."""
         import comfy.model_management as mm
 
         if getattr(patcher.model, "model_lowvram", False):
-            log.info("flux_fast: model loaded partially (low VRAM): keeping fp8 weights and ComfyUI's per-step cast")
+            self._say("model loaded partially (low VRAM): keeping fp8 weights and ComfyUI's per-step cast")
             return
-        diffusion_model = patcher.model.diffusion_model
-        params = list(self._fp8_params(diffusion_model))
-        extra = sum(p.numel() * (self.compute_dtype.itemsize - p.element_size()) for _, _, _, p in params)
+        params = list(self._fp8_params(patcher.model.diffusion_model, torch.device(patcher.load_device).type))
         if not params:
             return
+        extra = sum(p.numel() * (self.compute_dtype.itemsize - p.element_size()) for _, _, _, p in params)
         device = params[0][3].device
         free = mm.get_free_memory(device) - mm.extra_reserved_memory()
         ok, why = upcast_decision(self.plan.upcast, free, extra, self.plan.margin_bytes)
-        log.info("flux_fast: upcast %s: %s", "yes" if ok else "no", why)
         if not ok:
+            self._say(f"upcast no: {why}")
             return
         with torch.no_grad():
             for mname, module, pname, param in params:
-                self.upcast[f"{mname}.{pname}"] = param.dtype
-                setattr(module, pname, torch.nn.Parameter(param.data.to(self.compute_dtype), requires_grad=False))
-        log.info("flux_fast: %d fp8 tensors now held in %s on %s", len(params), self.compute_dtype, device)
+                self.upcast[f"{mname}.{pname}" if mname else pname] = param.dtype
+                param.data = param.data.to(self.compute_dtype)
+        self._say(f"upcast yes: {why}; {len(params)} fp8 tensors now held in {self.compute_dtype} on {device}")
 
-    def on_detach(self, patcher: Any, unpatch_all: bool) -> None:
-        # ComfyUI also detaches with unpatch_all=False (a clone garbage-collected, another clone of the same
-        # model loaded): the weights stay on the GPU then, and so does the upcast.
-        if not self.upcast or not unpatch_all:
+    def eject(self, patcher: Any) -> None:
+        """Before ComfyUI touches the weights: back to the dtype it stored them in (exact: they are fp8 values)."""
+        if not self.upcast:
             return
         diffusion_model = patcher.model.diffusion_model
         with torch.no_grad():
             for key, dtype in self.upcast.items():
                 mname, _, pname = key.rpartition(".")
                 module = diffusion_model.get_submodule(mname) if mname else diffusion_model
-                param = getattr(module, pname)
-                if param.dtype != dtype:
-                    setattr(module, pname, torch.nn.Parameter(param.data.to(dtype), requires_grad=False))
-        log.info("flux_fast: model unloaded; %d tensors back in fp8", len(self.upcast))
+                param = getattr(module, pname, None)
+                if isinstance(param, torch.Tensor) and param.dtype == self.compute_dtype:
+                    param.data = param.data.to(dtype)
         self.upcast.clear()
 
 
