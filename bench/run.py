@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import graphs, stats
+from . import graphs, loras as bench_loras, stats
 from .report import render
 
 log = logging.getLogger("bench")
@@ -58,6 +58,7 @@ class Scenario:
     warmup_sizes: tuple[tuple[int, int], ...] = ()
     request_size: tuple[int, int] | None = None
     budget_s: float = 150.0         # rough time it needs; skipped when less is left
+    loras: bool = False             # the LoRA request sequence and probes of bench/loras.py instead of warm_runs
     note: str = ""
 
 
@@ -84,6 +85,10 @@ SCENARIOS = {
                             budget_s=110, note="shipped, hard 24 GiB cap"),
     "shipped-16g": Scenario("shipped-16g", fast=True, warmup=True, cap_gib=16, warm_runs=3, exactness=False,
                             budget_s=150, note="shipped, hard 16 GiB cap"),
+    "baseline-lora": Scenario("baseline-lora", fast=False, warmup=False, loras=True, warm_runs=0, exactness=False,
+                              budget_s=130, note="plain graph with LoRAs: bench/loras.py's request sequence and probes"),
+    "lora": Scenario("lora", fast=True, warmup=True, loras=True, warm_runs=0, exactness=False, budget_s=150,
+                     note="shipped graph with LoRAs: the same sequence; probes compared with baseline-lora's"),
     "startup": Scenario("startup", fast=True, warmup=False, warm_runs=0, exactness=False, budget_s=70,
                         note="ComfyUI start to HTTP ready only, per flag set (no requests)"),
     "baseline-24g": Scenario("baseline-24g", fast=False, warmup=False, cap_gib=24, warm_runs=3, exactness=False,
@@ -172,6 +177,7 @@ def write_paths_file(path: Path, models: Path) -> None:
         "  diffusion_models: diffusion_models\n"
         "  text_encoders: text_encoders\n"
         "  vae: vae\n"
+        "  loras: loras\n"
         "  custom_nodes: |\n"
         f"    {REPO / 'comfy_nodes'}\n"
         f"    {REPO / 'bench' / 'custom_nodes'}\n"
@@ -292,9 +298,11 @@ SIZE = {"width": 832, "height": 1536, "num_inference_steps": 28}
 
 
 def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: int, steps: int | None = None,
-            size: tuple[int, int] | None = None) -> dict:
+            size: tuple[int, int] | None = None, loras: list[dict] | None = None) -> dict:
     recorder.events = []
     fields = {**SIZE, "prompt": prompt, "seed": seed}
+    if loras:
+        fields["loras"] = loras
     if size:
         fields["width"], fields["height"] = size
     if steps:
@@ -422,7 +430,9 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
         try:
             res["start_to_ready_s"] = round(proc.wait_ready(180), 2)
             settings = Settings.from_env({"COMFYUI_URL": proc.url, "WORKFLOWS_DIR": str(wf_dir),
-                                          "COMFYUI_OUTPUT_DIR": str(proc.output_dir), "JOB_TIMEOUT_S": "900"})
+                                          "COMFYUI_OUTPUT_DIR": str(proc.output_dir), "JOB_TIMEOUT_S": "900",
+                                          "LORA_DIRS": str(args.models / "loras"),
+                                          "LORA_CACHE_DIR": str(args.models / "loras" / "_url_cache")})
             client = ComfyClient(settings.comfyui_url, 60)
             recorder = ProgressRecorder()
             worker = Worker(settings, client, report_progress=recorder)
@@ -433,7 +443,7 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 raise RuntimeError(f"workflow check failed: {problems}")
             if sc.warmup:
                 # The worker's own warm-up (handler/__main__.warm_up): it reports ready only after this.
-                from handler.__main__ import warm_up
+                from handler.warmup import warm_up
 
                 sizes = [(SIZE["width"], SIZE["height"]), *sc.warmup_sizes]
                 warm_settings = Settings.from_env({
@@ -445,12 +455,18 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 warmup_s = time.perf_counter() - t0
                 res["warmup"] = {"wall_s": round(warmup_s, 3), "sizes": [f"{w}x{h}" for w, h in sizes]}
                 res["ready_to_serve_s"] = round(res["start_to_ready_s"] + res["prepare_s"] + warmup_s, 2)
+            if sc.fast and sc.env.get("FLUX_FAST_COMPILE", "1") != "0":
+                # The worker serves eager while it compiles in the background; the figures below are the
+                # compiled path's, so wait for it (how long the worker takes to get there: bench.coldstart).
+                res["compiled_wait_s"] = wait_compiled(proc.url, 300)
             res["first"] = request(worker, recorder, "first", PROMPTS[0], 1, size=sc.request_size)
             res["warm"] = []
             for i in range(sc.warm_runs):
                 res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i,
                                            size=sc.request_size))
                 write_results(args.out, results)
+            if sc.loras:
+                lora_rows(sc, args, work, client, graph, proc, worker, recorder, res)
             if sc.exactness:
                 # 28 steps: what the caller sees. 1 step: one model evaluation, which is what "output-preserving"
                 # can be judged by with random stand-in weights, whose 28-step trajectory amplifies any rounding
@@ -467,6 +483,8 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                         log.exception("exactness probe failed")
                         res["exactness"][f"error{tag}"] = f"{type(exc).__name__}: {exc}"
         finally:
+            if sc.fast:
+                res["fast_path_status"] = fast_path_status(proc.url)
             proc.stop()
             res["peak_gpu_mib"] = mem.peak_mib
             res["recompiles"] = sum("Recompiling function" in line
@@ -475,6 +493,63 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 shutil.copy(proc.log_path, args.out / f"comfyui-{sc.name}.log")
             summarize(res)
     return res
+
+
+def fast_path_status(url: str) -> dict:
+    import requests
+
+    try:
+        return requests.get(url + "/flux_fast/status", timeout=5).json()
+    except Exception as exc:  # the figure is optional; the scenario's own result is not
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def wait_compiled(url: str, timeout_s: float) -> float | None:
+    """Seconds until the background compile is ready (None: it failed or took longer than timeout_s)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        status = fast_path_status(url)
+        states = [c.get("state") for c in status.get("compile") or []]
+        if (status.get("patch") or {}).get("state") in ("passed through", "failed"):
+            log.info("no compiled path to wait for: %s", status.get("patch"))
+            return None
+        if "ready" in states:
+            return round(time.perf_counter() - t0, 1)
+        if "failed" in states:
+            log.warning("background compile failed: %s", fast_path_status(url))
+            return None
+        time.sleep(0.5)
+    log.warning("background compile not ready after %.0f s", timeout_s)
+    return None
+
+
+def lora_rows(sc: Scenario, args, work: Path, client, graph: dict, proc, worker, recorder, res: dict) -> None:
+    """bench/loras.py's request sequence, then its exactness probes, compared with the plain graph's."""
+    from handler import loras as handler_loras
+
+    res["lora_sequence"] = bench_loras.run_sequence(
+        lambda job_id, loras, seed: request(worker, recorder, job_id, PROMPTS[seed % len(PROMPTS)], seed, loras=loras))
+    res["lora_summary"] = bench_loras.summarize(res["lora_sequence"])
+    res["exactness"] = {}
+    for label, strength in bench_loras.PROBES[sc.name]:
+        lg = graph if label is None else handler_loras.insert(
+            graph, [(bench_loras.FILES[label][0], strength)], client.object_info())
+        for tag, steps in (("", SIZE["num_inference_steps"]), ("-1step", 1)):
+            store = work / f"exact-{sc.name}-{label or 'none'}{tag}.npz"
+            try:
+                exactness_probe(client, lg, proc.output_dir, store, steps)
+            except Exception as exc:
+                log.exception("LoRA probe failed")
+                res["exactness"][f"error-{label}{tag}"] = f"{type(exc).__name__}: {exc}"
+                continue
+            refs = ({f"plain with {label}": work / f"exact-baseline-lora-{label}{tag}.npz"} if label else
+                    {"plain, no LoRA": work / f"exact-baseline{tag}.npz",
+                     "itself before any LoRA": work / f"exact-shipped{tag}.npz"})
+            if sc.name == "baseline-lora":
+                continue
+            for what, ref in refs.items():
+                if ref.exists():
+                    res["exactness"][f"{what}{tag}"] = compare(ref, store)
 
 
 def summarize(res: dict) -> None:
@@ -588,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO))
     results["_env"] = environment(args) | {"runpod": import_handler()}
     ensure_models(args, results)
+    if any(SCENARIOS[n.strip()].loras for n in args.scenarios.split(",") if n.strip()):
+        bench_loras.ensure_files(args.models / "loras", args.standin_device)
     prime_bytecode(args, results)
     for name in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
         sc = SCENARIOS[name]

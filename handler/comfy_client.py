@@ -166,11 +166,15 @@ class ComfyClient:
         self._request("POST", "/queue", json={"delete": [prompt_id]})
         self._request("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    def busy_with(self, prompt_id: str) -> bool:
-        """Whether ComfyUI still has the prompt running or queued (GET /queue)."""
+    def queued_prompt_ids(self) -> list[str]:
+        """The prompts ComfyUI is running or has queued (GET /queue), running first."""
         queue = self._json("GET", "/queue")
         items = (queue.get("queue_running") or []) + (queue.get("queue_pending") or [])
-        return any(isinstance(item, list) and len(item) > 1 and item[1] == prompt_id for item in items)
+        return [str(item[1]) for item in items if isinstance(item, list) and len(item) > 1]
+
+    def busy_with(self, prompt_id: str) -> bool:
+        """Whether ComfyUI still has the prompt running or queued (GET /queue)."""
+        return prompt_id in self.queued_prompt_ids()
 
     def alive(self) -> bool:
         """Whether ComfyUI answers at all (an HTTP error from it still means it is alive)."""

@@ -1,6 +1,8 @@
-"""The warm-up before the first job (handler/__main__.warm_up), against a recording stand-in for the Worker."""
+"""The warm-up (handler/warmup.py), against a recording stand-in for the Worker and its ComfyUI client."""
 
-from handler.__main__ import warm_up
+import threading
+
+from handler.warmup import WarmUp, warm_up
 from handler.config import Settings
 
 
@@ -33,10 +35,6 @@ def test_a_failed_warm_up_stops_warming_up_and_does_not_raise():
 
 
 def test_the_warm_up_runs_beside_the_job_loop_and_a_failed_one_ends_the_worker():
-    import threading
-
-    from handler.__main__ import start_warm_up
-
     gate, ended = threading.Event(), threading.Event()
 
     class SlowFailing(RecordingWorker):
@@ -44,8 +42,70 @@ def test_the_warm_up_runs_beside_the_job_loop_and_a_failed_one_ends_the_worker()
             gate.wait(10)                      # the warm-up is still running...
             return {"error": "model missing"}
 
-    thread = start_warm_up(SlowFailing(), Settings.from_env({"WARMUP_STEPS": "1"}), on_failure=ended.set)
-    assert thread.is_alive() and not ended.is_set()     # ...and start_warm_up returned: jobs can be taken
+    thread = WarmUp(SlowFailing(), Settings.from_env({"WARMUP_STEPS": "1"}), on_failure=ended.set).start()
+    assert thread.is_alive() and not ended.is_set()     # ...and start returned: jobs can be taken
     gate.set()
     thread.join(10)
     assert ended.is_set()
+
+
+class QueueClient:
+    """ComfyUI's queue as the warm-up sees it: what is running or pending, and what was cancelled."""
+
+    def __init__(self, queued):
+        self.queued, self.cancelled = list(queued), []
+
+    def queued_prompt_ids(self):
+        return list(self.queued)
+
+    def cancel(self, prompt_id):
+        self.cancelled.append(prompt_id)
+
+
+class InterruptibleWorker(RecordingWorker):
+    """handle() blocks like a running ComfyUI prompt until cancelled, then answers as an interrupted job does."""
+
+    def __init__(self, queued=("warmup-prompt",)):
+        super().__init__()
+        self.client = QueueClient(queued)
+        self.running, self.interrupted = threading.Event(), threading.Event()
+        original = self.client.cancel
+
+        def cancel(prompt_id):
+            original(prompt_id)
+            self.interrupted.set()
+
+        self.client.cancel = cancel
+
+    def handle(self, job):
+        self.jobs.append(job)
+        if job["id"].startswith("warmup"):
+            self.running.set()
+            self.interrupted.wait(10)
+            return {"error": {"type": "execution_interrupted", "message": "interrupted"}}
+        return {"status": "success", "timings": {"total_s": 1.0}}
+
+
+def test_the_first_job_cancels_the_running_warm_up_and_that_is_not_a_failure():
+    worker, ended = InterruptibleWorker(), threading.Event()
+    warm = WarmUp(worker, Settings.from_env({"WARMUP_STEPS": "1", "WARMUP_SIZES": "832x1536,1024x1024"}),
+                  on_failure=ended.set)
+    handle = warm.before_each_job(worker.handle)
+    warm.start()
+    assert worker.running.wait(10)
+    assert handle({"id": "job-1", "input": {"prompt": "x"}})["status"] == "success"
+    warm.thread.join(10)
+    assert worker.client.cancelled == ["warmup-prompt"]
+    assert not ended.is_set()                                          # the worker keeps serving
+    assert [j["id"] for j in worker.jobs] == ["warmup-0-832x1536", "job-1"]   # and the second size never ran
+
+
+def test_jobs_after_the_warm_up_cancel_nothing():
+    worker = InterruptibleWorker(queued=("someone-elses",))
+    worker.handle = lambda job: (worker.jobs.append(job), {"status": "success", "timings": {"total_s": 1.0}})[1]
+    warm = WarmUp(worker, Settings.from_env({"WARMUP_STEPS": "1"}), on_failure=lambda: None)
+    handle = warm.before_each_job(worker.handle)
+    warm.start().join(10)                                               # the warm-up finished on its own
+    handle({"id": "job-1", "input": {"prompt": "x"}})
+    handle({"id": "job-2", "input": {"prompt": "y"}})
+    assert worker.client.cancelled == []
