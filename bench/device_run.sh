@@ -8,6 +8,7 @@ OUT=${OUT:-/tmp/bench-out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+python3 -c "import av" 2>/dev/null || export PYTHONPATH=/tmp/site:$PWD/bench/shims   # PyAV stand-in (bench/shims)
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.sm,power.draw --format=csv
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'transformers', transformers.__version__)"
 scen=$1; budget=$2; shift 2

@@ -139,6 +139,20 @@ def coldstart_rows() -> list[str]:
     return lines
 
 
+LORA_RUNS = sorted(Path(__file__).with_name("profiles").glob("lora-*.json"), reverse=True)
+
+
+def lora_rows() -> list[str]:
+    """The LoRA runs kept in bench/profiles/ (bench/run.py's baseline-lora and lora scenarios), newest first."""
+    from .loras import rows
+
+    lines = []
+    for path in LORA_RUNS:
+        data = json.loads(path.read_text())
+        lines += rows(data, data.get("_title", path.stem)) + [""]
+    return lines
+
+
 def render(results: dict) -> str:
     env = results.get("_env", {})
     lines = [
@@ -179,6 +193,12 @@ def render(results: dict) -> str:
                   "`python -m bench.coldstart` (bench/coldstart.py): seconds from launching start.sh as the image does; "
                   "a client POSTs /runsync from the first instant. Baseline = the plain ComfyUI graph with ComfyUI's "
                   "defaults and no warm-up, started the same way, in the same run.", ""] + cold
+    loras = lora_rows()
+    if loras:
+        lines += ["", "## LoRAs on the fast path (issue 11)", "",
+                  "`python -m bench --scenarios baseline,baseline-lora,lora` (bench/loras.py): the same requests "
+                  "through the handler's `loras` field on the plain graph (ComfyUI's defaults) and on the shipped "
+                  "one, in the same run; then fixed-seed probes compared image for image.", ""] + loras
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         if not name.startswith("_") and isinstance(r, dict):

@@ -58,6 +58,7 @@ class Scenario:
     warmup_sizes: tuple[tuple[int, int], ...] = ()
     request_size: tuple[int, int] | None = None
     budget_s: float = 150.0         # rough time it needs; skipped when less is left
+    num_images: int = 1             # images per request (the `num_images` field)
     loras: bool = False             # the LoRA request sequence and probes of bench/loras.py instead of warm_runs
     note: str = ""
 
@@ -89,6 +90,8 @@ SCENARIOS = {
                               budget_s=130, note="plain graph with LoRAs: bench/loras.py's request sequence and probes"),
     "lora": Scenario("lora", fast=True, warmup=True, loras=True, warm_runs=0, exactness=False, budget_s=150,
                      note="shipped graph with LoRAs: the same sequence; probes compared with baseline-lora's"),
+    "batch4": Scenario("batch4", fast=True, warmup=True, num_images=4, warm_runs=3, exactness=False, budget_s=110,
+                       note="shipped, num_images=4 per request (time per image = request / 4)"),
     "startup": Scenario("startup", fast=True, warmup=False, warm_runs=0, exactness=False, budget_s=70,
                         note="ComfyUI start to HTTP ready only, per flag set (no requests)"),
     "baseline-24g": Scenario("baseline-24g", fast=False, warmup=False, cap_gib=24, warm_runs=3, exactness=False,
@@ -298,9 +301,11 @@ SIZE = {"width": 832, "height": 1536, "num_inference_steps": 28}
 
 
 def request(worker, recorder: ProgressRecorder, job_id: str, prompt: str, seed: int, steps: int | None = None,
-            size: tuple[int, int] | None = None, loras: list[dict] | None = None) -> dict:
+            size: tuple[int, int] | None = None, loras: list[dict] | None = None, num_images: int = 1) -> dict:
     recorder.events = []
     fields = {**SIZE, "prompt": prompt, "seed": seed}
+    if num_images > 1:
+        fields["num_images"] = num_images
     if loras:
         fields["loras"] = loras
     if size:
@@ -459,11 +464,12 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 # The worker serves eager while it compiles in the background; the figures below are the
                 # compiled path's, so wait for it (how long the worker takes to get there: bench.coldstart).
                 res["compiled_wait_s"] = wait_compiled(proc.url, 300)
-            res["first"] = request(worker, recorder, "first", PROMPTS[0], 1, size=sc.request_size)
+            res["first"] = request(worker, recorder, "first", PROMPTS[0], 1, size=sc.request_size,
+                                   num_images=sc.num_images)
             res["warm"] = []
             for i in range(sc.warm_runs):
                 res["warm"].append(request(worker, recorder, f"warm{i}", PROMPTS[(i + 1) % len(PROMPTS)], 100 + i,
-                                           size=sc.request_size))
+                                           size=sc.request_size, num_images=sc.num_images))
                 write_results(args.out, results)
             if sc.loras:
                 lora_rows(sc, args, work, client, graph, proc, worker, recorder, res)
@@ -524,32 +530,42 @@ def wait_compiled(url: str, timeout_s: float) -> float | None:
 
 
 def lora_rows(sc: Scenario, args, work: Path, client, graph: dict, proc, worker, recorder, res: dict) -> None:
-    """bench/loras.py's request sequence, then its exactness probes, compared with the plain graph's."""
+    """bench/loras.py's request sequence between exactness probes, compared with the plain graph's.
+
+    On the fast path the no-LoRA probe runs before the sequence and again after it: a LoRA patch left behind
+    would show as a difference between the two."""
     from handler import loras as handler_loras
 
-    res["lora_sequence"] = bench_loras.run_sequence(
-        lambda job_id, loras, seed: request(worker, recorder, job_id, PROMPTS[seed % len(PROMPTS)], seed, loras=loras))
-    res["lora_summary"] = bench_loras.summarize(res["lora_sequence"])
     res["exactness"] = {}
-    for label, strength in bench_loras.PROBES[sc.name]:
+
+    def probe(label: str | None, strength: float, when: str) -> None:
         lg = graph if label is None else handler_loras.insert(
             graph, [(bench_loras.FILES[label][0], strength)], client.object_info())
         for tag, steps in (("", SIZE["num_inference_steps"]), ("-1step", 1)):
-            store = work / f"exact-{sc.name}-{label or 'none'}{tag}.npz"
+            store = work / f"exact-{sc.name}-{label or 'none'}{when}{tag}.npz"
             try:
                 exactness_probe(client, lg, proc.output_dir, store, steps)
             except Exception as exc:
                 log.exception("LoRA probe failed")
-                res["exactness"][f"error-{label}{tag}"] = f"{type(exc).__name__}: {exc}"
+                res["exactness"][f"error {label}{when}{tag}"] = f"{type(exc).__name__}: {exc}"
                 continue
-            refs = ({f"plain with {label}": work / f"exact-baseline-lora-{label}{tag}.npz"} if label else
-                    {"plain, no LoRA": work / f"exact-baseline{tag}.npz",
-                     "itself before any LoRA": work / f"exact-shipped{tag}.npz"})
             if sc.name == "baseline-lora":
                 continue
+            refs = ({f"plain with LoRA {label}": work / f"exact-baseline-lora-{label}{tag}.npz"} if label else
+                    {f"plain, no LoRA ({when.strip('-')})": work / f"exact-baseline{tag}.npz"})
+            if label is None and when == "-after":
+                refs["itself before the LoRAs"] = work / f"exact-{sc.name}-none-before{tag}.npz"
             for what, ref in refs.items():
                 if ref.exists():
                     res["exactness"][f"{what}{tag}"] = compare(ref, store)
+
+    if sc.fast:
+        probe(None, 1.0, "-before")
+    res["lora_sequence"] = bench_loras.run_sequence(
+        lambda job_id, loras, seed: request(worker, recorder, job_id, PROMPTS[seed % len(PROMPTS)], seed, loras=loras))
+    res["lora_summary"] = bench_loras.summarize(res["lora_sequence"])
+    for label, strength in bench_loras.PROBES[sc.name]:
+        probe(label, strength, "-after" if label is None else "")
 
 
 def summarize(res: dict) -> None:
