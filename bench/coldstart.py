@@ -53,18 +53,20 @@ VARIANTS = {
     "baseline-colddisk": {"shipped": False, "cold_disk": True},
     "noprefetch-colddisk": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_MODELS": "0"}},
 }
-# Phases read off the worker's log: (name, text that marks it; the first line containing it counts).
+# Phases read off the worker's log: (name, text that marks it; the first line containing it counts, or ending
+# with it when the text ends in "$").
 PHASES = [
     ("prefetch_done", "prefetch: read"),
     ("comfyui_listening", "To see the GUI go to"),
     ("handler_saw_comfyui", "ComfyUI answered after"),
     ("warmup_started", "warming up:"),
     ("text_encoder_load_requested", "Requested to load FluxClipModel"),
-    ("dit_load_requested", "Requested to load Flux"),
+    ("dit_load_requested", "Requested to load Flux$"),
     ("upcast_done", "fp8 tensors now held in"),
     ("artifacts", "compile artifacts"),
     ("api_listening", "Uvicorn running on"),
     ("warmup_done", "warm-up done in"),
+    ("warmup_gave_way", "warm-up gives way"),
     ("compiled_ready", "compiled blocks ready after"),
     ("artifacts_saved", "artifacts saved"),
 ]
@@ -133,6 +135,8 @@ class LogClock:
                 out.flush()
 
     def first(self, text: str) -> float | None:
+        if text.endswith("$"):
+            return next((round(t, 2) for t, line in list(self.lines) if line.rstrip().endswith(text[:-1])), None)
         return next((round(t, 2) for t, line in list(self.lines) if text in line), None)
 
     def wait_for(self, text: str, timeout_s: float) -> float | None:
@@ -381,14 +385,18 @@ def render(results: dict[str, Any], title: str) -> list[str]:
             f"{', '.join(_s(w) for w in compiled) or (', '.join(_s(w) for w in warm) if not r.get('shipped') else '-')} | "
             f"{_s(comp.get('compile_s'))}{f' ({paused})' if paused else ''} | {arts} |"
             + (f" ERROR {r['error'][:120]}" if r.get("error") else ""))
-    lines += ["", "| variant | prefetch done | ComfyUI listening | API listening | models loaded (upcast) | warm-up done | "
-              "compiled ready |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| variant | prefetch done | ComfyUI listening | API listening | T5 load asked | DiT load asked | "
+              "models loaded (upcast) | warm-up done (or gave way) | compiled ready |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         if name.startswith("_") or not isinstance(r, dict):
             continue
         p = r.get("phases_s") or {}
         lines.append(f"| {name} | {_s(p.get('prefetch_done'))} | {_s(p.get('comfyui_listening'))} | "
-                     f"{_s(p.get('api_listening'))} | {_s(p.get('upcast_done'))} | {_s(p.get('warmup_done'))} | "
+                     f"{_s(p.get('api_listening'))} | {_s(p.get('text_encoder_load_requested'))} | "
+                     f"{_s(p.get('dit_load_requested'))} | {_s(p.get('upcast_done'))} | "
+                     f"{_s(p.get('warmup_done')) if p.get('warmup_done') else ''}"
+                     f"{' (gave way ' + _s(p.get('warmup_gave_way')) + ')' if p.get('warmup_gave_way') else ''} | "
                      f"{_s(p.get('compiled_ready'))} |")
     return lines
 
