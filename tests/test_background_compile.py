@@ -101,19 +101,22 @@ def eager_reference(dit, x):
         return dit(x)
 
 
-def test_calls_run_eager_until_the_background_compile_is_ready_then_compiled_for_any_size():
+def test_calls_run_eager_until_the_background_compile_is_ready_then_compiled_for_any_size_and_batch():
     dit, compiler, wrapper, executor = setup()
-    x, other_size, batch = torch.randn(1, 16, 6, 4), torch.randn(1, 16, 10, 4), torch.randn(2, 16, 6, 4)
+    x, other_size = torch.randn(1, 16, 6, 4), torch.randn(1, 16, 10, 4)
+    batches = [torch.randn(n, 16, 6 + 2 * n, 4) for n in (2, 3, 4)]
     with torch.inference_mode():
         [first] = sampling_run(compiler, wrapper, executor, x)   # does not wait: eager, hands its inputs over
         assert dit.paths == ["eager"]
         wait_for(compiler, "ready")
         second, out_other = sampling_run(compiler, wrapper, executor, x, other_size)
         assert dit.paths[-2:] == ["compiled", "compiled"]         # another image size: dynamic shapes, no recompile
-        sampling_run(compiler, wrapper, executor, batch)
-        assert dit.paths[-1] == "eager"                           # batches stay eager
+        out_batches = sampling_run(compiler, wrapper, executor, *batches)
+        assert dit.paths[-3:] == ["compiled"] * 3                 # batches of 2-4, compiled ahead, no recompile
     torch.testing.assert_close(first, second)
     torch.testing.assert_close(out_other, eager_reference(dit, other_size))
+    for batch, out in zip(batches, out_batches):
+        torch.testing.assert_close(out, eager_reference(dit, batch))
     status = compiler.status()
     assert status["state"] == "ready" and status["compiles"] == 1 and status["eager_fallbacks"] == 0
     assert status in statuses()

@@ -130,9 +130,18 @@ class BackgroundCompiler:
 
     def _capture_hook(self, name: str) -> Callable:
         def hook(module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-            key = (name, _signature((args, kwargs)))
-            if key not in self._captured:
-                self._captured[key] = torch.utils._pytree.tree_map_only(torch.Tensor, _clone, (args, kwargs))
+            signature = _signature((args, kwargs))
+            batch = _batch_of((args, kwargs))
+            key = (name, f"{signature}|batch {'1' if batch == 1 else '>1'}")
+            if key in self._captured:
+                return
+            self._captured[key] = torch.utils._pytree.tree_map_only(torch.Tensor, _clone, (args, kwargs))
+            if batch == 1:
+                # Batches compiled ahead: dynamo specialises a dimension of size 1, so batch 1 and batches of 2 or
+                # more are two graphs. The same inputs twice over compile the second one (symbolic batch: 2, 3, 4
+                # all fit) in the same background compile, so no caller's batch meets a recompile.
+                self._captured[(name, f"{signature}|batch >1")] = torch.utils._pytree.tree_map_only(
+                    torch.Tensor, lambda t: _doubled(t, 1), self._captured[key])
         return hook
 
     def _finish_capture(self) -> None:
@@ -263,6 +272,24 @@ def _clone(tensor: torch.Tensor) -> torch.Tensor:
         return tensor.detach().clone()
     with torch.inference_mode(False):
         return tensor.detach().clone()
+
+
+def _batch_of(tree: Any) -> int | None:
+    """The batch of a block call: dim 0 of its first tensor input (FLUX blocks take batch-major tensors)."""
+    for leaf in torch.utils._pytree.tree_leaves(tree):
+        if isinstance(leaf, torch.Tensor) and leaf.dim():
+            return leaf.shape[0]
+    return None
+
+
+def _doubled(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+    """`tensor` as a batch of two, where its dim 0 is the call's batch; anything else as it is."""
+    if tensor.dim() == 0 or tensor.shape[0] != batch:
+        return tensor
+    if tensor.is_inference():
+        return torch.cat((tensor, tensor))
+    with torch.inference_mode(False):
+        return torch.cat((tensor, tensor))
 
 
 def _signature(tree: Any) -> str:

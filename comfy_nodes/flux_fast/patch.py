@@ -21,8 +21,8 @@ Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
   for 1.5-2.5 minutes on its first request. An APPLY_MODEL wrapper (the mechanism ComfyUI's TorchCompileModel
   node uses) swaps the compiled blocks in for each model call once they are ready: the compile itself runs in a
   background thread after the first model call, and model calls before that run eager (background_compile.py),
-  so no request waits for it. Batches of more than one image run uncompiled: dynamo specialises a dimension of
-  size 1, so a batch would be one more compile.
+  so no request waits for it. Batches compile ahead in the same background compile: dynamo specialises a
+  dimension of size 1, so batch 1 and batches of 2 or more are two graphs per block type.
 
 Everything here is a no-op off CUDA: on the CPU (the CPU test suite runs the production workflow with a tiny
 DiT) the model passes through unchanged and the log says why.
@@ -97,7 +97,7 @@ def apply(model: Any, plan: Plan) -> Any:
         patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _sampling_run(compiler))
         patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiler, plan))
         log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s, in the background after the "
-                 "first model call; batches > 1 run uncompiled", plan.compile_mode,
+                 "first model call (batch 1 and batches of 2 or more)", plan.compile_mode,
                  ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
     return patched

@@ -66,10 +66,11 @@ class Plan:
     compile_mode: str = "default"
 
     def compiled_for(self, batch: int) -> bool:
-        """Whether a model call with this batch size runs the compiled blocks. Image size and prompt length
-        are dynamic in the compiled graphs; the batch is not (dynamo specialises a dimension of size 1, so a
-        batch of two would recompile on the caller's request), and batches are rare: they run uncompiled."""
-        return self.compile and batch == 1
+        """Whether a model call with this batch size runs the compiled blocks. Image size, prompt length and
+        batch are dynamic in the compiled graphs; dynamo specialises a dimension of size 1, so batch 1 and
+        batches of 2 or more are two graphs, both compiled in the same background compile
+        (background_compile._capture_hook)."""
+        return self.compile and batch >= 1
 
     def describe(self) -> str:
         mode = f" mode={self.compile_mode}" if self.compile else ""
