@@ -202,3 +202,44 @@ def test_the_eager_blocks_are_restored_when_a_compiled_model_call_fails():
         with pytest.raises(RuntimeError, match="out of memory"):
             sampling_run(compiler, wrapper, Failing(dit), torch.randn(1, 16, 6, 4))
     assert dit.double_blocks is eager_double
+
+
+class SettledWeights:
+    """weights.WeightState as the compile thread sees it: a generation that each eject bumps, and `settled`."""
+
+    def __init__(self):
+        import threading
+
+        self.generation, self.settled = 0, threading.Event()
+        self.settled.set()
+
+
+def test_a_trace_that_an_eject_overlapped_is_traced_again_and_a_plain_failure_is_not():
+    weights = SettledWeights()
+    compiler = BackgroundCompiler(("double_blocks",), lambda: None, None, "tiny", weights=weights)
+    calls = []
+
+    def block_ejected_under_it(*args, **kwargs):   # ComfyUI ejected mid-trace: fp8 weights seen, inductor refused
+        calls.append(args)
+        if len(calls) == 1:
+            weights.generation += 1
+            raise RuntimeError('"rms_norm" not implemented for Float8_e4m3fn')
+
+    compiler._trace(block_ejected_under_it, (1,), {})
+    assert len(calls) == 2                        # traced again on settled weights, and that one counts
+
+    def block_changed_under_it(*args, **kwargs):  # succeeded, but on weights that changed meanwhile
+        calls.append(args)
+        if len(calls) == 3:
+            weights.generation += 1
+
+    compiler._trace(block_changed_under_it, (2,), {})
+    assert len(calls) == 4
+
+    def broken(*args, **kwargs):                  # nothing changed: a real failure is not retried
+        calls.append(args)
+        raise ValueError("real")
+
+    with pytest.raises(ValueError):
+        compiler._trace(broken, (3,), {})
+    assert len(calls) == 5

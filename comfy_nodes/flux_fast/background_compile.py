@@ -43,6 +43,8 @@ log = logging.getLogger("flux_fast")
 _LIVE: "weakref.WeakSet[BackgroundCompiler]" = weakref.WeakSet()
 _artifacts_loaded: set[str] = set()     # keys already loaded into this process's caches
 MAX_RECAPTURES = 3                      # model states to recompile for before settling for eager
+SETTLE_WAIT_S = 30.0                    # longest wait for ComfyUI to finish loading before tracing anyway
+MAX_TRACE_ATTEMPTS = 4                  # traces of one block call redone because the weights changed under them
 
 
 def statuses() -> list[dict[str, Any]]:
@@ -59,7 +61,7 @@ class BackgroundCompiler:
     """Owns one model's compiled blocks: when to capture, the compile thread, and which path a model call takes."""
 
     def __init__(self, block_lists: tuple[str, ...], build: Callable[[], Any], store: ArtifactStore | None,
-                 label: str, max_pause_s: float = 120.0):
+                 label: str, max_pause_s: float = 120.0, weights: Any = None):
         self.block_lists = block_lists          # the diffusion model's block-list attributes, e.g. double_blocks
         self._build = build                     # -> patch.CompiledBlocks, built in the thread (imports inductor)
         self.blocks: Any = None
@@ -79,6 +81,8 @@ class BackgroundCompiler:
         self._idle = threading.Event()          # set while no sampling run is in progress
         self._idle.set()
         self.max_pause_s = max_pause_s
+        # weights.WeightState (or None): traces wait for settled weights and are redone when an eject overlapped
+        self.weights = weights
         self.paused_s = 0.0
         _LIVE.add(self)
 
@@ -194,7 +198,7 @@ class BackgroundCompiler:
                 torch.cuda.set_device(device)
             with torch.inference_mode(inference), torch.set_grad_enabled(grad):
                 for (name, _), (args, kwargs) in self._captured.items():
-                    self.blocks.lists[name][0](*args, **kwargs)
+                    self._trace(self.blocks.lists[name][0], args, kwargs)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
         except Exception as exc:  # the eager path keeps serving; say why it stays there
@@ -215,6 +219,37 @@ class BackgroundCompiler:
         log.info("flux_fast: compiled blocks ready after %.1f s in the background (%.1f s paused while sampling; "
                  "%s); sampling runs that start from now on use them", self.compile_s, self.paused_s,
                  self.blocks.describe())
+
+    def _trace(self, block: Any, args: tuple, kwargs: dict) -> None:
+        """One compiled call of a captured block, on weights ComfyUI is not in the middle of changing.
+
+        The weights are the model's own, and ComfyUI ejects and re-injects the fast path's weight state around every
+        load (weights.py) while this thread may be tracing. A trace that an eject overlapped may have read some
+        parameters in fp8: dynamo's guards keep such a graph from ever serving the bf16 weights, but it is not the
+        graph that will be needed, and inductor may refuse it (no fp8 rms_norm). So wait until the weights are
+        settled, and trace again when an eject came in between."""
+        for attempt in range(1, MAX_TRACE_ATTEMPTS + 1):
+            generation = self._wait_settled()
+            try:
+                block(*args, **kwargs)
+            except Exception:
+                if self.weights is None or self.weights.generation == generation or attempt == MAX_TRACE_ATTEMPTS:
+                    raise
+                log.info("flux_fast: the weights changed during a trace (attempt %d), which failed; tracing again", attempt)
+                continue
+            if self.weights is None or self.weights.generation == generation:
+                return
+            log.info("flux_fast: the weights changed during a trace (attempt %d); tracing again", attempt)
+        raise RuntimeError(f"the model's weights changed during each of {MAX_TRACE_ATTEMPTS} traces")
+
+    def _wait_settled(self) -> int:
+        """Wait until ComfyUI is not loading or patching the weights; returns their generation at that point."""
+        if self.weights is None:
+            return 0
+        # Bounded: a model that is never loaded again has no settled state to wait for, and the generation
+        # check still catches a trace that overlapped a change.
+        self.weights.settled.wait(SETTLE_WAIT_S)
+        return self.weights.generation
 
     def _yield_to_sampling(self, frame: Any, event: str, arg: Any) -> None:
         """Profile hook of the compile thread: at each Python call, wait while a sampling run is in progress.

@@ -6,7 +6,7 @@ Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
   every weight to bf16 on every call, 780 casts per step. Where VRAM allows, the fp8 parameters are held as
   bf16 on the GPU while the model is loaded; ComfyUI's cast then finds the weight already in the compute dtype
   and returns it as is. The values are the fp8 values exactly, so the output does not change. It is a ComfyUI
-  injection (WeightUpcaster), so ComfyUI sees fp8 again whenever it patches (LoRA), unpatches or moves weights.
+  injection (weights.py), so ComfyUI sees its fp8 weights whenever it patches (LoRA), unpatches or moves them.
 * fp8 compute (``fp8_rowwise``, opt-in): an object patch gives each Linear of the diffusion model a forward
   that quantises the activations per row (amax / 448) and calls ``torch._scaled_mm`` with those row scales and
   per-output-channel weight scales (1.0 for an fp8 checkpoint, whose values are already fp8). Unlike
@@ -40,13 +40,13 @@ import torch
 
 from .artifacts import ArtifactStore
 from .background_compile import BackgroundCompiler
-from .policy import ENV_ARTIFACTS, Plan, artifact_key, fp8_eligible, rows_padding, upcast_decision
+from .policy import ENV_ARTIFACTS, Plan, artifact_key, fp8_eligible, rows_padding
+from .weights import WeightState
 
 log = logging.getLogger("flux_fast")
 
 PATCH_KEY = "flux_fast"
 FP8_MAX = 448.0
-_FP8_TYPES = tuple(t for t in (getattr(torch, "float8_e4m3fn", None), getattr(torch, "float8_e5m2", None)) if t)
 
 
 def apply(model: Any, plan: Plan) -> Any:
@@ -70,13 +70,15 @@ def apply(model: Any, plan: Plan) -> Any:
     diffusion_model = patched.get_model_object("diffusion_model")
     diffusion_model.eval()
 
+    from comfy.patcher_extension import CallbacksMP
+
     patched.remove_injections(PATCH_KEY)
+    patched.remove_callbacks_with_key(CallbacksMP.ON_DETACH, PATCH_KEY)
+    upcast_to = None
     if compute == "bf16":
-        compute_dtype = getattr(patched.model, "manual_cast_dtype", None)
-        if compute_dtype is None:
+        upcast_to = getattr(patched.model, "manual_cast_dtype", None)
+        if upcast_to is None:
             log.info("flux_fast: weights already stored in the compute dtype; no upcast needed")
-        else:
-            patched.set_injections(PATCH_KEY, [WeightUpcaster(compute_dtype, plan).injection()])
     else:
         count = 0
         for name, module in diffusion_model.named_modules():
@@ -84,6 +86,9 @@ def apply(model: Any, plan: Plan) -> Any:
                 patched.add_object_patch(f"diffusion_model.{name}.forward", _fp8_forward(module))
                 count += 1
         log.info("flux_fast: fp8 row-wise matmul on %d Linear layers", count)
+    weights = WeightState(upcast_to, plan)
+    patched.set_injections(PATCH_KEY, [weights.injection()])
+    patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, weights.on_detach)
 
     from comfy.patcher_extension import WrappersMP
 
@@ -93,7 +98,8 @@ def apply(model: Any, plan: Plan) -> Any:
         _tune_dynamo()
         lists = CompiledBlocks.lists_of(diffusion_model)
         compiler = BackgroundCompiler(tuple(lists), lambda: CompiledBlocks(diffusion_model, plan.compile_mode),
-                                      artifact_store(plan, compute, device), type(patched.model).__name__)
+                                      artifact_store(plan, compute, device), type(patched.model).__name__,
+                                      weights=weights)
         patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _sampling_run(compiler))
         patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiler, plan))
         log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s, in the background after the "
@@ -206,7 +212,8 @@ def build_fields(plan: Plan, compute: str, device: torch.device) -> dict[str, st
     except Exception:
         comfy_version = "unknown"
     here = Path(__file__).resolve().parent
-    sources = b"".join((here / name).read_bytes() for name in ("background_compile.py", "patch.py", "policy.py"))
+    sources = b"".join((here / name).read_bytes() for name in ("background_compile.py", "patch.py", "policy.py",
+                                                              "weights.py"))
     return {
         "gpu": torch.cuda.get_device_name(device), "capability": "%d.%d" % torch.cuda.get_device_capability(device),
         "torch": torch.__version__, "torch_git": str(torch.version.git_version), "cuda": str(torch.version.cuda),
@@ -220,84 +227,6 @@ def _tune_dynamo() -> None:
     import torch._dynamo
 
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-
-
-class WeightUpcaster:
-    """Keeps the DiT's fp8 weights in the compute dtype while ComfyUI is not touching them.
-
-    A ComfyUI *injection* (ModelPatcher.set_injections): ComfyUI ejects injections before it patches, unpatches,
-    moves or partially unloads weights (ModelPatcher.use_ejected, unpatch_model, detach) and injects them again
-    afterwards. So ComfyUI only ever sees the weights in the dtype it stored them in:
-
-    * a LoRA is merged into the fp8 weight and rounded to fp8 exactly as plain ComfyUI does it, and the bf16
-      copy holds those same values, so the image equals plain ComfyUI's image with that LoRA;
-    * switching LoRAs restores ComfyUI's fp8 backups, not bf16 copies, and its size bookkeeping stays true.
-
-    The casts change ``param.data`` in place: the Parameter objects stay the same, so compiled graphs see the
-    same inputs on every request, and the fp8 -> bf16 -> fp8 round trip is exact. Cost: one cast each way per
-    model load (a few tens of ms for 12 B parameters on an H100/H200).
-    """
-
-    def __init__(self, compute_dtype: torch.dtype, plan: Plan):
-        self.compute_dtype = compute_dtype
-        self.plan = plan
-        self.upcast: dict[str, torch.dtype] = {}   # "module.param" -> the dtype ComfyUI stored it in
-        self._last_reason: str | None = None
-
-    def injection(self) -> Any:
-        from comfy.patcher_extension import PatcherInjection
-
-        return PatcherInjection(inject=self.inject, eject=self.eject)
-
-    @staticmethod
-    def _fp8_params(diffusion_model: torch.nn.Module, device_type: str):
-        for mname, module in diffusion_model.named_modules():
-            for pname, param in module.named_parameters(recurse=False):
-                if param.dtype in _FP8_TYPES and param.device.type == device_type:
-                    yield mname, module, pname, param
-
-    def _say(self, reason: str) -> None:
-        """Log a decision when it changes, not on every request."""
-        if reason != self._last_reason:
-            log.info("flux_fast: %s", reason)
-            self._last_reason = reason
-
-    def inject(self, patcher: Any) -> None:
-        """After ComfyUI loaded (and patched) the weights: hold the fp8 ones in the compute dtype, if they fit."""
-        import comfy.model_management as mm
-
-        if getattr(patcher.model, "model_lowvram", False):
-            self._say("model loaded partially (low VRAM): keeping fp8 weights and ComfyUI's per-step cast")
-            return
-        params = list(self._fp8_params(patcher.model.diffusion_model, torch.device(patcher.load_device).type))
-        if not params:
-            return
-        extra = sum(p.numel() * (self.compute_dtype.itemsize - p.element_size()) for _, _, _, p in params)
-        device = params[0][3].device
-        free = mm.get_free_memory(device) - mm.extra_reserved_memory()
-        ok, why = upcast_decision(self.plan.upcast, free, extra, self.plan.margin_bytes)
-        if not ok:
-            self._say(f"upcast no: {why}")
-            return
-        with torch.no_grad():
-            for mname, module, pname, param in params:
-                self.upcast[f"{mname}.{pname}" if mname else pname] = param.dtype
-                param.data = param.data.to(self.compute_dtype)
-        self._say(f"upcast yes: {why}; {len(params)} fp8 tensors now held in {self.compute_dtype} on {device}")
-
-    def eject(self, patcher: Any) -> None:
-        """Before ComfyUI touches the weights: back to the dtype it stored them in (exact: they are fp8 values)."""
-        if not self.upcast:
-            return
-        diffusion_model = patcher.model.diffusion_model
-        with torch.no_grad():
-            for key, dtype in self.upcast.items():
-                mname, _, pname = key.rpartition(".")
-                module = diffusion_model.get_submodule(mname) if mname else diffusion_model
-                param = getattr(module, pname, None)
-                if isinstance(param, torch.Tensor) and param.dtype == self.compute_dtype:
-                    param.data = param.data.to(dtype)
-        self.upcast.clear()
 
 
 def _fp8_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -27,7 +27,8 @@ def main(repo: str) -> None:
     import comfy.lora
     import comfy.model_management as mm
     import comfy.model_patcher
-    from comfy_nodes.flux_fast.patch import PATCH_KEY, WeightUpcaster
+    from comfy_nodes.flux_fast.patch import PATCH_KEY
+    from comfy_nodes.flux_fast.weights import WeightState
     from comfy_nodes.flux_fast.policy import Plan
 
     class Wrapper(torch.nn.Module):          # what ComfyUI's BaseModel looks like to the patcher
@@ -57,29 +58,39 @@ def main(repo: str) -> None:
     def run(upcast: bool) -> list[dict]:
         model = Wrapper()
         base = comfy.model_patcher.ModelPatcher(model, load_device=torch.device("cpu"), offload_device=torch.device("cpu"))
+        state = None
         if upcast:
+            from comfy.patcher_extension import CallbacksMP
+
             plan = Plan(compute="bf16", compile=False, upcast="always", compile_mode="default", margin_bytes=0)
-            base.set_injections(PATCH_KEY, [WeightUpcaster(torch.bfloat16, plan).injection()])
+            state = WeightState(torch.bfloat16, plan)
+            base.set_injections(PATCH_KEY, [state.injection()])
+            base.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, state.on_detach)
         patchers = {"none": base.clone()}
         for name, seed, strength in (("A", 1, 1.0), ("B", 2, 0.7), ("A-half", 1, 0.5)):
             p = base.clone()
             p.add_patches(lora(seed), strength)
             patchers[name] = p
         steps = []
-        for name in ("none", "A", "A", "B", "none", "A-half", "none"):
+        for name in ("none", "A", "A", "B", "none", "A-half", "none", "none"):
+            casts = state.casts if state else 0
             mm.load_models_gpu([patchers[name]])
             weights = [lin.weight for lin in model.diffusion_model]
             steps.append({"load": name, "dtypes": sorted({str(w.dtype) for w in weights}),
                           "values": [w.detach().float().contiguous().numpy().tobytes() for w in weights],
-                          "ids": [id(w) for w in weights]})
+                          "casts": (state.casts - casts) if state else None,
+                          "frozen": not any(p.requires_grad for p in model.diffusion_model.parameters())})
+        mm.unload_all_models()                # ComfyUI takes the model off the device: the copies go with it
+        steps.append({"load": "unloaded", "dtypes": sorted({str(lin.weight.dtype) for lin in model.diffusion_model}),
+                      "values": [], "casts": None, "frozen": None, "copies": len(state.copies) if state else None})
         return steps
 
     plain, fast = run(False), run(True)
     report = []
     for p, f in zip(plain, fast):
         report.append({"load": p["load"], "plain_dtypes": p["dtypes"], "fast_dtypes": f["dtypes"],
-                       "equal": p["values"] == f["values"],
-                       "sha256": hashlib.sha256(b"".join(f["values"])).hexdigest()})
+                       "equal": p["values"] == f["values"], "casts": f["casts"], "frozen": f["frozen"],
+                       "copies": f.get("copies"), "sha256": hashlib.sha256(b"".join(f["values"])).hexdigest()})
     print(json.dumps(report))
 
 
