@@ -436,6 +436,9 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
             res["start_to_ready_s"] = round(proc.wait_ready(180), 2)
             settings = Settings.from_env({"COMFYUI_URL": proc.url, "WORKFLOWS_DIR": str(wf_dir),
                                           "COMFYUI_OUTPUT_DIR": str(proc.output_dir), "JOB_TIMEOUT_S": "900",
+                                          # Random stand-in weights make incompressible PNGs (4 are 16.6 MB):
+                                          # a batch measures generation here, not the inline response limit.
+                                          "MAX_RESPONSE_BYTES": str(64 * 2**20 if sc.num_images > 1 else 10 * 10**6),
                                           "LORA_DIRS": str(args.models / "loras"),
                                           "LORA_CACHE_DIR": str(args.models / "loras" / "_url_cache")})
             client = ComfyClient(settings.comfyui_url, 60)
