@@ -243,3 +243,17 @@ def test_a_trace_that_an_eject_overlapped_is_traced_again_and_a_plain_failure_is
     with pytest.raises(ValueError):
         compiler._trace(broken, (3,), {})
     assert len(calls) == 5
+
+
+def test_without_batches_compiled_ahead_a_batch_runs_eager_and_nothing_recompiles():
+    dit = Dit()
+    compiler = BackgroundCompiler(tuple(CompiledBlocks.lists_of(dit)), lambda: CompiledBlocks(dit, "default", "eager"),
+                                  None, "tiny", batches=False)
+    plan = policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_BATCHES": "0"})
+    wrapper, executor = _with_compiled_blocks(compiler, plan), Executor(dit)
+    with torch.inference_mode():
+        sampling_run(compiler, wrapper, executor, torch.randn(1, 16, 6, 4))
+        wait_for(compiler, "ready")
+        sampling_run(compiler, wrapper, executor, torch.randn(1, 16, 6, 4), torch.randn(3, 16, 6, 4))
+    assert dit.paths[-2:] == ["compiled", "eager"]
+    assert compiler.status()["eager_fallbacks"] == 0 and compiler.status()["compiles"] == 1

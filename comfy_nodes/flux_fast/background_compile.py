@@ -61,7 +61,7 @@ class BackgroundCompiler:
     """Owns one model's compiled blocks: when to capture, the compile thread, and which path a model call takes."""
 
     def __init__(self, block_lists: tuple[str, ...], build: Callable[[], Any], store: ArtifactStore | None,
-                 label: str, max_pause_s: float = 120.0, weights: Any = None):
+                 label: str, max_pause_s: float = 120.0, weights: Any = None, batches: bool = True):
         self.block_lists = block_lists          # the diffusion model's block-list attributes, e.g. double_blocks
         self._build = build                     # -> patch.CompiledBlocks, built in the thread (imports inductor)
         self.blocks: Any = None
@@ -83,6 +83,7 @@ class BackgroundCompiler:
         self.max_pause_s = max_pause_s
         # weights.WeightState (or None): traces wait for settled weights and are redone when an eject overlapped
         self.weights = weights
+        self.batches = batches                  # compile for batches of 2+ too (policy FLUX_FAST_COMPILE_BATCHES)
         self.paused_s = 0.0
         _LIVE.add(self)
 
@@ -140,7 +141,7 @@ class BackgroundCompiler:
             if key in self._captured:
                 return
             self._captured[key] = torch.utils._pytree.tree_map_only(torch.Tensor, _clone, (args, kwargs))
-            if batch == 1:
+            if batch == 1 and self.batches:
                 # Batches compiled ahead: dynamo specialises a dimension of size 1, so batch 1 and batches of 2 or
                 # more are two graphs. The same inputs twice over compile the second one (symbolic batch: 2, 3, 4
                 # all fit) in the same background compile, so no caller's batch meets a recompile.

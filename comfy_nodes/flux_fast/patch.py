@@ -99,12 +99,13 @@ def apply(model: Any, plan: Plan) -> Any:
         lists = CompiledBlocks.lists_of(diffusion_model)
         compiler = BackgroundCompiler(tuple(lists), lambda: CompiledBlocks(diffusion_model, plan.compile_mode),
                                       artifact_store(plan, compute, device), type(patched.model).__name__,
-                                      weights=weights)
+                                      weights=weights, batches=plan.compile_batches)
         patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _sampling_run(compiler))
         patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiler, plan))
         log.info("flux_fast: torch.compile (inductor, mode %s, dynamic shapes) of %s, in the background after the "
-                 "first model call (batch 1 and batches of 2 or more)", plan.compile_mode,
-                 ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
+                 "first model call (%s)", plan.compile_mode,
+                 ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found",
+                 "batch 1 and batches of 2 or more" if plan.compile_batches else "batch 1; batches run uncompiled")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), torch.cuda.get_device_name(device))
     return patched
 
