@@ -125,32 +125,30 @@ def startup_rows(results: dict) -> list[str]:
     return rows
 
 
-COLDSTART = sorted(Path(__file__).with_name("profiles").glob("coldstart-*.json"), reverse=True)
+PROFILES = Path(__file__).with_name("profiles")
+
+
+def profile_rows(pattern: str, render_one) -> list[str]:
+    """Each run kept in bench/profiles/ whose name matches `pattern`, newest first, rendered with its title."""
+    lines = []
+    for path in sorted(PROFILES.glob(pattern), reverse=True):
+        data = json.loads(path.read_text())
+        lines += render_one(data, data.get("_title", path.stem)) + [""]
+    return lines
 
 
 def coldstart_rows() -> list[str]:
-    """The cold-start runs kept in bench/profiles/ (bench.coldstart), newest first."""
+    """The cold-start runs (bench.coldstart)."""
     from .coldstart import render as render_coldstart
 
-    lines = []
-    for path in COLDSTART:
-        data = json.loads(path.read_text())
-        lines += render_coldstart(data, data.get("_title", path.stem)) + [""]
-    return lines
-
-
-LORA_RUNS = sorted(Path(__file__).with_name("profiles").glob("lora-*.json"), reverse=True)
+    return profile_rows("coldstart-*.json", render_coldstart)
 
 
 def lora_rows() -> list[str]:
-    """The LoRA runs kept in bench/profiles/ (bench/run.py's baseline-lora and lora scenarios), newest first."""
+    """The LoRA runs (bench/run.py's baseline-lora and lora scenarios)."""
     from .loras import rows
 
-    lines = []
-    for path in LORA_RUNS:
-        data = json.loads(path.read_text())
-        lines += rows(data, data.get("_title", path.stem)) + [""]
-    return lines
+    return profile_rows("lora-*.json", rows)
 
 
 def render(results: dict) -> str:
