@@ -109,3 +109,21 @@ def test_jobs_after_the_warm_up_cancel_nothing():
     handle({"id": "job-1", "input": {"prompt": "x"}})
     handle({"id": "job-2", "input": {"prompt": "y"}})
     assert worker.client.cancelled == []
+
+
+def test_a_comfyui_that_cannot_be_asked_still_lets_the_job_run():
+    from handler.errors import ComfyUnavailableError
+
+    worker = InterruptibleWorker()
+
+    def unreachable():
+        raise ComfyUnavailableError("ComfyUI did not answer")
+
+    worker.client.queued_prompt_ids = unreachable
+    warm = WarmUp(worker, Settings.from_env({"WARMUP_STEPS": "1"}), on_failure=lambda: None)
+    handle = warm.before_each_job(worker.handle)
+    warm.start()
+    assert worker.running.wait(10)
+    assert handle({"id": "job-1", "input": {"prompt": "x"}})["status"] == "success"   # the job decides, not the warm-up
+    worker.interrupted.set()
+    warm.thread.join(10)
