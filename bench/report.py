@@ -185,18 +185,19 @@ def render(results: dict) -> str:
     st = startup_rows(results)
     if st:
         lines += ["", "## ComfyUI start", ""] + st
-    cold = coldstart_rows()
-    if cold:
-        lines += ["", "## Cold start (issue 9): from start.sh to the first image through the local API", "",
-                  "`python -m bench.coldstart` (bench/coldstart.py): seconds from launching start.sh as the image does; "
-                  "a client POSTs /runsync from the first instant. Baseline = the plain ComfyUI graph with ComfyUI's "
-                  "defaults and no warm-up, started the same way, in the same run.", ""] + cold
-    loras = lora_rows()
-    if loras:
-        lines += ["", "## LoRAs on the fast path (issue 11)", "",
-                  "`python -m bench --scenarios baseline,baseline-lora,lora` (bench/loras.py): the same requests "
-                  "through the handler's `loras` field on the plain graph (ComfyUI's defaults) and on the shipped "
-                  "one, in the same run; then fixed-seed probes compared image for image.", ""] + loras
+    kept_runs = [
+        ("Cold start (issue 9): from start.sh to the first image through the local API",
+         "`python -m bench.coldstart` (bench/coldstart.py): seconds from launching start.sh as the image does; "
+         "a client POSTs /runsync from the first instant. Baseline = the plain ComfyUI graph with ComfyUI's "
+         "defaults and no warm-up, started the same way, in the same run.", coldstart_rows()),
+        ("LoRAs on the fast path (issue 11)",
+         "`python -m bench --scenarios baseline,baseline-lora,lora` (bench/loras.py): the same requests "
+         "through the handler's `loras` field on the plain graph (ComfyUI's defaults) and on the shipped "
+         "one, in the same run; then fixed-seed probes compared image for image.", lora_rows()),
+    ]
+    for heading, intro, rows in kept_runs:
+        if rows:
+            lines += ["", f"## {heading}", "", intro, ""] + rows
     lines += ["", "## Scenarios", ""]
     for name, r in results.items():
         if not name.startswith("_") and isinstance(r, dict):

@@ -505,10 +505,11 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
 
 
 def fast_path_status(url: str) -> dict:
-    import requests
+    """The handler client's read of /flux_fast/status; {} where the nodes are not loaded."""
+    from handler.comfy_client import ComfyClient
 
     try:
-        return requests.get(url + "/flux_fast/status", timeout=5).json()
+        return ComfyClient(url, 5).fast_path_status() or {}
     except Exception as exc:  # the figure is optional; the scenario's own result is not
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -525,7 +526,7 @@ def wait_compiled(url: str, timeout_s: float) -> float | None:
         if "ready" in states:
             return round(time.perf_counter() - t0, 1)
         if "failed" in states:
-            log.warning("background compile failed: %s", fast_path_status(url))
+            log.warning("background compile failed: %s", status)
             return None
         time.sleep(0.5)
     log.warning("background compile not ready after %.0f s", timeout_s)

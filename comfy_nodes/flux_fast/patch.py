@@ -70,7 +70,7 @@ def apply(model: Any, plan: Plan) -> Any:
     diffusion_model = patched.get_model_object("diffusion_model")
     diffusion_model.eval()
 
-    from comfy.patcher_extension import CallbacksMP
+    from comfy.patcher_extension import CallbacksMP, WrappersMP
 
     patched.remove_injections(PATCH_KEY)
     patched.remove_callbacks_with_key(CallbacksMP.ON_DETACH, PATCH_KEY)
@@ -89,8 +89,6 @@ def apply(model: Any, plan: Plan) -> Any:
     weights = WeightState(upcast_to, plan)
     patched.set_injections(PATCH_KEY, [weights.injection()])
     patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, weights.on_detach)
-
-    from comfy.patcher_extension import WrappersMP
 
     patched.remove_wrappers_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY)
     patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
