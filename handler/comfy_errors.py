@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from .errors import ComfyExecutionError, ComfyValidationError
+from .errors import ComfyExecutionError, ComfyValidationError, MissingNodeError, WorkflowError
 
 _MAX_MESSAGE_CHARS = 600
 # An absolute POSIX path: a '/' that does not continue a word, a URL or another path, then one or more segments.
@@ -23,8 +23,16 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\",;:()\[\]{}<>]+/)*[^\s/'
 OptionsLookup = Callable[[str, str], "list[Any] | None"]
 
 
-def validation_error(body: dict[str, Any], options: OptionsLookup | None = None) -> ComfyValidationError:
+def validation_error(body: dict[str, Any], options: OptionsLookup | None = None) -> ComfyValidationError | WorkflowError:
     top = body.get("error") if isinstance(body.get("error"), dict) else {}
+    if top.get("type") == "missing_node_type":
+        # ComfyUI >= 0.12 stops at the first node whose class it does not have, before any input validation, and
+        # names it only in extra_info (node_errors is empty): the same invalid_workflow the handler raises itself.
+        extra = top.get("extra_info") if isinstance(top.get("extra_info"), dict) else {}
+        if extra.get("class_type"):
+            return MissingNodeError(extra.get("node_id"), extra.get("class_type"), extra.get("node_title"))
+        return WorkflowError(_cut(scrub_paths(f"ComfyUI rejected the workflow: {top.get('message') or 'a node has no class'}")),
+                             {"node_id": extra.get("node_id"), "rule": "every node needs an installed class_type"})
     nodes: dict[str, Any] = {}
     sentences: list[str] = []
     for node_id, entry in (body.get("node_errors") or {}).items():

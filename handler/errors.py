@@ -125,6 +125,23 @@ class WorkflowPolicyError(WorkflowError):
         )
 
 
+class MissingNodeError(WorkflowError):
+    """A workflow names a node class this ComfyUI does not have (no installed node pack provides it).
+
+    Raised before queueing where the handler can tell, and from ComfyUI's own `missing_node_type` refusal
+    (ComfyUI >= 0.12) otherwise, so the caller gets the same `invalid_workflow` shape either way: the node id, its
+    class and its title, and `hint` where something (a UI workflow's pack properties) says how to get the class.
+    """
+
+    def __init__(self, node_id: Any, class_type: Any, title: Any = None, *, hint: str | None = None):
+        name = f"node {node_id} ({class_type})" + (f" '{title}'" if title and title != class_type else "")
+        text = f"Workflow {name} needs node type {describe_value(class_type)}, which is not installed on this worker."
+        super().__init__(text + (f" {hint}" if hint else ""),
+                         {"node_id": None if node_id is None else str(node_id), "class_type": class_type,
+                          "node_title": title, "rule": "the node type must be installed",
+                          **({"hint": hint} if hint else {})})
+
+
 class ComfyValidationError(WorkerError):
     """ComfyUI refused the prompt at validation: details carry per-node, per-input errors."""
 

@@ -35,6 +35,24 @@ def test_prompt_level_error_without_node_errors_still_reads_well():
     assert "Foo does not exist" in err.message and err.details["comfyui_error"]["type"] == "invalid_prompt"
 
 
+def test_missing_node_type_is_an_invalid_workflow_naming_the_node():
+    # The body ComfyUI v0.33.0 answers POST /prompt with (execution.py validate_prompt, HTTP 400).
+    body = {"error": {"type": "missing_node_type", "message": "Node 'My upscaler' not found. The custom node may not be installed.",
+                      "details": "Node ID '#42'", "extra_info": {"node_id": "42", "class_type": "UltimateSDUpscale", "node_title": "My upscaler"}},
+            "node_errors": {}}
+    err = comfy_errors.validation_error(body)
+    response = err.to_response()
+    assert response["details"]["type"] == "invalid_workflow"
+    assert response["details"]["node_id"] == "42" and response["details"]["class_type"] == "UltimateSDUpscale"
+    assert response["details"]["node_title"] == "My upscaler"
+    assert "node 42 (UltimateSDUpscale) 'My upscaler'" in response["error"] and "not installed" in response["error"]
+
+
+def test_missing_node_type_without_extra_info_still_reads_well():
+    err = comfy_errors.validation_error({"error": {"type": "missing_node_type", "message": "Node 'ID #3' has no class_type."}, "node_errors": {}})
+    assert err.to_response()["details"]["type"] == "invalid_workflow"
+
+
 def test_execution_error_names_node_and_type_and_never_carries_the_traceback():
     err = comfy_errors.execution_error({
         "node_id": "9", "node_type": "KSampler", "exception_type": "torch.OutOfMemoryError",

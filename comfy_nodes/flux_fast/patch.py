@@ -66,7 +66,7 @@ def apply(model: Any, plan: Plan) -> Any:
         log.warning("flux_fast: fp8_rowwise asked for but %s has no fp8 matmul; using bf16", torch.cuda.get_device_name(device))
         compute = "bf16"
 
-    patched = model.clone()
+    patched = _legacy_clone(model)
     diffusion_model = patched.get_model_object("diffusion_model")
     diffusion_model.eval()
 
@@ -108,6 +108,46 @@ def apply(model: Any, plan: Plan) -> Any:
     return patched
 
 
+def _legacy_clone(model: Any) -> Any:
+    """A clone whose weights ComfyUI keeps resident on the GPU between calls (a plain ModelPatcher).
+
+    Why: since ComfyUI 0.16 an NVIDIA machine loads every model through dynamic VRAM (comfy-aimdo) unless started
+    with --disable-dynamic-vram: weights stay in host memory and stream to the card layer by layer on every call.
+    Neither the bf16 copies (weights.py finds no resident fp8 weight to upcast) nor per-block compiled code (each
+    Linear calls into aimdo) work on such a model. ComfyUI's own TorchCompileModel takes the same way out:
+    `clone(disable_dynamic=True)`; `get_non_dynamic_delegate` does that once and caches the reloaded model, so a
+    second apply does not read the file again. start.sh turns dynamic VRAM off for the worker, so this is the
+    path of a GUI user's ComfyUI (or of a ComfyUI that drops the flag).
+    """
+    is_dynamic = getattr(model, "is_dynamic", None)
+    if callable(is_dynamic) and is_dynamic():
+        log.info("flux_fast: the model was loaded with dynamic VRAM; using ComfyUI's non-dynamic copy of it "
+                 "(read from its file once), as ComfyUI's TorchCompileModel does")
+        return model.get_non_dynamic_delegate()
+    return model.clone()
+
+
+def _keep_guard(entries: list) -> list[bool]:
+    """Dynamo guard filter: no guard on `transformer_options`.
+
+    Why: since ComfyUI 0.4 the FLUX model writes the block's index, type and count into the transformer options
+    before every block call, and the blocks copy the dict. A guard on those values would tell the 19 (38) blocks
+    of one type apart and turn one compiled graph into one per block, each a recompile that the fail_on_recompile
+    stance refuses. ComfyUI's TorchCompileModel filters the same guards (nodes_torch_compile.py).
+    """
+    return ["transformer_options" not in entry.name for entry in entries]
+
+
+def compile_options(mode: str) -> dict[str, Any]:
+    """torch.compile's `options` for inductor in `mode`, with the guard filter (torch takes mode or options)."""
+    options: dict[str, Any] = {}
+    if mode != "default":
+        from torch._inductor import list_mode_options
+        options.update(list_mode_options(mode))
+    options["guard_filter_fn"] = _keep_guard
+    return options
+
+
 class CompiledBlocks:
     """Compiled stand-ins for a DiT's transformer-block lists, sharing the blocks' parameters.
 
@@ -125,13 +165,15 @@ class CompiledBlocks:
                 if isinstance(blocks := getattr(diffusion_model, name, None), torch.nn.ModuleList) and len(blocks)}
 
     def __init__(self, diffusion_model: torch.nn.Module, mode: str, backend: str = "inductor"):
-        options = {"mode": None if mode == "default" else mode} if backend == "inductor" else {}
         self.lists: dict[str, torch.nn.ModuleList] = {}
         for name in self.LISTS:
             blocks = getattr(diffusion_model, name, None)
             if isinstance(blocks, torch.nn.ModuleList) and len(blocks):
+                # A fresh options dict per call: torch.compile pops the guard filter out of the one it is given.
                 self.lists[name] = torch.nn.ModuleList(
-                    torch.compile(block, backend=backend, dynamic=True, **options) for block in blocks)
+                    torch.compile(block, backend=backend, dynamic=True,
+                                  options=compile_options(mode) if backend == "inductor" else {"guard_filter_fn": _keep_guard})
+                    for block in blocks)
 
     def describe(self) -> str:
         return ", ".join(f"{len(v)} {k}" for k, v in self.lists.items()) or "no transformer blocks found"
