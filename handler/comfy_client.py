@@ -324,6 +324,7 @@ class _Tracker:
         self._node: str | None = None
         self._node_start = 0.0
         self._outputs: dict[str, Any] = {}
+        self._seen_outputs: dict[str, list[dict]] = {}   # node id -> the `executed` outputs already merged
         self._outputs_complete = True
         self._status: tuple[str, dict[str, Any]] | None = None
 
@@ -345,11 +346,15 @@ class _Tracker:
             self._node, self._node_start = str(node), now
         elif kind == "executed" and data.get("prompt_id") == self.prompt_id:
             output = data.get("output")
-            if isinstance(output, dict):
+            # ComfyUI >= 0.30 re-sends a cached node's UI as `executed` at the end of a run (intermediate output
+            # nodes): the same message again names the same files, not more of them.
+            seen = self._seen_outputs.setdefault(str(data.get("node")), [])
+            if isinstance(output, dict) and output not in seen:
+                seen.append(output)
                 merged = self._outputs.setdefault(str(data.get("node")), {})
                 for key, value in output.items():
                     merged[key] = merged.get(key, []) + value if isinstance(value, list) else value
-            else:
+            elif not isinstance(output, dict):
                 self._outputs_complete = False  # a cached node without its UI: the history has it
         elif kind in ("execution_success", "execution_error", "execution_interrupted") and data.get("prompt_id") == self.prompt_id:
             self._status = (kind, data)

@@ -4,7 +4,8 @@ Each `mode` produces exactly one behaviour: "ok" (a normal run), "hang" (the pro
 "drop_ws" (the websocket closes mid-run; the history appears later), "no_ws" (websocket refused),
 "exec_error" (a node raises), "validation" (HTTP 400 with node_errors), "wedged" (like "hang", and the
 interrupt has no effect: the prompt stays running), "prompt_500" (POST /prompt answers HTTP 500, as ComfyUI does
-when a node's validation code raises), "upload_400" (POST /upload/image refuses). Real ComfyUI behaviour (graphs,
+when a node's validation code raises), "upload_400" (POST /upload/image refuses), "resend_executed" (an output node's `executed` arrives twice, as
+ComfyUI >= 0.30 re-sends cached intermediate-output nodes at the end of a run). Real ComfyUI behaviour (graphs,
 models, validation of real workflows) is tested against a real ComfyUI in tests/integration.
 """
 
@@ -181,6 +182,8 @@ class FakeComfyUI:
                 images.append({"filename": name, "subfolder": "", "type": "output"})
             save = next((nid for nid, n in graph.items() if n["class_type"] == "SaveImage"), "11")
             await send("executed", {"node": save, "display_node": save, "output": {"images": images}})
+            if self.mode == "resend_executed":   # ComfyUI >= 0.30: a cached intermediate-output node's UI, sent again
+                await send("executed", {"node": save, "display_node": save, "output": {"images": images}})
             await send("execution_success", {})
             self.history[prompt_id] = {"outputs": {save: {"images": images}},
                                        "status": {"status_str": "success", "completed": True,

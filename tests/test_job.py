@@ -127,6 +127,13 @@ def test_lost_websocket_falls_back_to_polling_history(fake, mode):
     assert result["status"] == "success" and decode(result["image"]).size == (256, 256)
 
 
+def test_an_output_node_reported_twice_returns_its_images_once(fake):
+    # ComfyUI >= 0.30 sends a cached intermediate-output node's `executed` again at the end of a run.
+    fake.mode = "resend_executed"
+    result = make_worker(fake).handle({"id": "r", "input": {"prompt": "x", "width": 256, "height": 256, "num_images": 2}})
+    assert result["status"] == "success" and len(result["images"]) == 2 and len(result["outputs"]) == 2
+
+
 def test_comfyui_gone_is_a_clear_error_without_address(fake):
     worker = make_worker(fake)
     fake.stop()
