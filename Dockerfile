@@ -11,26 +11,27 @@
 # models: it is never a build arg or an environment variable, so it is in no layer, no image
 # metadata and no build log (the downloader never logs it).
 
-# CUDA 12.8 runtime + cuDNN on Ubuntu 24.04 (Python 3.12 from the OS). Digest of the
-# multi-arch index for this tag; bump tag and digest together.
+# Ubuntu 24.04 (Python 3.12 from the OS) with NVIDIA's container setup. Digest of the multi-arch index for this
+# tag; bump tag and digest together. PyTorch brings its own CUDA 13.0 libraries (the nvidia-* wheels), so the
+# CUDA 12.8 libraries of this base are not what torch runs on; the host needs driver >= 580 for torch's cu130.
 ARG CUDA_IMAGE=nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04@sha256:ac55d124da4882b497f732d8dfd9a702d5447a5f29d08d56da6f64f0a1eb34bc
 FROM ${CUDA_IMAGE}
 
-# ComfyUI release the worker is tested against (tests/ and .github/workflows/tests.yml use the same).
-ARG COMFYUI_VERSION=v0.3.64
-ARG COMFYUI_REPO=https://github.com/comfyanonymous/ComfyUI.git
-# PyTorch: the release every GPU benchmark ran (bench/results.json and bench/profiles/coldstart-*.json
-# `_env`: torch 2.11.0, Triton 3.6.0), in its CUDA 12.8 build. The bench machines ran the +cu130 build
-# on driver 580; a cu130 build needs driver >= 580 on the host, which would shut the image out of every
-# Runpod host still on a 570-series driver, while cu128 runs on driver >= 570 (the base image's CUDA
-# 12.8 too). torch, Triton and the compiled fast path (Inductor/Triton kernels) are the same release in
-# both builds; what differs is the bundled CUDA libraries (cuBLAS, cuDNN, NCCL 12.8 vs 13.0), so the
-# figures carry over for the kernels Triton generates and should be re-measured on the image for the
-# cuBLAS matmuls. tests/test_packaging.py fails when these pins and the benchmark's torch drift apart.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
-ARG TORCH_VERSION=2.11.0+cu128
-ARG TORCHVISION_VERSION=0.26.0+cu128
-ARG TORCHAUDIO_VERSION=2.11.0+cu128
+# ComfyUI release the worker is tested against (tests/ and .github/workflows/tests.yml use the same), pinned by tag
+# and checked by commit: a tag that moved fails the build. Moving to another release: README, "Upgrading ComfyUI".
+ARG COMFYUI_VERSION=v0.33.0
+ARG COMFYUI_COMMIT=2f35f4a08176d993cded35dac3332be4f7287f41
+ARG COMFYUI_REPO=https://github.com/Comfy-Org/ComfyUI.git
+# PyTorch: the release every GPU benchmark ran (bench/results.json and bench/profiles/*.json `_env`: torch 2.11.0,
+# Triton 3.6.0), in the same CUDA 13.0 build (+cu130). ComfyUI >= 0.2x needs a cu130 build for its comfy-kitchen
+# CUDA kernels (FLUX's RoPE runs through them; on a cu12x torch ComfyUI disables them and warns), and the bench
+# measured cu130, so the image runs what was measured. A cu130 build needs NVIDIA driver >= 580 on the host
+# (Runpod: allow CUDA 13.0 and newer in the endpoint's CUDA version filter). tests/test_packaging.py fails when
+# these pins and the benchmark's torch drift apart.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu130
+ARG TORCH_VERSION=2.11.0+cu130
+ARG TORCHVISION_VERSION=0.26.0+cu130
+ARG TORCHAUDIO_VERSION=2.11.0+cu130
 # The Triton torch 2.11.0 requires (the wheel pins it exactly; pinned here too so a drift is visible).
 ARG TRITON_VERSION=3.6.0
 # false: no models in the image (they come from a network volume, see extra_model_paths.yaml).
@@ -71,6 +72,7 @@ RUN pip install --index-url "${TORCH_INDEX_URL}" \
 # the tests ran with; torch stays the CUDA build installed above.
 COPY requirements-comfyui.txt /tmp/requirements-comfyui.txt
 RUN git clone --depth 1 --branch "${COMFYUI_VERSION}" "${COMFYUI_REPO}" /comfyui \
+ && test "$(git -C /comfyui rev-parse HEAD)" = "${COMFYUI_COMMIT}" \
  && rm -rf /comfyui/.git \
  && grep -q "__version__ = \"${COMFYUI_VERSION#v}\"" /comfyui/comfyui_version.py \
  && printf 'torch==%s\ntorchvision==%s\ntorchaudio==%s\ntriton==%s\n' \

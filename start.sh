@@ -23,8 +23,16 @@ COMFYUI_LISTEN="${COMFYUI_LISTEN:-127.0.0.1}"
 export COMFYUI_OUTPUT_DIR="${COMFYUI_OUTPUT_DIR:-$COMFYUI_PATH/output}"
 # The runpod SDK logs every job's whole output (base64 images included) at DEBUG: keep its log at INFO.
 export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
-# Flags measured in BENCHMARKS.md; override to compare.
-COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes}"
+# Flags measured in BENCHMARKS.md; override to compare. Beside ComfyUI's defaults (pinned memory, async offload):
+#   --disable-dynamic-vram  the fast path keeps the DiT resident on the card as bf16 and runs compiled blocks; with
+#                           dynamic VRAM (ComfyUI's default on NVIDIA since 0.16) weights stream from host memory
+#                           every call and FluxFastPatch would have to reload the DiT from its file for a resident
+#                           copy (what ComfyUI's TorchCompileModel does). ComfyUI says the flag will go; the node
+#                           keeps working without it.
+#   --cache-classic         keep the last prompt's node outputs, as before ComfyUI 0.23: the RAM-pressure cache
+#                           (the new default) keeps every earlier prompt's outputs until host memory runs low,
+#                           which on a worker means callers' images piling up in RAM between jobs.
+COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes --disable-dynamic-vram --cache-classic}"
 # torch.compile's kernels survive restarts in the inductor cache: on the network volume when there is one, so a
 # new worker reuses what an earlier one compiled for the same GPU and torch.
 volume=""
@@ -96,8 +104,10 @@ if [[ -z "${LD_PRELOAD:-}" ]]; then
 fi
 
 mkdir -p "$COMFYUI_OUTPUT_DIR"
+# --database-url: ComfyUI (>= 0.2x) opens an SQLite database at every start, only for its asset index (off here);
+# in memory it writes nothing into the image and takes no file lock.
 comfy_cmd=("$COMFYUI_PYTHON" main.py --listen "$COMFYUI_LISTEN" --port "$port" --disable-auto-launch
-  --log-stdout --output-directory "$COMFYUI_OUTPUT_DIR"
+  --log-stdout --output-directory "$COMFYUI_OUTPUT_DIR" --database-url "sqlite:///:memory:"
   --extra-model-paths-config "$here/extra_model_paths.yaml" "${perf_args[@]}" "${extra_args[@]}")
 
 # GPU pre-flight: a worker on a broken GPU should fail in seconds with a clear reason, not on its first job. It

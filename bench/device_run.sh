@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # Run the benchmark on a bare GPU machine that has PyTorch but no network (the lent device machines here).
-# Expects, in the repo root: .whl/ (wheels for ComfyUI's missing dependencies) and .comfyui/ (a ComfyUI
-# v0.3.64 checkout), both git-ignored and carried along, and optionally .lib/libtcmalloc_minimal.so.4 (from Debian's
-# libtcmalloc-minimal4, what the image's start.sh preloads). Usage: bench/device_run.sh SCENARIOS BUDGET_S [extra args]
+# Expects what `bash bench/device_setup.sh --fetch` leaves in the repo root (.whl/, .devpkg/ with the pinned ComfyUI
+# and comfy-kitchen, .lib/libtcmalloc_minimal.so.4, what the image's start.sh preloads), carried along.
+# Usage: bench/device_run.sh SCENARIOS BUDGET_S [extra args]
 set -uo pipefail
 OUT=${OUT:-/tmp/bench-out}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
-python3 -c "import av" 2>/dev/null || export PYTHONPATH=/tmp/site:$PWD/bench/shims   # PyAV stand-in (bench/shims)
+source bench/device_setup.sh || exit 1
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.sm,power.draw --format=csv
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0), 'transformers', transformers.__version__)"
 scen=$1; budget=$2; shift 2

@@ -25,7 +25,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET_COMFYUI_VERSION = "v0.3.64"
+TARGET_COMFYUI_VERSION = "v0.33.0"
+TARGET_COMFYUI_COMMIT = "2f35f4a08176d993cded35dac3332be4f7287f41"
 VOLUME_BASE = "/runpod-volume/models"
 # ComfyUI folder name -> the subfolders of the network volume it must search.
 VOLUME_FOLDERS = {
@@ -141,8 +142,17 @@ def test_shared_pins_agree_between_runtime_and_comfyui_constraints():
 
 def test_dockerfile_comfyui_version_is_the_one_the_tests_target():
     assert _arg_default("COMFYUI_VERSION") == TARGET_COMFYUI_VERSION
+    assert _arg_default("COMFYUI_COMMIT") == TARGET_COMFYUI_COMMIT
     ci = _yaml(ROOT / ".github" / "workflows" / "tests.yml")
     assert ci["env"]["COMFYUI_VERSION"] == TARGET_COMFYUI_VERSION
+    assert ci["env"]["COMFYUI_COMMIT"] == TARGET_COMFYUI_COMMIT
+
+
+def test_the_build_refuses_a_tag_that_no_longer_names_the_pinned_commit():
+    run_text = " ".join(args for keyword, args in _instructions(_dockerfile()) if keyword == "RUN")
+    assert 'test "$(git -C /comfyui rev-parse HEAD)" = "${COMFYUI_COMMIT}"' in run_text
+    ci = (ROOT / ".github" / "workflows" / "tests.yml").read_text()
+    assert 'rev-parse HEAD)" = "$COMFYUI_COMMIT"' in ci
 
 
 def test_target_version_matches_the_comfyui_under_test():
@@ -182,8 +192,11 @@ def test_dockerfile_base_python_torch_and_cmd_are_pinned():
     base = _arg_default("CUDA_IMAGE")
     assert re.fullmatch(r"nvidia/cuda:12\.8\.\d+-cudnn-runtime-ubuntu24\.04@sha256:[0-9a-f]{64}", base)
     assert ("FROM", "${CUDA_IMAGE}") in instructions
-    assert _arg_default("TORCH_VERSION").endswith("+cu128")
-    assert _arg_default("TORCH_INDEX_URL").endswith("/cu128")
+    # cu130: ComfyUI >= 0.2x disables comfy-kitchen's CUDA kernels (FLUX's RoPE among them) on older builds.
+    assert _arg_default("TORCH_VERSION").endswith("+cu130")
+    assert _arg_default("TORCH_INDEX_URL").endswith("/cu130")
+    for pkg in ("TORCHVISION_VERSION", "TORCHAUDIO_VERSION"):
+        assert _arg_default(pkg).endswith("+cu130"), pkg
     assert instructions[-1] == ("CMD", '["/start.sh"]')
     run_text = " ".join(args for keyword, args in instructions if keyword == "RUN")
     assert 'git clone --depth 1 --branch "${COMFYUI_VERSION}"' in run_text

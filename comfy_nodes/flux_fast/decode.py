@@ -1,11 +1,14 @@
-"""The VAE decode of the fast path: the whole latent in one pass when it fits, ComfyUI's tiled decode otherwise.
+"""The VAE decode of the fast path: the whole latent in one pass when it fits beside what is loaded, ComfyUI's tiled
+decode otherwise.
 
-Why: ComfyUI's VAEDecodeTiled (what the workflow used) runs three tiled passes with differently shaped tiles
-and averages them, to hide the seams: 0.55 s for an 832x1536 FLUX latent on an H100, against 0.12 s for the one
-pass of ComfyUI's plain VAEDecode (bench/vae_decode.py). The tiling only pays where memory is short, and
-VAEDecodeTiled already asks ComfyUI for the whole decode's memory before it starts (ComfyUI v0.3.64, its TODO
-says so), so deciding on ComfyUI's own estimate after that request changes nothing else: models evicted are the
-same. Where the whole decode fits it is also the exact decode, the one the tiled average approximates.
+Why: ComfyUI's VAEDecodeTiled (what the plain workflow uses) runs three tiled passes with differently shaped tiles
+and averages them, to hide the seams: 0.55 s for an 832x1536 FLUX latent on an H100, against 0.12 s for one pass
+(bench/vae_decode.py). Tiling only pays where memory is short. Since ComfyUI 0.3.7x VAEDecodeTiled asks ComfyUI for
+one tile's memory, not the whole decode's, so this node asks for exactly that too (the same models are evicted as
+by the plain node) and decodes whole only when the whole decode then fits in what is free: on a large card always,
+on a card that is full it never evicts a model the tiled decode would have kept. Free memory is read through the
+VAE's patcher, which counts memory held by dynamic VRAM (comfy-aimdo) as free, as ComfyUI's own VAE.decode does.
+Where the whole decode fits it is also the exact decode, the one the tiled average approximates.
 
 Accepts what VAEDecodeTiled accepts; video latents (5-D) always go to ComfyUI's tiled decode.
 """
@@ -28,8 +31,13 @@ def decode(vae: Any, samples: dict, tile_size: int, overlap: int, mode: str) -> 
     latent = samples["samples"]
     if latent.ndim == 4 and mode != "tiled":
         need = vae.memory_used_decode(latent.shape, vae.vae_dtype)
-        mm.load_models_gpu([vae.patcher], memory_required=need, force_full_load=getattr(vae, "disable_offload", False))
-        whole, why = decode_whole(mode, mm.get_free_memory(vae.device), int(need), mm.extra_reserved_memory())
+        tile = max(1, tile_size // vae.spacial_compression_decode())
+        tile_need = vae.memory_used_decode((*latent.shape[:2], min(latent.shape[2], tile), min(latent.shape[3], tile)),
+                                           vae.vae_dtype)
+        mm.load_models_gpu([vae.patcher], memory_required=tile_need, force_full_load=getattr(vae, "disable_offload", False))
+        free_memory = getattr(vae.patcher, "get_free_memory", None)   # ComfyUI >= 0.1x: counts dynamic VRAM too
+        free = free_memory(vae.device) if callable(free_memory) else mm.get_free_memory(vae.device)
+        whole, why = decode_whole(mode, free, int(need), mm.extra_reserved_memory())
         log.info("flux_fast: %s", why)
         if whole:
             images = vae.decode(latent)

@@ -186,8 +186,8 @@ def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:
 def decode_whole(mode: str, free_bytes: int, need_bytes: int, reserved_bytes: int) -> tuple[bool, str]:
     """Whether to decode the whole latent in one pass, and a sentence for the log saying why.
 
-    free_bytes is ComfyUI's free VRAM after it made room for the decode exactly as VAEDecodeTiled does (it asks
-    for the whole-decode estimate even when tiling); need_bytes is ComfyUI's own estimate for the whole decode;
+    free_bytes is ComfyUI's free VRAM after it made room for the decode exactly as VAEDecodeTiled does (one tile's
+    estimate, ComfyUI >= 0.3.7x); need_bytes is ComfyUI's own estimate for the whole decode;
     reserved_bytes is --reserve-vram. One pass only when all of it fits, so nothing else is evicted for it and
     a smaller card keeps the tiled decode.
     """
