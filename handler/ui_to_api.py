@@ -9,7 +9,8 @@ saved graph plus the node definitions from ComfyUI's `/object_info`.
 What it reproduces (frontend 1.27.x behaviour):
 
 * widget values are mapped by position onto the widget-making inputs in `input_order` (required, then
-  optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do;
+  optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do, and
+  so does a multi-type input ("FLOAT,INT") through its `widgetType`;
 * the frontend-only extra values: the "control after generate" combo after seed-like inputs (plus the
   filter-list string after a controlled combo) and the upload widget of image/video upload combos;
 * links override widget values ("converted widgets"); list values are wrapped as `{"__value__": [...]}`;
@@ -113,6 +114,12 @@ def _input_spec_type(spec: Any) -> str:
     return str(spec)
 
 
+def _widget_kind(spec: Any) -> str:
+    """The widget an input gets: a multi-type input ("FLOAT,INT", V3 MultiType) names its widget in `widgetType`."""
+    widget_type = _input_options(spec).get("widgetType")
+    return widget_type if isinstance(widget_type, str) and widget_type else _input_spec_type(spec)
+
+
 def _input_options(spec: Any) -> dict[str, Any]:
     if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict):
         return spec[1]
@@ -123,7 +130,7 @@ def _default_for(spec: Any) -> Any:
     opts = _input_options(spec)
     if "default" in opts:
         return opts["default"]
-    kind = _input_spec_type(spec)
+    kind = _widget_kind(spec)
     if kind == "COMBO":
         options = spec[0] if isinstance(spec[0], list) else opts.get("options") or []
         return options[0] if options else None
@@ -143,7 +150,7 @@ def widget_slots(info: dict[str, Any]) -> list[_WidgetSlot]:
     for section in ("required", "optional"):
         upload_after: list[_WidgetSlot] = []
         for name, spec in _ordered_inputs(info, section):
-            kind = _input_spec_type(spec)
+            kind = _widget_kind(spec)
             opts = _input_options(spec)
             if kind not in WIDGET_TYPES or opts.get("forceInput"):
                 continue
