@@ -350,6 +350,48 @@ def test_a_multi_type_input_gets_the_widget_its_widget_type_names():
     assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"frames_number": 49, "frame_rate": 24.0, "batch_size": 2}
 
 
+def test_a_dynamic_combo_brings_the_widgets_of_the_option_it_holds():
+    # ResizeImageMaskNode.resize_type: "scale dimensions" adds width, height and crop right after the combo;
+    # scale_method comes after them (as frontend 1.48.7 saves and exports it).
+    wf = graph([node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+                node(2, "ResizeImageMaskNode", inputs=[("input", "IMAGE", 1)], outputs=[("resized", "IMAGE")],
+                     widgets=["scale dimensions", 1024, 768, "center", "lanczos"])],
+               [[1, 1, 0, 2, 0, "IMAGE"]])
+    assert convert(wf, OBJECT_INFO)["2"]["inputs"] == {
+        "input": ["1", 0], "resize_type": "scale dimensions", "resize_type.width": 1024, "resize_type.height": 768,
+        "resize_type.crop": "center", "scale_method": "lanczos"}
+    other = graph([node(2, "ResizeImageMaskNode", inputs=[("input", "IMAGE", None)],
+                        widgets=["scale by multiplier", 1.5, "area"])], [])
+    assert convert(other, OBJECT_INFO)["2"]["inputs"] == {
+        "resize_type": "scale by multiplier", "resize_type.multiplier": 1.5, "scale_method": "area"}
+
+
+def test_nested_dynamic_combos_and_their_defaults():
+    # SaveVideo.codec "h264" adds codec.encoding, itself a dynamic combo whose "re-encode" adds codec.encoding.crf.
+    saved = node(1, "SaveVideo", inputs=[("video", "VIDEO", None)], widgets=["clip", "mp4", "h264", "re-encode", 18])
+    assert convert(graph([saved], []), OBJECT_INFO)["1"]["inputs"] == {
+        "filename_prefix": "clip", "format": "mp4", "codec": "h264", "codec.encoding": "re-encode",
+        "codec.encoding.crf": 18}
+    # Saved before codec existed: the combo and what its default option adds keep their defaults.
+    old = node(1, "SaveVideo", inputs=[("video", "VIDEO", None)], widgets=["clip", "mp4"])
+    assert convert(graph([old], []), OBJECT_INFO)["1"]["inputs"] == {
+        "filename_prefix": "clip", "format": "mp4", "codec": "auto"}
+
+
+def test_subgraph_instance_that_saved_fewer_inputs_than_its_definition():
+    # The frontend re-attaches an instance's saved inputs by name: a definition input the instance did not save
+    # is unconnected, and the next one still finds its own link.
+    wf = load("subgraph_v1.json")
+    instance = next(n for n in wf["nodes"] if n["id"] == 20)
+    definition = wf["definitions"]["subgraphs"][0]
+    definition["inputs"].insert(0, {"name": "unsaved", "type": "INT", "linkIds": []})
+    for link in definition["links"]:
+        if link["origin_id"] == -10:
+            link["origin_slot"] += 1
+    assert convert(wf, OBJECT_INFO) == convert(load("subgraph_v1.json"), OBJECT_INFO)
+    assert instance["inputs"]
+
+
 def test_widgets_values_as_an_object_are_mapped_by_name():
     info = copy.deepcopy(OBJECT_INFO)
     info["MyCustomNode"] = {
