@@ -9,7 +9,8 @@ saved graph plus the node definitions from ComfyUI's `/object_info`.
 What it reproduces (frontend 1.27.x behaviour):
 
 * widget values are mapped by position onto the widget-making inputs in `input_order` (required, then
-  optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do;
+  optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do, and
+  so does a multi-type input ("FLOAT,INT") through its `widgetType`;
 * the frontend-only extra values: the "control after generate" combo after seed-like inputs (plus the
   filter-list string after a controlled combo) and the upload widget of image/video upload combos;
 * links override widget values ("converted widgets"); list values are wrapped as `{"__value__": [...]}`;
@@ -48,6 +49,7 @@ VIRTUAL_TYPES = frozenset({REROUTE_TYPE, PRIMITIVE_TYPE, "Note", "MarkdownNote"}
 
 # Input types the frontend draws a widget for. Everything else (MODEL, CLIP, IMAGE, custom types) is a socket.
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+DYNAMIC_COMBO_TYPE = "COMFY_DYNAMICCOMBO_V3"  # a combo whose value decides which further inputs the node has
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize", "increment-wrap"})
 # Input option keys that make the frontend add an upload widget (its value, e.g. "image", is saved too).
 UPLOAD_OPTION_KEYS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload", "file_upload")
@@ -101,6 +103,15 @@ class _WidgetSlot:
     optional: bool = False  # present in some frontend versions only; matched by value
     accepts: frozenset | None = None  # values an optional slot may hold
     default: Any = None
+    # A dynamic combo (V3 DynamicCombo): option key -> the inputs that option adds. The frontend draws their widgets
+    # right after the combo, named "<combo>.<input>", once the combo holds that key.
+    dynamic: Any = None
+
+    def expand(self, value: Any) -> list["_WidgetSlot"]:
+        """The widgets a dynamic combo adds after itself when it holds `value` (none for other slots)."""
+        if not self.dynamic or not _hashable_in(value, frozenset(self.dynamic)):
+            return []
+        return _slots_for(_option_inputs(self.dynamic[value]), prefix=f"{self.name}.")
 
 
 def _input_spec_type(spec: Any) -> str:
@@ -113,6 +124,12 @@ def _input_spec_type(spec: Any) -> str:
     return str(spec)
 
 
+def _widget_kind(spec: Any) -> str:
+    """The widget an input gets: a multi-type input ("FLOAT,INT", V3 MultiType) names its widget in `widgetType`."""
+    widget_type = _input_options(spec).get("widgetType")
+    return widget_type if isinstance(widget_type, str) and widget_type else _input_spec_type(spec)
+
+
 def _input_options(spec: Any) -> dict[str, Any]:
     if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict):
         return spec[1]
@@ -123,7 +140,7 @@ def _default_for(spec: Any) -> Any:
     opts = _input_options(spec)
     if "default" in opts:
         return opts["default"]
-    kind = _input_spec_type(spec)
+    kind = _widget_kind(spec)
     if kind == "COMBO":
         options = spec[0] if isinstance(spec[0], list) else opts.get("options") or []
         return options[0] if options else None
@@ -137,14 +154,45 @@ def _ordered_inputs(info: dict[str, Any], section: str) -> list[tuple[str, Any]]
     return [(n, specs[n]) for n in names]
 
 
+def _dynamic_options(spec: Any) -> dict[str, Any] | None:
+    """A V3 DynamicCombo's options as {key: inputs}, or None when `spec` is not one."""
+    if _input_spec_type(spec) != DYNAMIC_COMBO_TYPE:
+        return None
+    options = _input_options(spec).get("options")
+    if not isinstance(options, list):
+        return {}
+    return {o["key"]: o.get("inputs") or {} for o in options
+            if isinstance(o, dict) and _hashable(o.get("key")) and o.get("key") is not None}
+
+
+def _option_inputs(inputs: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """The (section, [(name, spec)]) of one dynamic combo option, in the order the frontend adds them."""
+    if not isinstance(inputs, dict):
+        return []
+    return [(section, list((inputs.get(section) or {}).items())) for section in ("required", "optional")
+            if isinstance(inputs.get(section) or {}, dict)]
+
+
 def widget_slots(info: dict[str, Any]) -> list[_WidgetSlot]:
-    """The widget list the frontend builds for a node class, including its frontend-only widgets."""
+    """The widget list the frontend builds for a node class, including its frontend-only widgets. A dynamic
+    combo's own inputs are not in it: they depend on the value it holds (`_WidgetSlot.expand`)."""
+    return _slots_for([(section, _ordered_inputs(info, section)) for section in ("required", "optional")])
+
+
+def _slots_for(sections: list[tuple[str, list[tuple[str, Any]]]], prefix: str = "") -> list[_WidgetSlot]:
     slots: list[_WidgetSlot] = []
-    for section in ("required", "optional"):
+    for _section, entries in sections:
         upload_after: list[_WidgetSlot] = []
-        for name, spec in _ordered_inputs(info, section):
-            kind = _input_spec_type(spec)
+        for bare_name, spec in entries:
+            name = prefix + bare_name
+            kind = _widget_kind(spec)
             opts = _input_options(spec)
+            dynamic = _dynamic_options(spec)
+            if dynamic is not None:
+                keys = list(dynamic)
+                default = opts.get("default", keys[0] if keys else None)
+                slots.append(_WidgetSlot(name, True, default=default, dynamic=dynamic))
+                continue
             if kind not in WIDGET_TYPES or opts.get("forceInput"):
                 continue
             slots.append(_WidgetSlot(name, True, default=_default_for(spec)))
@@ -168,25 +216,29 @@ def match_values(slots: list[_WidgetSlot], values: list[Any]) -> list[tuple[_Wid
     """Assign saved values to widget slots, deciding for each optional slot whether it was saved.
 
     Returns None when no assignment uses up exactly all values. Prefers taking an optional slot when its
-    value fits, so a seed's "randomize" never lands on the next widget.
+    value fits, so a seed's "randomize" never lands on the next widget. A dynamic combo's value brings in the
+    widgets of the option it selects, right after it, as the frontend does while it loads the saved values.
     """
 
-    def walk(si: int, vi: int) -> list[tuple[_WidgetSlot, Any]] | None:
+    def walk(slots: list[_WidgetSlot], si: int, vi: int) -> list[tuple[_WidgetSlot, Any]] | None:
         if si == len(slots):
             return [] if vi == len(values) else None
         slot = slots[si]
         if slot.optional:
             if vi < len(values) and (slot.accepts is None or _hashable_in(values[vi], slot.accepts)):
-                rest = walk(si + 1, vi + 1)
+                rest = walk(slots, si + 1, vi + 1)
                 if rest is not None:
                     return [(slot, values[vi]), *rest]
-            return walk(si + 1, vi)
+            return walk(slots, si + 1, vi)
         if vi >= len(values):
             return None
-        rest = walk(si + 1, vi + 1)
+        added = slot.expand(values[vi])
+        if added:
+            slots = [*slots[:si + 1], *added, *slots[si + 1:]]
+        rest = walk(slots, si + 1, vi + 1)
         return None if rest is None else [(slot, values[vi]), *rest]
 
-    return walk(0, 0)
+    return walk(list(slots), 0, 0)
 
 
 def _hashable_in(value: Any, accepted: frozenset) -> bool:
@@ -201,12 +253,11 @@ def widget_values_by_name(
 ) -> dict[str, Any]:
     """Map a node's saved `widgets_values` (list or dict) to `{input name: value}` for the API prompt."""
     slots = widget_slots(info)
-    real = [s for s in slots if s.serialize]
     if saved is None:
         saved = []
     if isinstance(saved, dict):
         # Some custom nodes save their widgets by name.
-        return {s.name: saved.get(s.name, s.default) for s in real}
+        return {s.name: saved.get(s.name, s.default) for s in _final_slots(slots, saved) if s.serialize}
     if not isinstance(saved, list):
         raise WorkflowConversionError(
             f"Node {node_id} ({class_type}) has widgets_values of type {type(saved).__name__}; "
@@ -224,17 +275,30 @@ def widget_values_by_name(
         )
         matched = []
         vi = 0
-        for slot in slots:
+        pending = list(slots)
+        while pending:
+            slot = pending.pop(0)
             if slot.optional and not (vi < len(saved) and _hashable_in(saved[vi], slot.accepts or frozenset())):
                 continue
+            value = saved[vi] if vi < len(saved) else slot.default
+            pending[:0] = slot.expand(value)
             if vi < len(saved):
                 matched.append((slot, saved[vi]))
                 vi += 1
-    values = {s.name: s.default for s in real}
-    for slot, value in matched:
-        if slot.serialize:
-            values[slot.name] = value
-    return values
+            elif slot.dynamic:
+                matched.append((slot, value))  # a default that selects an option: its widgets come with it
+    assigned = {slot.name: value for slot, value in matched if slot.serialize}
+    return {slot.name: assigned.get(slot.name, slot.default) for slot in _final_slots(slots, assigned) if slot.serialize}
+
+
+def _final_slots(slots: list[_WidgetSlot], assigned: dict[str, Any]) -> list[_WidgetSlot]:
+    """The node's widgets once every dynamic combo holds its assigned (else default) value, nested ones included."""
+    out: list[_WidgetSlot] = []
+    for slot in slots:
+        out.append(slot)
+        if slot.dynamic:
+            out.extend(_final_slots(slot.expand(assigned.get(slot.name, slot.default)), assigned))
+    return out
 
 
 def _wrap(value: Any) -> Any:
@@ -600,7 +664,7 @@ class _Converter:
         instance = node.scope.instance
         assert instance is not None
         outer_inputs = instance.inputs
-        outer_slot = link.origin_slot
+        outer_slot = _instance_slot(instance, link.origin_slot)
         if not 0 <= outer_slot < len(outer_inputs):
             # The instance did not save this input: nothing is connected and no widget value is promoted.
             return None
@@ -672,8 +736,9 @@ class _Converter:
             if link.target_id == SUBGRAPH_OUTPUT_ID and link.target_slot == slot:
                 if link.origin_id == SUBGRAPH_INPUT_ID:  # an input wired straight to an output
                     outer = node.inputs
-                    if 0 <= link.origin_slot < len(outer) and outer[link.origin_slot].get("link") is not None:
-                        return self.resolve_input(node, link.origin_slot, visited)
+                    index = _instance_slot(node, link.origin_slot)
+                    if 0 <= index < len(outer) and outer[index].get("link") is not None:
+                        return self.resolve_input(node, index, visited)
                     return None
                 origin = self.by_exec_id.get(":".join((*inner.path, link.origin_id)))
                 if origin is None:
@@ -727,6 +792,22 @@ class _Converter:
 
 
 _MISSING = object()
+
+
+def _instance_slot(instance: _Node, definition_slot: int) -> int:
+    """The instance input that carries the subgraph definition's input `definition_slot`.
+
+    The frontend rebuilds a subgraph node's inputs from the definition and re-attaches the saved ones by name,
+    so a saved instance may list fewer inputs, or list them in another order, than the definition declares.
+    """
+    declared = (instance.subgraph.definition or {}).get("inputs") if instance.subgraph else None
+    if isinstance(declared, list) and 0 <= definition_slot < len(declared) and isinstance(declared[definition_slot], dict):
+        name = declared[definition_slot].get("name")
+        for index, inp in enumerate(instance.inputs):
+            if name is not None and inp.get("name") == name:
+                return index
+        return -1  # not saved on the instance: nothing connected, no promoted value
+    return definition_slot
 
 
 def _check_hops(node: _Node, visited: set[str]) -> None:

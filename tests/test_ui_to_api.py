@@ -1,4 +1,4 @@
-"""The UI-format -> API-format converter, against a saved /object_info of ComfyUI 0.3.64 (no ComfyUI needed).
+"""The UI-format -> API-format converter, against a saved /object_info of ComfyUI v0.33.0 (no ComfyUI needed).
 
 Every test states the exact API prompt a user gets for a graph the GUI saves: that prompt is what ComfyUI
 validates and runs, so a wrong widget position or a dropped link is a wrong picture or a refused job.
@@ -109,12 +109,12 @@ def test_reroutes_primitive_nodes_and_notes():
     assert got == {
         "1": api("UNETLoader", "Load Diffusion Model", unet_name="flux1-dev-fp8-e4m3fn.safetensors",
                  weight_dtype="default"),
-        "2": api("DualCLIPLoader", "DualCLIPLoader", clip_name1="t5xxl_fp8_e4m3fn.safetensors",
+        "2": api("DualCLIPLoader", "Load CLIP (Dual)", clip_name1="t5xxl_fp8_e4m3fn.safetensors",
                  clip_name2="clip_l.safetensors", type="flux", device="default"),
         "3": api("VAELoader", "Load VAE", vae_name="ae.safetensors"),
         "4": api("CLIPTextEncode", "Positive prompt", text="a red fox in fresh snow, morning light", clip=["2", 0]),
         "5": api("FluxGuidance", "FluxGuidance", conditioning=["4", 0], guidance=3.5),
-        "6": api("ConditioningZeroOut", "ConditioningZeroOut", conditioning=["4", 0]),
+        "6": api("ConditioningZeroOut", "Conditioning Zero Out", conditioning=["4", 0]),
         "7": api("EmptySD3LatentImage", "EmptySD3LatentImage", width=["13", 0], height=768, batch_size=1),
         "8": api("ModelSamplingFlux", "ModelSamplingFlux", model=["1", 0], max_shift=1.15, base_shift=0.5,
                  width=["13", 0], height=768),
@@ -135,8 +135,9 @@ def test_bypassed_node_passes_its_input_through_and_muted_nodes_are_dropped():
         "3": api("ImageScale", "Upscale Image", image=["1", 0], upscale_method="nearest-exact", width=256,
                  height=192, crop="disabled"),
         "4": api("SaveImage", "Save Image", images=["3", 0], filename_prefix="bypass-test"),
-        "7": api("ImageScaleToTotalPixels", "ImageScaleToTotalPixels", image=["3", 0], upscale_method="bilinear",
-                 megapixels=0.05),
+        # Saved before the node gained resolution_steps: the new widget keeps its default, as in the browser.
+        "7": api("ImageScaleToTotalPixels", "Scale Image to Total Pixels", image=["3", 0], upscale_method="bilinear",
+                 megapixels=0.05, resolution_steps=1),
         "8": api("PreviewImage", "Preview Image", images=["7", 0]),
     }
 
@@ -148,7 +149,7 @@ def test_subgraph_is_flattened_with_path_ids_and_its_promoted_widget_value():
     assert got["20:1"] == api("CLIPTextEncode", "CLIP Text Encode (Prompt)", text="a castle on a hill at sunset",
                               clip=["2", 0])
     assert got["20:2"] == api("FluxGuidance", "FluxGuidance", conditioning=["20:1", 0], guidance=4.0)
-    assert got["20:3"] == api("ConditioningZeroOut", "ConditioningZeroOut", conditioning=["20:1", 0])
+    assert got["20:3"] == api("ConditioningZeroOut", "Conditioning Zero Out", conditioning=["20:1", 0])
     assert got["9"]["inputs"]["positive"] == ["20:2", 0]
     assert got["9"]["inputs"]["negative"] == ["20:3", 0]
     assert got["9"]["inputs"]["seed"] == 42
@@ -173,7 +174,7 @@ def test_subgraph_input_fed_by_a_link_from_outside():
     next(n for n in wf["nodes"] if n["id"] == 20)["inputs"][1]["link"] = 11
     got = convert(wf, OBJECT_INFO)
     assert got["20:1"]["inputs"]["text"] == ["30", 0]
-    assert got["30"] == api("PrimitiveString", "String", value="from outside")
+    assert got["30"] == api("PrimitiveString", "Text", value="from outside")
 
 
 def test_nested_subgraphs_get_colon_path_ids():
@@ -202,7 +203,7 @@ def test_nested_subgraphs_get_colon_path_ids():
     got = convert(wf, OBJECT_INFO)
     assert got == {
         "1": api("LoadImage", "Load Image", image="example.png"),
-        "5:3:7": api("ImageInvert", "Invert Image", image=["1", 0]),
+        "5:3:7": api("ImageInvert", "Invert Image Colors", image=["1", 0]),
         "6": api("PreviewImage", "Preview Image", images=["5:3:7", 0]),
     }
 
@@ -317,7 +318,7 @@ def test_note_and_markdown_nodes_are_skipped():
         [node(1, "Note", widgets=["remember to pick a seed"]), node(2, "MarkdownNote", widgets=["# hi"]),
          node(3, "PrimitiveString", outputs=[("STRING", "STRING")], widgets=["x"])], [],
     )
-    assert convert(wf, OBJECT_INFO) == {"3": api("PrimitiveString", "String", value="x")}
+    assert convert(wf, OBJECT_INFO) == {"3": api("PrimitiveString", "Text", value="x")}
 
 
 def test_control_values_after_seeds_are_skipped_in_ksampler_advanced():
@@ -337,10 +338,58 @@ def test_upload_widget_value_is_optional():
 
 
 def test_force_input_makes_no_widget():
-    # SaveLoRANode.steps is an optional INT with forceInput: no widget value is saved for it.
-    wf = graph([node(1, "SaveLoRANode", inputs=[("lora", "LORA_MODEL", None), ("steps", "INT", None)],
-                     widgets=["loras/mine"])], [])
-    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"prefix": "loras/mine"}
+    # SaveText.text is a STRING with forceInput: a socket, no widget value is saved for it.
+    wf = graph([node(1, "SaveText", inputs=[("text", "STRING", None)], widgets=["notes", "md"])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"filename_prefix": "notes", "format": "md"}
+
+
+def test_a_multi_type_input_gets_the_widget_its_widget_type_names():
+    # LTXVEmptyLatentAudio.frame_rate accepts FLOAT or INT links and is drawn as a FLOAT widget: its saved value
+    # sits between frames_number and batch_size and reaches the prompt.
+    wf = graph([node(1, "LTXVEmptyLatentAudio", inputs=[("audio_vae", "VAE", None)], widgets=[49, 24.0, 2])], [])
+    assert convert(wf, OBJECT_INFO)["1"]["inputs"] == {"frames_number": 49, "frame_rate": 24.0, "batch_size": 2}
+
+
+def test_a_dynamic_combo_brings_the_widgets_of_the_option_it_holds():
+    # ResizeImageMaskNode.resize_type: "scale dimensions" adds width, height and crop right after the combo;
+    # scale_method comes after them (as frontend 1.48.7 saves and exports it).
+    wf = graph([node(1, "LoadImage", outputs=[("IMAGE", "IMAGE"), ("MASK", "MASK")], widgets=["example.png", "image"]),
+                node(2, "ResizeImageMaskNode", inputs=[("input", "IMAGE", 1)], outputs=[("resized", "IMAGE")],
+                     widgets=["scale dimensions", 1024, 768, "center", "lanczos"])],
+               [[1, 1, 0, 2, 0, "IMAGE"]])
+    assert convert(wf, OBJECT_INFO)["2"]["inputs"] == {
+        "input": ["1", 0], "resize_type": "scale dimensions", "resize_type.width": 1024, "resize_type.height": 768,
+        "resize_type.crop": "center", "scale_method": "lanczos"}
+    other = graph([node(2, "ResizeImageMaskNode", inputs=[("input", "IMAGE", None)],
+                        widgets=["scale by multiplier", 1.5, "area"])], [])
+    assert convert(other, OBJECT_INFO)["2"]["inputs"] == {
+        "resize_type": "scale by multiplier", "resize_type.multiplier": 1.5, "scale_method": "area"}
+
+
+def test_nested_dynamic_combos_and_their_defaults():
+    # SaveVideo.codec "h264" adds codec.encoding, itself a dynamic combo whose "re-encode" adds codec.encoding.crf.
+    saved = node(1, "SaveVideo", inputs=[("video", "VIDEO", None)], widgets=["clip", "mp4", "h264", "re-encode", 18])
+    assert convert(graph([saved], []), OBJECT_INFO)["1"]["inputs"] == {
+        "filename_prefix": "clip", "format": "mp4", "codec": "h264", "codec.encoding": "re-encode",
+        "codec.encoding.crf": 18}
+    # Saved before codec existed: the combo and what its default option adds keep their defaults.
+    old = node(1, "SaveVideo", inputs=[("video", "VIDEO", None)], widgets=["clip", "mp4"])
+    assert convert(graph([old], []), OBJECT_INFO)["1"]["inputs"] == {
+        "filename_prefix": "clip", "format": "mp4", "codec": "auto"}
+
+
+def test_subgraph_instance_that_saved_fewer_inputs_than_its_definition():
+    # The frontend re-attaches an instance's saved inputs by name: a definition input the instance did not save
+    # is unconnected, and the next one still finds its own link.
+    wf = load("subgraph_v1.json")
+    instance = next(n for n in wf["nodes"] if n["id"] == 20)
+    definition = wf["definitions"]["subgraphs"][0]
+    definition["inputs"].insert(0, {"name": "unsaved", "type": "INT", "linkIds": []})
+    for link in definition["links"]:
+        if link["origin_id"] == -10:
+            link["origin_slot"] += 1
+    assert convert(wf, OBJECT_INFO) == convert(load("subgraph_v1.json"), OBJECT_INFO)
+    assert instance["inputs"]
 
 
 def test_widgets_values_as_an_object_are_mapped_by_name():

@@ -1,7 +1,7 @@
 """Generate the GUI (UI-format) copy of a shipped API-format workflow.
 
 Why: workflows/<name>.api.json is the source of truth the worker runs; workflows/<name>.ui.json is the same
-graph as the ComfyUI GUI (frontend 1.27.x) saves it, so users can open it, edit it and submit the saved file.
+graph as the ComfyUI GUI (frontend 1.48.x, the version ComfyUI v0.33.0 pins) saves it, so users can open it, edit it and submit the saved file.
 Writing the UI file by hand drifts as soon as the API graph changes; this script rebuilds it, and the test
 suite checks that converting the UI file back (handler.ui_to_api) gives exactly the API file.
 
@@ -20,10 +20,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from handler.ui_to_api import WIDGET_TYPES, _input_options, _input_spec_type, _ordered_inputs, widget_slots
+from handler.ui_to_api import WIDGET_TYPES, _input_options, _input_spec_type, _ordered_inputs, _widget_kind, widget_slots
 
-FRONTEND_VERSION = "1.27.10"
-COMFYUI_VERSION = "0.3.64"
+FRONTEND_VERSION = "1.48.7"
+COMFYUI_VERSION = "0.33.0"
 COLUMN_WIDTH = 420
 ROW_GAP = 50
 ORIGIN = (40, 60)
@@ -65,9 +65,8 @@ def _socket_inputs(info: dict[str, Any]) -> list[tuple[str, str]]:
     sockets = []
     for section in ("required", "optional"):
         for name, spec in _ordered_inputs(info, section):
-            kind = _input_spec_type(spec)
-            if kind not in WIDGET_TYPES or _input_options(spec).get("forceInput"):
-                sockets.append((name, kind))
+            if _widget_kind(spec) not in WIDGET_TYPES or _input_options(spec).get("forceInput"):
+                sockets.append((name, _input_spec_type(spec)))
     return sockets
 
 
