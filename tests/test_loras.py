@@ -149,7 +149,8 @@ def test_only_lora_name_inputs_of_lora_loaders_are_taken_as_urls():
                                                           "strength_model": 1.0}}
     graph["61"] = {"class_type": LOADER_CLASS, "inputs": {"model": ["60", 0], "lora_name": "style.safetensors",
                                                           "strength_model": 1.0}}
-    assert url_inputs(graph, OBJECT_INFO) == (LoraSpec("workflow node 60 lora_name", None, "https://x.test/l.safetensors", 1.0),)
+    assert url_inputs(graph, OBJECT_INFO) == (LoraSpec("workflow node 60 lora_name", None, "https://x.test/l.safetensors", 1.0,
+                                                           node_id="60"),)
     graph["60"]["inputs"]["lora_name"] = "https://x.test/" + "a" * 5000
     with pytest.raises(InputError) as err:
         url_inputs(graph, OBJECT_INFO)
