@@ -125,7 +125,7 @@ class Worker:
         if request.action == "info":
             from .info import describe
 
-            return describe(self.client, self.templates)
+            return describe(self.client, self.templates, self.settings.loras.cache_prefix)
 
         files = JobFiles(job_id, input_dir=self.settings.comfyui_input_dir,
                          output_dir=self.settings.comfyui_output_dir, temp_dir=self.settings.comfyui_temp_dir)
