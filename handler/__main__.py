@@ -61,7 +61,9 @@ def main() -> int:
         return 1
     handle = worker.handle
     if settings.warmup_steps:
-        warm = WarmUp(worker, settings, on_failure=_exit_worker)
+        # Its own client: the first job cancels the warm-up's prompt while the warm-up's job holds the worker's.
+        warm = WarmUp(worker, settings, on_failure=_exit_worker,
+                      client=ComfyClient(settings.comfyui_url, settings.http_timeout_s))
         warm.start()
         handle = warm.before_each_job(handle)
 

@@ -77,11 +77,14 @@ class ComfyClient:
             raise ComfyUnavailableError("ComfyUI, the worker's backend, did not answer; the job was not run.") from None
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON of a 200 answer. An HTTP error is ComfyUI refusing this request (it answered, so it is alive),
+        unless a 5xx comes from a ComfyUI that no longer answers its cheap probe (`_raise_refusal`)."""
         response = self._request(method, path, **kwargs)
         if response.status_code != 200:
-            log.error("ComfyUI %s %s answered %s: %s", method, safe_text(path), response.status_code,
-                      safe_text(response.text, 500))
-            raise ComfyUnavailableError(f"ComfyUI answered {method} {path} with HTTP {response.status_code}.")
+            shown = safe_text(path, 120)  # /object_info/<class> carries a caller's class name
+            self._raise_refusal(response, ComfyValidationError(
+                f"ComfyUI answered {method} {shown} with HTTP {response.status_code}; it is running but refused "
+                "the worker's request.", {"http_status": response.status_code, "path": shown}))
         return response.json()
 
     def ready(self) -> bool:

@@ -58,6 +58,10 @@ class LoraSettings:
     fetch: FetchLimits = field(default_factory=lambda: FetchLimits(max_bytes=2_000_000_000, read_timeout_s=30.0,
                                                                     deadline_s=300.0))
     allow_http: bool = False
+    # One job's LoRA URLs (the `loras` field and its workflow's loader nodes together): how many, and how many
+    # bytes it may download in all, so one request cannot flush the shared cache or fill the disk.
+    job_max_urls: int = 4
+    job_max_bytes: int = 4_000_000_000
 
 
 VOLUME_LORAS = Path("/runpod-volume/models/loras")
@@ -91,6 +95,8 @@ class Settings:
     # Caller workflows: None = every installed node class except the denied ones; a set = only those classes.
     workflow_allowed_nodes: frozenset[str] | None = None
     workflow_denied_nodes: frozenset[str] = DENIED_NODES
+    # Classes added to the default list (graph_sizes.CALLER_NODES): the deployer vouches for what they make.
+    workflow_extra_nodes: frozenset[str] = frozenset()
     workflow_limits: WorkflowLimits = field(default_factory=WorkflowLimits)
     loras: LoraSettings = field(default_factory=LoraSettings)
 
@@ -136,6 +142,7 @@ class Settings:
             input_limits=_input_limits(env),
             workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
             workflow_denied_nodes=DENIED_NODES | _get(env, "WORKFLOW_DENIED_NODES", _class_names, frozenset()),
+            workflow_extra_nodes=_get(env, "WORKFLOW_EXTRA_NODES", _class_names, frozenset()),
             workflow_limits=_workflow_limits(env),
             loras=_lora_settings(env),
         )
@@ -174,6 +181,8 @@ def _lora_settings(env: Mapping[str, str], volume_loras: Path = VOLUME_LORAS) ->
                           deadline_s=_get(env, "LORA_URL_DEADLINE_S", _positive_float, f.deadline_s),
                           max_redirects=f.max_redirects),
         allow_http=_get(env, "LORA_URL_ALLOW_HTTP", _boolean, d.allow_http),
+        job_max_urls=_get(env, "LORA_JOB_MAX_URLS", _positive_int, d.job_max_urls),
+        job_max_bytes=_get(env, "LORA_JOB_MAX_BYTES", _positive_int, d.job_max_bytes),
     )
 
 
@@ -241,6 +250,7 @@ def _workflow_limits(env: Mapping[str, str]) -> WorkflowLimits:
         max_subgraph_depth=_get(env, "WORKFLOW_MAX_SUBGRAPH_DEPTH", _positive_int, d.max_subgraph_depth),
         max_batch=_get(env, "WORKFLOW_MAX_BATCH", _positive_int, d.max_batch),
         max_pixels=_get(env, "WORKFLOW_MAX_PIXELS", _positive_int, d.max_pixels),
+        max_text_chars=_get(env, "WORKFLOW_MAX_TEXT_CHARS", _positive_int, d.max_text_chars),
     )
 
 

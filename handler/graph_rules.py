@@ -5,8 +5,8 @@ answer HTTP 500 (the worker would take that for a dead ComfyUI and ask to be rep
 batch of 64 at 8192x8192 is valid to ComfyUI and takes the GPU (or the host's memory) down with it; a graph of a
 million nodes costs gigabytes before any timeout applies. So the shape of the graph (an object of nodes, each with
 a string `class_type` and an `inputs` object, every link `["<node id in the graph>", <output index>]`), its size,
-the nesting depth of its JSON, and the batch and image size of the inputs that make images are checked here,
-each refusal a `WorkflowError` (`invalid_workflow`) naming the node, the input and the limit.
+and the nesting depth of its JSON are checked here, each refusal a `WorkflowError` (`invalid_workflow`) naming
+the node and the field. What the graph makes (batches, pixels, frames, text) is bounded by graph_sizes.py.
 
 The limits (`WorkflowLimits`, read from WORKFLOW_* variables by config.py) default to what the simple fields
 allow: batches up to 4 (`num_images`), images up to 2048x2048 pixels.
@@ -19,10 +19,6 @@ from typing import Any, Mapping
 
 from .errors import WorkflowError, safe_text
 
-# Inputs that set how many images (or latents) a node makes, by input name; and per class, the ones that
-# multiply a batch. A link into one of them is followed to a primitive's literal value.
-BATCH_INPUTS = frozenset({"batch_size"})
-BATCH_INPUTS_BY_CLASS = {"RepeatLatentBatch": "amount", "RepeatImageBatch": "amount"}
 # Key the per-job mark goes under in each output node's inputs. ComfyUI ignores inputs a node does not declare
 # (validation and execution read only declared ones) but its cache signature includes every input.
 JOB_MARK_INPUT = "worker_job_id"
@@ -31,13 +27,14 @@ JOB_MARK_INPUT = "worker_job_id"
 @dataclass(frozen=True)
 class WorkflowLimits:
     """Bounds on a caller's graph (README: WORKFLOW_MAX_NODES, WORKFLOW_MAX_SUBGRAPH_DEPTH, WORKFLOW_MAX_BATCH,
-    WORKFLOW_MAX_PIXELS)."""
+    WORKFLOW_MAX_PIXELS, WORKFLOW_MAX_TEXT_CHARS)."""
 
     max_nodes: int = 2000  # after subgraphs are expanded; GUI workflows rarely pass a few hundred
     max_subgraph_depth: int = 16  # subgraphs inside subgraphs
     max_batch: int = 4  # as num_images
     max_pixels: int = 2048 * 2048  # width x height of one image, as the simple fields' largest size
     max_json_depth: int = 64  # nesting of the workflow JSON itself; GUI files use about 10 levels
+    max_text_chars: int = 100_000  # any one string a node gets or makes (a prompt is tokenized whole)
 
 
 def json_depth_exceeds(value: Any, limit: int) -> bool:
@@ -87,7 +84,6 @@ def check_api_graph(graph: Any, limits: WorkflowLimits) -> dict[str, Any]:
         for name, value in inputs.items():
             if isinstance(value, list):
                 _check_link(graph, node_id, class_type, name, value)
-    check_sizes(graph, limits)
     return graph
 
 
@@ -102,49 +98,6 @@ def _check_link(graph: dict[str, Any], node_id: str, class_type: str, name: str,
                    class_type)
     if value[1] < 0:
         raise _bad(node_id, f"inputs.{name}", "must name an output index of 0 or more", class_type)
-
-
-def check_sizes(graph: dict[str, Any], limits: WorkflowLimits) -> None:
-    """Batch sizes and image sizes of the inputs that make images, on any node (a custom graph skips the simple
-    fields' rules, so their limits are applied here)."""
-    for node_id, node in graph.items():
-        class_type = node["class_type"]
-        inputs = node["inputs"]
-        names = [n for n in inputs if n in BATCH_INPUTS or BATCH_INPUTS_BY_CLASS.get(class_type) == n]
-        for name in names:
-            value = _literal(graph, inputs[name])
-            if _is_number(value) and value > limits.max_batch:
-                raise WorkflowError(
-                    f"Node {safe_text(node_id, 64)} ({safe_text(class_type, 64)}) input '{name}' = {value} is over this "
-                    f"worker's batch limit of {limits.max_batch} (WORKFLOW_MAX_BATCH).",
-                    {"node_id": node_id, "class_type": class_type, "input": name, "value": value,
-                     "limit": "max_batch", "max_batch": limits.max_batch},
-                )
-        if "width" in inputs and "height" in inputs:
-            width, height = _literal(graph, inputs["width"]), _literal(graph, inputs["height"])
-            if _is_number(width) and _is_number(height) and width * height > limits.max_pixels:
-                raise WorkflowError(
-                    f"Node {safe_text(node_id, 64)} ({safe_text(class_type, 64)}) makes {width}x{height} images, over "
-                    f"this worker's limit of {limits.max_pixels} pixels per image (WORKFLOW_MAX_PIXELS).",
-                    {"node_id": node_id, "class_type": class_type, "width": width, "height": height,
-                     "limit": "max_pixels", "max_pixels": limits.max_pixels},
-                )
-
-
-def _literal(graph: dict[str, Any], value: Any, hops: int = 4) -> Any:
-    """The value of an input: itself, or, through a link, the single literal of a primitive node (PrimitiveInt
-    and friends hold their value in one input)."""
-    while isinstance(value, list) and len(value) == 2 and hops > 0:
-        source = graph.get(value[0])
-        literals = [v for v in source["inputs"].values() if not isinstance(v, list)] if isinstance(source, dict) else []
-        if len(literals) != 1:
-            return None
-        value, hops = literals[0], hops - 1
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def mark_output_nodes(graph: dict[str, Any], object_info: Mapping[str, Any], job_id: str) -> dict[str, Any]:

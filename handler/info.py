@@ -3,6 +3,10 @@
 Answers with the ComfyUI and PyTorch versions, the GPU(s), the model files ComfyUI sees per folder, the custom node
 packages and their node classes, the shipped workflows with their named parameters, and the fast path's state
 (whether the FLUX blocks run compiled yet, or why not: a worker whose compile failed serves uncompiled and says so here).
+
+Like every other message a caller gets, the answer carries no server paths (the fast path's status names artifact
+files and repeats compile errors: scrubbed to `<server path>`), and LoRAs downloaded by URL are not listed: each
+is private to the URL that filled it (lora_cache.py).
 """
 
 from __future__ import annotations
@@ -10,16 +14,20 @@ from __future__ import annotations
 from typing import Any
 
 from .comfy_client import ComfyClient
+from .comfy_errors import scrub_paths
 from .workflow import Template
 
 MODEL_FOLDERS = ("checkpoints", "diffusion_models", "text_encoders", "vae", "loras", "clip_vision", "controlnet", "upscale_models")
 
 
-def describe(client: ComfyClient, templates: dict[str, Template]) -> dict[str, Any]:
+def describe(client: ComfyClient, templates: dict[str, Template], hidden_prefix: str = "") -> dict[str, Any]:
+    """`hidden_prefix`: the LoRA URL cache's prefix in the loras folder (LoraSettings.cache_prefix)."""
     stats = client.system_stats()
     system = stats.get("system", {})
     available_folders = set(client.model_folders())
     models = {folder: client.models(folder) for folder in MODEL_FOLDERS if folder in available_folders}
+    if hidden_prefix and isinstance(models.get("loras"), list):
+        models["loras"] = [n for n in models["loras"] if not (isinstance(n, str) and n.startswith(hidden_prefix))]
     custom_nodes: dict[str, list[str]] = {}
     for class_name, info in client.object_info(refresh=True).items():
         module = str(info.get("python_module", ""))
@@ -40,5 +48,5 @@ def describe(client: ComfyClient, templates: dict[str, Template]) -> dict[str, A
         "workflows": {
             name: {"parameters": sorted(t.parameters)} for name, t in sorted(templates.items())
         },
-        "fast_path": client.fast_path_status(),
+        "fast_path": scrub_paths(client.fast_path_status()),
     }

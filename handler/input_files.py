@@ -64,6 +64,7 @@ class InputImage:
     format: str
     width: int
     height: int
+    frames: int = 1  # LoadImage makes each frame one image of the batch (graph_sizes.py counts them)
 
 
 def _field(index: int, key: str | None = None) -> str:
@@ -216,7 +217,8 @@ def load_images(specs: list[InputImageSpec], *, limits: FetchLimits = FetchLimit
             raise InputError(field, f"<{info.format} {info.width}x{info.height}, {info.frames} frame(s)>",
                              f"all input images together must take at most {limits.max_decoded_bytes} bytes once "
                              f"loaded (this one brings the total to {decoded_total})")
-        images.append(InputImage(name=spec.name, data=data, format=info.format, width=info.width, height=info.height))
+        images.append(InputImage(name=spec.name, data=data, format=info.format, width=info.width, height=info.height,
+                                  frames=info.frames))
     return images
 
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import replace
 from typing import Any, Callable
 
-from . import graph_rules, input_files, inputs, loras, outputs, payload, storage, ui_params, ui_to_api, workflow, workflow_policy
+from . import (graph_rules, graph_sizes, input_files, inputs, loras, outputs, payload, storage, ui_params, ui_to_api,
+               workflow, workflow_policy)
 from .comfy_client import ComfyClient, RunResult
 from .config import Settings
 from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError, safe_text
@@ -54,7 +56,11 @@ class Worker:
         self.report_progress = report_progress
         self.templates: dict[str, workflow.Template] = {}
         self.store = storage.bucket_store(settings.bucket)
-        self.node_rules = workflow_policy.NodeRules(settings.workflow_allowed_nodes, settings.workflow_denied_nodes)
+        self.node_rules = workflow_policy.NodeRules(settings.workflow_allowed_nodes, settings.workflow_denied_nodes,
+                                                    settings.workflow_extra_nodes, settings.loras.cache_prefix)
+        # One job at a time, the warm-up's included: jobs share ComfyUI's folders (JobFiles counts what appeared
+        # while a job ran as that job's) and this client's HTTP session.
+        self._one_job = threading.Lock()
         # Jobs stopped at their deadline: ComfyUI may still write into their folders after they were cleaned.
         self._interrupted: list[JobFiles] = []
         lora = settings.loras
@@ -92,7 +98,12 @@ class Worker:
         job_id = safe_text(job.get("id", "-"), 80) if isinstance(job, dict) else "-"
         jlog = JobLog(log, {"job_id": job_id})
         try:
-            return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
+            if not self._one_job.acquire(timeout=self.settings.job_timeout_s):
+                raise _timeout("while another job (or the warm-up) still held the worker")
+            try:
+                return self._handle(job if isinstance(job, dict) else {}, job_id, jlog)
+            finally:
+                self._one_job.release()
         except ComfyUnavailableError as err:
             jlog.error("failed, asking Runpod to replace this worker (refresh_worker): %s", err.message)
             # ComfyUI is gone or wedged: ask Runpod to replace this worker after answering.
@@ -114,7 +125,7 @@ class Worker:
         if request.action == "info":
             from .info import describe
 
-            return describe(self.client, self.templates)
+            return describe(self.client, self.templates, self.settings.loras.cache_prefix)
 
         files = JobFiles(job_id, input_dir=self.settings.comfyui_input_dir,
                          output_dir=self.settings.comfyui_output_dir, temp_dir=self.settings.comfyui_temp_dir)
@@ -146,14 +157,23 @@ class Worker:
         # Cheap checks of `images` first (names, sizes), so a bad entry fails before the graph is looked at.
         specs = input_files.parse_images(request.images, max_bytes=limits.max_bytes)
         graph, extra_data = self._build_graph(request, job_id, jlog)
-        graph = self._apply_loras(request, graph, deadline, jlog)
+        custom = request.workflow is not None
+        object_info = self.client.object_info()
+        # The graph's LoRA URLs are found first but fetched last: every rule runs before anything is downloaded.
+        in_graph = loras.url_inputs(graph, object_info) if custom else ()
         names = workflow_policy.JobNames(files.folder, {spec.name: f"{files.folder}/{spec.name}" for spec in specs})
-        graph = workflow_policy.enforce(graph, self.client.object_info(), names,
-                                        rules=self.node_rules if request.workflow is not None else None,
-                                        options=self.client.input_options)
+        graph = workflow_policy.enforce(graph, object_info, names, rules=self.node_rules if custom else None,
+                                        options=self.client.input_options,
+                                        pending=frozenset((s.node_id, loras.LORA_INPUT) for s in in_graph))
+        images = self._load_images(specs, deadline)
+        if custom:
+            graph_sizes.check(graph, object_info, self.settings.workflow_limits, {
+                names.uploads[image.name]: graph_sizes.Upload(image.width, image.height, image.frames)
+                for image in images})
+        graph = self._apply_loras(request, graph, in_graph, deadline, jlog)
         self._preflight(request, graph, extra_data)
-        if specs:
-            stored = self._prepare_images(request, deadline, files.folder)
+        if images:
+            stored = input_files.upload_images(self.client, images, files.folder)
             jlog.info("uploaded %d input image(s) to %s/", len(stored), files.folder)
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
@@ -197,15 +217,17 @@ class Worker:
         jlog.info("done: %d output(s), %d bytes, in %.2f s", len(collected.outputs), size, timings["total_s"])
         return response
 
-    def _prepare_images(self, request: inputs.Request, deadline: float, subfolder: str) -> dict[str, str]:
-        """Fetch, check and upload the input images within what is left of the job's time (each URL also has its
-        own INPUT_URL_DEADLINE_S); running out of the job's time is a `timeout`, not the caller's URL's fault."""
+    def _load_images(self, specs: list[input_files.InputImageSpec], deadline: float) -> list[input_files.InputImage]:
+        """Fetch and check the input images within what is left of the job's time (each URL also has its own
+        INPUT_URL_DEADLINE_S); running out of the job's time is a `timeout`, not the caller's URL's fault. They are
+        uploaded to ComfyUI only once every rule passed."""
+        if not specs:
+            return []
         remaining = _remaining(deadline, "before its input images were fetched")
         limits = self.settings.input_limits
         bound_by_job = remaining < limits.deadline_s
         try:
-            return input_files.prepare_input_images(request.images, self.client, subfolder=subfolder,
-                                                    limits=replace(limits, deadline_s=min(limits.deadline_s, remaining)))
+            return input_files.load_images(specs, limits=replace(limits, deadline_s=min(limits.deadline_s, remaining)))
         except InputError:
             if bound_by_job and time.monotonic() >= deadline:
                 raise _timeout("while its input images were fetched") from None
@@ -254,11 +276,11 @@ class Worker:
             raise InputError("input_image", values["input_image"], "must be the name of one of the entries in 'images'")
         return workflow.fill(template.graph, template.parameters, values), {}
 
-    def _apply_loras(self, request: inputs.Request, graph: dict[str, Any], deadline: float,
-                     jlog: JobLog) -> dict[str, Any]:
-        """Resolve the request's LoRAs to files ComfyUI lists (downloading URLs into the cache, checking every
-        file's keys) and splice their loader nodes into the graph (loras.py), within the job's time."""
-        in_graph = loras.url_inputs(graph, self.client.object_info()) if request.workflow is not None else ()
+    def _apply_loras(self, request: inputs.Request, graph: dict[str, Any], in_graph: tuple[loras.LoraSpec, ...],
+                     deadline: float, jlog: JobLog) -> dict[str, Any]:
+        """Resolve the request's LoRAs and the graph's LoRA URLs (`in_graph`) to files ComfyUI lists (downloading
+        URLs into the cache, at most LORA_JOB_MAX_URLS and LORA_JOB_MAX_BYTES per job, checking every file's keys)
+        and splice the request's loader nodes into the graph (loras.py), within the job's time."""
         if not request.loras and not in_graph:
             return graph
         settings = self.settings.loras
@@ -271,7 +293,7 @@ class Worker:
             resolved = loras.resolve(
                 request.loras + in_graph, listed=lambda: self.client.input_options(loras.LOADER_CLASS, "lora_name"),
                 search_dirs=settings.dirs, cache=self.lora_cache, cache_prefix=settings.cache_prefix, deadline_s=left,
-                logger=jlog)
+                max_urls=settings.job_max_urls, max_bytes=settings.job_max_bytes, logger=jlog)
         except InputError:
             if bound_by_job and time.monotonic() >= deadline:
                 raise _timeout("while its LoRAs were fetched") from None

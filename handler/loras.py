@@ -52,6 +52,7 @@ class LoraSpec:
     url: str | None
     strength: float
     sha256: str | None = None
+    node_id: str | None = None  # the workflow node whose `lora_name` held the URL
 
     @property
     def url_field(self) -> str:
@@ -100,13 +101,24 @@ def parse(raw: Any) -> tuple[LoraSpec, ...]:
 
 def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None], search_dirs: Iterable[Path],
             cache: LoraCache | None, cache_prefix: str, deadline_s: Callable[[], float],
+            max_urls: int | None = None, max_bytes: int | None = None,
             logger: logging.Logger | logging.LoggerAdapter = log) -> list[tuple[str, float]]:
     """(name ComfyUI lists, strength) per LoRA. `listed` returns ComfyUI's current loras list; `search_dirs` are
     the local folders where a listed name's file is read for the key check; `deadline_s` what is left of the job;
-    `logger` carries the job id."""
+    `max_urls` and `max_bytes` bound the job's URLs and what they may download together (LORA_JOB_MAX_URLS,
+    LORA_JOB_MAX_BYTES); `logger` carries the job id.
+
+    Files in the URL cache (`cache_prefix`) are private to the URL that filled them: a `name` there is refused as
+    if it were not there, and the lists of available LoRAs shown in refusals leave them out."""
     specs = list(specs)
     if not specs:
         return []
+    urls = list(dict.fromkeys(spec.url for spec in specs if spec.url is not None))
+    if max_urls is not None and len(urls) > max_urls:
+        first = next(spec for spec in specs if spec.url == urls[max_urls])
+        raise InputError(first.url_field, first.url, f"is LoRA URL {max_urls + 1} of this job (the `loras` field and "
+                         f"the workflow's loader nodes together); this worker allows {max_urls} (LORA_JOB_MAX_URLS)")
+    budget = max_bytes
     available = listed()
     if available is None:
         raise WorkflowError("LoRAs cannot be used: this ComfyUI has no LoraLoaderModelOnly node or no loras folder.",
@@ -115,7 +127,8 @@ def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None]
     for spec in specs:
         if spec.name is not None:
             name = spec.name
-            if name not in available:
+            private = bool(cache_prefix) and name.startswith(cache_prefix)
+            if name not in available or private:
                 shown = [n for n in available if not (cache_prefix and n.startswith(cache_prefix))]
                 raise InputError(f"{spec.field}.name", name,
                                  "must be a LoRA file this worker has; available: " + (", ".join(shown[:50]) or "none"))
@@ -134,7 +147,9 @@ def resolve(specs: Iterable[LoraSpec], *, listed: Callable[[], list[str] | None]
                 raise InputError(spec.url_field, spec.url, "cannot be used: this worker has no LoRA cache folder "
                                  "(set LORA_CACHE_DIR to a folder inside ComfyUI's loras search path)")
             got = cache.get(spec.url, field=spec.url_field, sha256=spec.sha256, deadline_s=deadline_s(),
-                            logger=logger)
+                            max_bytes=budget, logger=logger)
+            if budget is not None:
+                budget -= got.downloaded
             name = f"{cache_prefix}{got.path.name}"
             if name not in available:
                 available = listed() or []
@@ -170,7 +185,7 @@ def url_inputs(graph: dict[str, Any], object_info: dict[str, Any]) -> tuple[Lora
             continue
         if len(value) > _URL_MAX_CHARS:
             raise InputError(f"workflow node {nid} {LORA_INPUT}", value, f"must be an https URL of at most {_URL_MAX_CHARS} characters")
-        specs.append(LoraSpec(f"workflow node {nid} {LORA_INPUT}", None, value.strip(), STRENGTH_DEFAULT))
+        specs.append(LoraSpec(f"workflow node {nid} {LORA_INPUT}", None, value.strip(), STRENGTH_DEFAULT, node_id=nid))
     return tuple(specs)
 
 

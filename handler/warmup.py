@@ -2,7 +2,9 @@
 first job that arrives.
 
 Why it runs beside the Runpod loop (handler/__main__.py) and not before it: a worker takes jobs as soon as ComfyUI
-answers. Why it gives way: Runpod starts a worker because jobs are waiting, so the first job usually arrives while
+answers. It is still one job at a time: the warm-up is a job of the worker (Worker.handle holds one lock for every
+job), so a job that arrives waits for it, never runs beside it (they would share ComfyUI's folders, whose
+clean-up counts what appeared while a job ran as that job's, and one HTTP session). Why it gives way: Runpod starts a worker because jobs are waiting, so the first job usually arrives while
 the warm-up is still loading. Queued behind it, that job waited for the warm-up's sampling, decode and PNG too
 (1.9 s of the first image in bench.coldstart run 4), work whose only purpose was to make a later job faster. So the
 first job cancels the warm-up's ComfyUI prompt: deleted while still queued, interrupted while running (ComfyUI
@@ -30,8 +32,11 @@ Handle = Callable[[dict[str, Any]], dict[str, Any]]
 class WarmUp:
     """One warm-up thread, and the hook that makes it give way to the first job."""
 
-    def __init__(self, worker: Any, settings: Settings, on_failure: Callable[[], None]):
+    def __init__(self, worker: Any, settings: Settings, on_failure: Callable[[], None], client: Any = None):
+        """`client`: the ComfyUI client give_way cancels through, its own HTTP session (the warm-up's job holds the
+        worker's client while it runs); defaults to the worker's (tests)."""
         self.worker, self.settings, self.on_failure = worker, settings, on_failure
+        self.client = client if client is not None else getattr(worker, "client", None)
         self.gave_way = threading.Event()
         self.thread: threading.Thread | None = None
 
@@ -49,14 +54,15 @@ class WarmUp:
         return self.thread is not None and self.thread.is_alive()
 
     def give_way(self) -> None:
-        """Before a job: if the warm-up is still running, cancel its prompt (the job then runs next in ComfyUI).
+        """Before a job: if the warm-up is still running, cancel its prompt; the job then waits for the warm-up's
+        run to end (Worker.handle runs one job at a time, the warm-up included) and runs next.
 
         Safe to cancel whatever ComfyUI has queued or running at this instant: the worker runs one job at a
         time and this runs before the job queues anything, so while the warm-up lives every prompt is its own."""
         if not self.running() or self.gave_way.is_set():
             return
         self.gave_way.set()
-        client = self.worker.client
+        client = self.client
         try:
             prompt_ids = client.queued_prompt_ids()
             for prompt_id in prompt_ids:

@@ -7,8 +7,16 @@ nodes write model files of gigabytes where later jobs' loaders find them; and a 
 caller's upload. The worker runs graphs from untrusted callers, so the graph is checked first, generically:
 
 * Node classes (caller graphs only): with an allow-list (WORKFLOW_ALLOWED_NODES) only those classes; otherwise
-  every installed class except `DENIED_NODES` (save nodes that write model weights, loaders that read ComfyUI's
-  shared folders or take a raw path) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused.
+  the classes whose output sizes the worker bounds (graph_sizes.CALLER_NODES) plus WORKFLOW_EXTRA_NODES, except
+  `DENIED_NODES` (save nodes that write model weights, loaders that read ComfyUI's shared folders or take a raw
+  path, torch.compile nodes) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused.
+* Values are read as ComfyUI reads them (graph_values.py): `{"__value__": x}` is x, a STRING input is str() of
+  its value, a link from a primitive node is that node's value. The checked value is what the graph runs with.
+* The fast path (FluxFastPatch) runs as the deployer configured it (FLUX_FAST_*): a caller's graph has its
+  `compute`, `compile` and `upcast_weights` inputs set back to the values that defer to that configuration
+  (`DEPLOYER_INPUTS`), so a caller cannot force 22 GiB of bf16 copies or a new compile.
+* LoRAs a caller's graph names by URL (`pending`) are resolved after this check (loras.py); names in the LoRA
+  URL cache (`hidden_prefix`) are refused like names that are not there: those files are private to their URL.
 * Every input that names a file, found from the running ComfyUI's /object_info rather than a list of node names
   (an upload input or a prefix must be a literal: a link from a string node could compute any path):
   - upload inputs (an `image_upload`, `audio_upload`, `video_upload`, `file_upload`... flag: LoadImage,
@@ -39,7 +47,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from . import graph_sizes
 from .errors import WorkflowPolicyError
+from .graph_values import UNKNOWN, Reader, coerce, input_type, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +64,12 @@ DENIED_NODES = frozenset({
     "LoadLatent",  # input/*.latent
     # take a raw path through a non-list input
     "WebcamCapture", "Load3D", "Load3DAnimation", "RecordAudio",
+    # trace and compile on ComfyUI's execution thread, beyond any interrupt; the fast path compiles as configured
+    "TorchCompileModel",
 })
+
+# Inputs of our fast-path node a caller's graph may not choose: set back to the values that defer to FLUX_FAST_*.
+DEPLOYER_INPUTS = {"FluxFastPatch": {"compute": "default", "compile": True, "upcast_weights": "auto"}}
 
 # Input types whose literal values ComfyUI's widgets produce; any other type is a socket fed by a link.
 _WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
@@ -69,10 +84,13 @@ OptionsLookup = Callable[[str, str], "list[Any] | None"]
 
 @dataclass(frozen=True)
 class NodeRules:
-    """Which node classes caller graphs may use: `allowed` (None = all) minus `denied`; an allow-list wins."""
+    """Which node classes caller graphs may use: `allowed` when set (WORKFLOW_ALLOWED_NODES, wins outright);
+    else the classes whose sizes the worker bounds plus `extra`, minus `denied`."""
 
     allowed: frozenset[str] | None = None
     denied: frozenset[str] = DENIED_NODES
+    extra: frozenset[str] = frozenset()
+    hidden_prefix: str = ""  # combo values under this prefix (the LoRA URL cache) are never a caller's to name
 
     def refusal(self, class_type: str) -> str | None:
         if self.allowed is not None:
@@ -80,7 +98,11 @@ class NodeRules:
                 return f"node class '{class_type}' is not in this worker's allow-list (WORKFLOW_ALLOWED_NODES)"
             return None
         if class_type in self.denied:
-            return f"node class '{class_type}' is not allowed on this worker (it writes model files or reads files outside this job's uploads)"
+            return (f"node class '{class_type}' is not allowed on this worker (it writes model files, reads files "
+                    "outside this job's uploads or compiles on ComfyUI's thread)")
+        if class_type not in graph_sizes.CALLER_NODES and class_type not in self.extra:
+            return (f"node class '{class_type}' is not one whose output size this worker can bound; a deployer can "
+                    "allow it with WORKFLOW_EXTRA_NODES")
         return None
 
 
@@ -96,34 +118,43 @@ class JobNames:
 
 
 def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNames, *,
-            rules: NodeRules | None, options: OptionsLookup | None = None) -> dict[str, Any]:
+            rules: NodeRules | None, options: OptionsLookup | None = None,
+            pending: frozenset[tuple[str, str]] = frozenset()) -> dict[str, Any]:
     """Check `graph` against the policy and return a copy with file names rewritten to this job's folders.
 
     `rules` None marks a shipped (trusted) workflow: classes and lists are not checked, names still rewritten.
     `options` looks up a combo's current list when the cached `object_info` lacks a value (models added since).
+    `pending`: (node id, input) of LoRA URLs, left for loras.py to replace with their cached files' names.
     Raises WorkflowPolicyError at the first broken rule.
     """
     out = copy.deepcopy(graph)
+    reader = Reader(graph, object_info)
     for node_id, node in out.items():
         class_type = node.get("class_type") if isinstance(node, dict) else None
         if not isinstance(class_type, str) or not isinstance(node.get("inputs", {}), dict):
             raise WorkflowPolicyError(str(node_id), class_type if isinstance(class_type, str) else None, None, None,
                                       "must be an object with a string 'class_type' and an 'inputs' object")
+        info = object_info.get(class_type)
+        if info is None and rules is not None:
+            raise WorkflowPolicyError(node_id, class_type, None, None,
+                                      f"node class '{class_type}' is not installed in this worker's ComfyUI")
         if rules is not None:
             reason = rules.refusal(class_type)
             if reason:
                 raise WorkflowPolicyError(node_id, class_type, None, None, reason)
-        info = object_info.get(class_type)
         if info is None:
-            if rules is not None:
-                raise WorkflowPolicyError(node_id, class_type, None, None,
-                                          f"node class '{class_type}' is not installed in this worker's ComfyUI")
             continue
         specs = _input_specs(info)
         inputs = node.get("inputs") or {}
+        if rules is not None and class_type in DEPLOYER_INPUTS:
+            fixed = {k: v for k, v in DEPLOYER_INPUTS[class_type].items() if k in specs}
+            if any(inputs.get(k) != v for k, v in fixed.items()):
+                log.info("node %s (%s): the caller's fast-path settings are replaced by the deployer's", node_id,
+                         class_type)
+            inputs.update(fixed)
         for name, value in list(inputs.items()):
-            if name not in specs:
-                continue  # inputs the class does not declare never reach it
+            if name not in specs or (node_id, name) in pending:
+                continue  # inputs the class does not declare never reach it; pending LoRA URLs: loras.py
             if _is_link(value):
                 if rules is not None and _names_a_job_file(name, specs[name]):
                     # Another node could compute any path (a string node feeding LoadImage): only a literal can
@@ -131,6 +162,13 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
                     raise WorkflowPolicyError(node_id, class_type, name, value,
                                               "must be written in the node itself, not linked from another node's "
                                               "output, so the worker can check it and keep the job's files apart")
+                if rules is not None and _is_path_text(name, specs[name]):
+                    linked = reader.value(node_id, name)
+                    if linked is UNKNOWN:
+                        raise WorkflowPolicyError(node_id, class_type, name, value,
+                                                  "names a path, so it must be written in the node or given by a "
+                                                  "primitive node, where the worker can check it")
+                    _check_input(node_id, class_type, name, linked, specs[name], names, rules, options)
                 continue
             checked = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
             if checked != value:
@@ -147,6 +185,9 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
     def refuse(rule: str) -> WorkflowPolicyError:
         return WorkflowPolicyError(node_id, class_type, name, value, rule)
 
+    # As ComfyUI reads it: {"__value__": x} is x; a STRING input gets str() of its value. The checked value is
+    # written back, so what runs is what was checked.
+    value = coerce(kind, value) if kind == "STRING" and not isinstance(unwrap(value), (dict, list)) else unwrap(value)
     if _upload_flagged(spec):
         folder = extra.get("image_folder", "input")
         if folder != "input":
@@ -154,20 +195,26 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
         return _uploaded(value, names, refuse)
     if isinstance(kind, list) or kind == "COMBO":
         if rules is not None:
-            _in_list(node_id, class_type, name, value, kind if isinstance(kind, list) else extra.get("options"), options)
+            _in_list(node_id, class_type, name, value, kind if isinstance(kind, list) else extra.get("options"), options,
+                     rules.hidden_prefix)
         return value
     if kind == "STRING" and name == "filename_prefix":
         _relative_path(value, refuse, "must be a relative file name prefix such as 'flux' or 'my/flux'")
         return names.output_prefix(value)
     if rules is None:
         return value
-    if kind == "STRING" and _PATH_WORDS.search(name):
+    if _is_path_text(name, spec):
         if isinstance(value, str) and value:
             _relative_path(value, refuse, "must be a relative path inside ComfyUI's folders")
         return value
     if isinstance(kind, str) and kind not in _WIDGET_TYPES:
         raise refuse(f"takes a {kind} from another node's output (a link), not a literal value")
     return value
+
+
+def _is_path_text(name: str, spec: Any) -> bool:
+    """A text input whose name says it holds a path ("file", "model_file", "image_path", "output_dir"...)."""
+    return input_type(spec) == "STRING" and name != "filename_prefix" and bool(_PATH_WORDS.search(name))
 
 
 def _upload_flagged(spec: Any) -> bool:
@@ -200,11 +247,15 @@ def _uploaded(value: Any, names: JobNames, refuse: Callable[[str], WorkflowPolic
     return names.uploads[value]
 
 
-def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, options: OptionsLookup | None) -> None:
-    current = listed if isinstance(listed, list) else []
+def _in_list(node_id: str, class_type: str, name: str, value: Any, listed: Any, options: OptionsLookup | None,
+             hidden_prefix: str = "") -> None:
+    def visible(values: list[Any]) -> list[Any]:
+        return [v for v in values if not (hidden_prefix and isinstance(v, str) and v.startswith(hidden_prefix))]
+
+    current = visible(listed if isinstance(listed, list) else [])
     if value in current:
         return
-    fresh = options(class_type, name) if options is not None else None
+    fresh = visible(found) if (found := options(class_type, name) if options is not None else None) is not None else None
     if fresh is not None and value in fresh:
         return  # e.g. a model file added to the volume after start
     shown = fresh if fresh is not None else current

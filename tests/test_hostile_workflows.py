@@ -140,26 +140,8 @@ def test_api_graph_structure_is_checked_naming_node_and_field(node, field):
     assert "node 2" in err.message.lower()
 
 
-@pytest.mark.parametrize("class_type,inputs,limit", [
-    ("EmptyImage", {"width": 64, "height": 64, "batch_size": 64, "color": 0}, "max_batch"),
-    ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 5}, "max_batch"),
-    ("EmptySD3LatentImage", {"width": 16384, "height": 16384, "batch_size": 1}, "max_pixels"),
-    ("EmptyImage", {"width": 8192, "height": 1024, "batch_size": 1, "color": 0}, "max_pixels"),
-    ("RepeatLatentBatch", {"samples": ["9", 0], "amount": 64}, "max_batch"),
-    ("EmptyLatentImage", {"width": ["9", 0], "height": 16384, "batch_size": 1}, "max_pixels"),  # via a primitive
-])
-def test_custom_graphs_get_the_simple_fields_batch_and_pixel_limits(class_type, inputs, limit):
-    graph = {"1": {"class_type": class_type, "inputs": inputs}, "9": {"class_type": "PrimitiveInt", "inputs": {"value": 16384}}}
-    with pytest.raises(WorkflowError) as caught:
-        check_api_graph(graph, WorkflowLimits())
-    assert caught.value.details["limit"] == limit and caught.value.details["node_id"] == "1"
-
-
-def test_the_shipped_graph_and_the_largest_simple_request_pass_the_rules():
-    graph = copy.deepcopy(T2I)
-    latent = next(n for n in graph.values() if n["class_type"] == "EmptySD3LatentImage")
-    latent["inputs"].update(width=2048, height=2048, batch_size=4)
-    assert check_api_graph(graph, WorkflowLimits()) is graph
+def test_the_shipped_graph_passes_the_shape_rules():
+    assert check_api_graph(copy.deepcopy(T2I), WorkflowLimits()) is not None
 
 
 def test_output_nodes_get_a_per_job_mark_and_nothing_else_changes():

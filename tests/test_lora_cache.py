@@ -52,15 +52,39 @@ def test_a_download_is_stored_under_its_url_and_reused(tmp_path, server, lora_by
     second = cache.get(url, field=FIELD)
     assert second.hit and second.path == first.path
     assert server.paths_requested() == ["/kohya.safetensors"]  # the hit made no request
-    assert [p.name for p in tmp_path.iterdir()] == [first.path.name]  # no temporary file left behind
+    assert loras_in(tmp_path) == [first.path.name]  # no temporary file left behind
 
 
-def test_with_a_sha256_the_file_is_content_addressed(tmp_path, server, lora_bytes):
+def loras_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".sha256"))
+
+
+def test_a_sha256_checks_the_file_but_never_finds_another_urls_file(tmp_path, server, lora_bytes):
     digest = hashlib.sha256(lora_bytes["comfy"]).hexdigest()
     got = make_cache(tmp_path).get(server.url("/comfy.safetensors"), field=FIELD, sha256=digest)
-    assert got.path.name == f"sha256-{digest}.safetensors"
-    # another URL with the same content is a hit
-    assert make_cache(tmp_path).get(server.url("/elsewhere"), field=FIELD, sha256=digest).hit
+    assert got.path.name == cache_name(server.url("/comfy.safetensors"))
+    # Another URL with the same digest is not a hit: it is fetched from its own URL (here: 404), so a caller who
+    # knows only the digest of someone's private LoRA cannot get it.
+    with pytest.raises(InputError):
+        make_cache(tmp_path).get(server.url("/elsewhere"), field=FIELD, sha256=digest)
+    assert "/elsewhere" in server.paths_requested()
+    # The same URL with the digest hits, checked against the digest stored at download; a wrong digest is refused.
+    assert make_cache(tmp_path).get(server.url("/comfy.safetensors"), field=FIELD, sha256=digest).hit
+    with pytest.raises(InputError, match="sha256 is " + "1" * 64):
+        make_cache(tmp_path).get(server.url("/comfy.safetensors"), field=FIELD, sha256="1" * 64)
+
+
+def test_a_download_stops_at_the_jobs_allowance_and_partials_count_against_the_bound(tmp_path, server, lora_bytes):
+    size = len(lora_bytes["kohya"])
+    with pytest.raises(InputError, match=f"at most {size - 1} bytes"):
+        make_cache(tmp_path).get(server.url("/kohya.safetensors"), field=FIELD, max_bytes=size - 1)
+    with pytest.raises(InputError, match="LORA_JOB_MAX_BYTES"):
+        make_cache(tmp_path).get(server.url("/kohya.safetensors"), field=FIELD, max_bytes=0)
+    # Another worker's download in progress takes room: what is left of the bound is this download's cap.
+    (tmp_path / ".other.9.aa.partial").write_bytes(b"x" * (3 * size))
+    with pytest.raises(InputError, match=f"at most {size - 1} bytes"):
+        make_cache(tmp_path, cache_bytes=4 * size - 1).get(server.url("/kohya.safetensors"), field=FIELD)
+    assert loras_in(tmp_path) == [".other.9.aa.partial"]
 
 
 def test_a_checksum_mismatch_is_refused_and_nothing_is_kept(tmp_path, server):
@@ -125,7 +149,7 @@ def test_least_recently_used_files_are_evicted_to_fit_the_bound(tmp_path, server
     os.utime(b, (2000, 2000))
     assert cache.get(server.url("/kohya.safetensors"), field=FIELD).hit  # a is used again: now the newest
     c = cache.get(server.url("/c"), field=FIELD).path
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([a.name, c.name])  # b, least recently used, went
+    assert loras_in(tmp_path) == sorted([a.name, c.name])  # b, least recently used, went
     assert not b.exists()
 
 

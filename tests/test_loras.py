@@ -149,8 +149,55 @@ def test_only_lora_name_inputs_of_lora_loaders_are_taken_as_urls():
                                                           "strength_model": 1.0}}
     graph["61"] = {"class_type": LOADER_CLASS, "inputs": {"model": ["60", 0], "lora_name": "style.safetensors",
                                                           "strength_model": 1.0}}
-    assert url_inputs(graph, OBJECT_INFO) == (LoraSpec("workflow node 60 lora_name", None, "https://x.test/l.safetensors", 1.0),)
+    assert url_inputs(graph, OBJECT_INFO) == (LoraSpec("workflow node 60 lora_name", None, "https://x.test/l.safetensors", 1.0,
+                                                           node_id="60"),)
     graph["60"]["inputs"]["lora_name"] = "https://x.test/" + "a" * 5000
     with pytest.raises(InputError) as err:
         url_inputs(graph, OBJECT_INFO)
     assert err.value.field == "workflow node 60 lora_name"
+
+
+# ---- issue 19: a URL's file is its caller's; downloads bounded per job -----------------------------------------
+
+def test_a_file_of_the_url_cache_cannot_be_named_by_a_caller_who_did_not_send_its_url():
+    listed = ["style.safetensors", "_url_cache/url-" + "a" * 64 + ".safetensors"]
+    with pytest.raises(InputError) as err:
+        _resolve(parse([{"name": listed[1]}]), listed)
+    assert err.value.field == "loras[0].name" and "_url_cache" not in err.value.rule.split("available:")[1]
+
+
+class CountingCache:
+    """Stands in for LoraCache: every URL is a fresh download of `size` bytes, within the job's allowance."""
+
+    def __init__(self, size: int):
+        self.size, self.calls = size, []
+
+    def get(self, url, *, field, sha256=None, deadline_s=None, max_bytes=None, logger=None):
+        from handler.lora_cache import CachedLora
+
+        self.calls.append((url, max_bytes))
+        if max_bytes is not None and self.size > max_bytes:
+            raise InputError(field, url, f"must be at most {max_bytes} bytes")
+        return CachedLora(Path("/cache") / f"{len(self.calls)}.safetensors", hit=False, downloaded=self.size)
+
+
+def test_a_job_may_name_only_so_many_lora_urls_counting_its_workflows_loader_nodes():
+    specs = parse([{"url": f"https://x.test/{i}.safetensors"} for i in range(3)]) + tuple(
+        LoraSpec(f"workflow node {n} lora_name", None, f"https://x.test/{n}.safetensors?v={n}", 1.0, node_id=str(n))
+        for n in (60, 61))
+    cache = CountingCache(10)
+    with pytest.raises(InputError) as err:
+        resolve(specs, listed=lambda: [], search_dirs=(), cache=cache, cache_prefix="_url_cache/",
+                deadline_s=lambda: 60.0, max_urls=4)
+    assert err.value.field == "workflow node 61 lora_name" and "LORA_JOB_MAX_URLS" in err.value.rule
+    assert cache.calls == []  # refused before anything was downloaded
+
+
+def test_a_jobs_downloads_share_one_byte_allowance():
+    specs = parse([{"url": f"https://x.test/{i}.safetensors"} for i in range(3)])
+    cache = CountingCache(40)
+    with pytest.raises(InputError) as err:
+        resolve(specs, listed=lambda: [f"_url_cache/{i}.safetensors" for i in (1, 2, 3)], search_dirs=(), cache=cache, cache_prefix="_url_cache/",
+                deadline_s=lambda: 60.0, max_bytes=100)
+    assert err.value.field == "loras[2].url"
+    assert [allowance for _, allowance in cache.calls] == [100, 60, 20]

@@ -165,10 +165,11 @@ def test_filename_prefixes_stay_relative(prefix):
 
 
 def test_text_inputs_named_like_paths_stay_relative():
+    rules = NodeRules(extra=frozenset({"Preview3D"}))
     graph = {"1": {"class_type": "Preview3D", "inputs": {"model_file": "/etc/passwd"}}}
-    assert refusal(graph).details["input"] == "model_file"
+    assert refusal(graph, rules).details["input"] == "model_file"
     graph["1"]["inputs"]["model_file"] = "3d/model.glb"
-    assert enforce(graph, OBJECT_INFO, NAMES, rules=CALLER)["1"]["inputs"]["model_file"] == "3d/model.glb"
+    assert enforce(graph, OBJECT_INFO, NAMES, rules=rules)["1"]["inputs"]["model_file"] == "3d/model.glb"
 
 
 def test_a_prompt_text_is_not_a_path():
@@ -197,3 +198,86 @@ def test_a_file_name_computed_by_another_node_is_refused():
 def test_a_malformed_node_is_one_clear_refusal(node):
     err = refusal({"4": node})
     assert err.details["node_id"] == "4" and "class_type" in err.details["rule"]
+
+
+# ------------------------------------------------------------------------- issue 19: against ComfyUI v0.33.0
+
+V0330 = json.loads((Path(__file__).parent / "object_info_v0330_callers.json").read_text(encoding="utf-8"))
+
+
+def refusal_v0330(graph: dict, rules: NodeRules = CALLER) -> WorkflowPolicyError:
+    with pytest.raises(WorkflowPolicyError) as info:
+        enforce(graph, V0330, NAMES, rules=rules)
+    return info.value
+
+
+def dataset_save(folder_name) -> dict:
+    return {"1": {"class_type": "SaveImageDataSetToFolder", "inputs": {
+        "images": ["2", 0], "folder_name": folder_name, "filename_prefix": "x"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}
+
+
+@pytest.mark.parametrize("spelling", [{"__value__": "/etc/passwd"}, {"__value__": "../../etc"}])
+def test_a_path_wrapped_in_value_is_read_as_comfyui_reads_it(spelling):
+    rules = NodeRules(extra=frozenset({"SaveImageDataSetToFolder"}))
+    err = refusal_v0330(dataset_save(spelling), rules)
+    assert (err.details["node_id"], err.details["input"]) == ("1", "folder_name")
+
+
+def test_a_path_from_a_primitive_is_checked_and_one_computed_at_run_time_is_refused():
+    rules = NodeRules(extra=frozenset({"SaveImageDataSetToFolder", "StringFormat"}))
+    graph = dataset_save(["3", 0])
+    graph["3"] = {"class_type": "PrimitiveString", "inputs": {"value": "/etc", "extra": "ignored by ComfyUI"}}
+    assert refusal_v0330(graph, rules).details["input"] == "folder_name"
+    graph["3"]["inputs"]["value"] = "my_set"
+    assert enforce(graph, V0330, NAMES, rules=rules)["1"]["inputs"]["folder_name"] == ["3", 0]
+    graph["3"] = {"class_type": "StringConcatenate", "inputs": {"string_a": "/", "string_b": "etc", "delimiter": ""}}
+    assert "primitive" in refusal_v0330(graph, rules).details["rule"]
+
+
+def test_list_values_wrapped_in_value_are_unwrapped_and_checked():
+    graph = {"1": {"class_type": "VAELoader", "inputs": {"vae_name": {"__value__": "../../x.safetensors"}}}}
+    assert refusal_v0330(graph).details["input"] == "vae_name"
+    graph["1"]["inputs"]["vae_name"] = {"__value__": "pixel_space"}
+    assert enforce(graph, V0330, NAMES, rules=CALLER)["1"]["inputs"]["vae_name"] == "pixel_space"
+
+
+@pytest.mark.parametrize("class_type", ["RegexReplace", "ConditioningCombine", "ImageStitch", "GetImageSize"])
+def test_classes_whose_size_the_worker_cannot_bound_are_refused_unless_the_deployer_adds_them(class_type):
+    err = refusal_v0330({"7": {"class_type": class_type, "inputs": {}}})
+    assert err.details["class_type"] == class_type and "WORKFLOW_EXTRA_NODES" in err.details["rule"]
+    enforce({"7": {"class_type": class_type, "inputs": {}}}, V0330, NAMES, rules=NodeRules(extra=frozenset({class_type})))
+
+
+def test_torch_compile_is_refused_even_when_every_class_is_otherwise_allowed():
+    graph = {"1": {"class_type": "TorchCompileModel", "inputs": {"model": ["2", 0], "backend": "inductor"}}}
+    assert "TorchCompileModel" in DENIED_NODES
+    assert refusal_v0330(graph, NodeRules(extra=frozenset({"TorchCompileModel"}))).details["class_type"] == "TorchCompileModel"
+
+
+def test_a_callers_fast_path_settings_are_replaced_by_the_deployers():
+    graph = {"12": {"class_type": "FluxFastPatch", "inputs": {"model": ["1", 0], "compute": "fp8_rowwise",
+                                                              "compile": {"__value__": True}, "upcast_weights": "always"}}}
+    out = enforce(graph, V0330, NAMES, rules=CALLER)
+    assert out["12"]["inputs"] == {"model": ["1", 0], "compute": "default", "compile": True, "upcast_weights": "auto"}
+    # a shipped workflow keeps what the deployer wrote in it
+    assert enforce(graph, V0330, NAMES, rules=None)["12"]["inputs"]["upcast_weights"] == "always"
+
+
+def test_lora_url_cache_files_are_not_a_callers_to_name_nor_listed():
+    rules = NodeRules(hidden_prefix="_url_cache/")
+    listed = V0330["LoraLoaderModelOnly"]["input"]["required"]["lora_name"][0]
+    cached = "_url_cache/url-" + "ab" * 32 + ".safetensors"
+
+    def fresh(class_type, name):
+        return list(listed) + [cached]
+
+    graph = {"1": {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["2", 0], "lora_name": cached,
+                                                                   "strength_model": 1.0}}}
+    with pytest.raises(WorkflowPolicyError) as info:
+        enforce(graph, V0330, NAMES, rules=rules, options=fresh)
+    assert cached not in info.value.details["available"] and cached not in info.value.message
+    # a URL in lora_name is left for loras.py, which downloads it after every check passed
+    graph["1"]["inputs"]["lora_name"] = "https://example.com/a.safetensors"
+    out = enforce(graph, V0330, NAMES, rules=rules, options=fresh, pending=frozenset({("1", "lora_name")}))
+    assert out["1"]["inputs"]["lora_name"] == "https://example.com/a.safetensors"
