@@ -61,6 +61,13 @@ def input_type(spec: Any) -> Any:
     return spec[0] if isinstance(spec, (list, tuple)) and spec else None
 
 
+def widget_type(spec: Any) -> Any:
+    """The widget a literal is typed into: a multi-type input ("STRING,FILE_3D_GLB,...", V3 MultiType) names it in
+    `widgetType`; ComfyUI passes such a literal on unconverted, so only the widget says it holds text."""
+    extra = spec[1] if isinstance(spec, (list, tuple)) and len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return extra.get("widgetType") or input_type(spec)
+
+
 def unwrap(value: Any) -> Any:
     """ComfyUI's first step on a literal: `{"__value__": x}` is x."""
     if isinstance(value, dict) and "__value__" in value:

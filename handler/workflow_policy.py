@@ -30,7 +30,7 @@ caller's upload. The worker runs graphs from untrusted callers, so the graph is 
     job's own output subfolder, so the job's files can be found and deleted after it (job_files.py), and so
     ComfyUI's cache never answers a repeated graph with a file an earlier job consumed and deleted;
   - other text inputs whose name says path, file, folder or directory must be relative paths without `..`;
-  - a literal value given to an input of a non-widget type (WebcamCapture's WEBCAM, Load3D's LOAD_3D,
+  - a literal value given to an input without a widget (WebcamCapture's WEBCAM, Load3D's LOAD_3D,
     RecordAudio's AUDIO_RECORD: each carries a raw path) is refused: those inputs must come from links.
 * Shipped workflows are trusted for their classes and lists (checked at start-up), but their upload inputs and
   prefixes are rewritten the same way, so every job's files live in its own folders.
@@ -49,7 +49,7 @@ from typing import Any, Callable, Mapping
 
 from . import graph_sizes
 from .errors import WorkflowPolicyError
-from .graph_values import UNKNOWN, Reader, coerce, input_type, unwrap
+from .graph_values import UNKNOWN, Reader, coerce, unwrap, widget_type
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ log = logging.getLogger(__name__)
 # replaces the whole rule with its own list).
 DENIED_NODES = frozenset({
     # write model weights (GBs) into output/, where ComfyUI's loaders also look (output/checkpoints, ...)
-    "CheckpointSave", "CLIPSave", "VAESave", "ModelSave", "ImageOnlyCheckpointSave", "LoraSave", "SaveLoRANode",
+    "CheckpointSave", "CLIPSave", "VAESave", "ModelSave", "ImageOnlyCheckpointSave", "LoraSave", "SaveLoRA",
+    # write into a folder of output/ the caller names, outside the job's own subfolder (never cleaned up)
+    "SaveImageDataSetToFolder", "SaveImageTextDataSetToFolder", "SaveTrainingDataset",
     # read ComfyUI's shared folders, not this job's uploads
     "LoadImageOutput",  # output/: every job's results
-    "LoadImageSetFromFolderNode", "LoadImageTextSetFromFolderNode",  # input/ subfolders: other jobs' uploads
+    "LoadTrainingDataset",  # output/ datasets other jobs saved
+    "LoadImageDataSetFromFolder", "LoadImageTextDataSetFromFolder",  # input/ subfolders: other jobs' uploads
+    "LoadVideoDataSetFromFolder", "LoadVideoTextDataSetFromFolder",
     "LoadLatent",  # input/*.latent
     # take a raw path through a non-list input
     "WebcamCapture", "Load3D", "Load3DAnimation", "RecordAudio",
@@ -207,14 +211,15 @@ def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any
         if isinstance(value, str) and value:
             _relative_path(value, refuse, "must be a relative path inside ComfyUI's folders")
         return value
-    if isinstance(kind, str) and kind not in _WIDGET_TYPES:
+    if isinstance(kind, str) and widget_type(spec) not in _WIDGET_TYPES:
         raise refuse(f"takes a {kind} from another node's output (a link), not a literal value")
     return value
 
 
 def _is_path_text(name: str, spec: Any) -> bool:
-    """A text input whose name says it holds a path ("file", "model_file", "image_path", "output_dir"...)."""
-    return input_type(spec) == "STRING" and name != "filename_prefix" and bool(_PATH_WORDS.search(name))
+    """A text input whose name says it holds a path ("file", "model_file", "image_path", "output_dir"...); a
+    multi-type input typed into a text widget (Preview3D's model_file) is one too."""
+    return widget_type(spec) == "STRING" and name != "filename_prefix" and bool(_PATH_WORDS.search(name))
 
 
 def _upload_flagged(spec: Any) -> bool:

@@ -95,12 +95,14 @@ def test_shipped_workflows_get_their_names_rewritten_too():
 
 # ---------------------------------------------------------------------------------------------- node classes
 
-@pytest.mark.parametrize("class_type", ["VAESave", "CheckpointSave", "SaveLoRANode", "LoadLatent", "WebcamCapture",
-                                        "LoadImageSetFromFolderNode", "Load3D", "RecordAudio"])
+@pytest.mark.parametrize("class_type", ["VAESave", "CheckpointSave", "SaveLoRA", "LoadLatent", "WebcamCapture",
+                                        "LoadImageDataSetFromFolder", "Load3D", "RecordAudio", "LoadImageOutput"])
 def test_dangerous_classes_are_refused_by_default(class_type):
-    err = refusal({"12": {"class_type": class_type, "inputs": {}}})
+    # Installed (v0.33.0's names) and even when a deployer lists them in WORKFLOW_EXTRA_NODES: still refused.
+    assert class_type in OBJECT_INFO
+    err = refusal({"12": {"class_type": class_type, "inputs": {}}}, NodeRules(extra=frozenset({class_type})))
     assert (err.details["node_id"], err.details["class_type"], err.details["input"]) == ("12", class_type, None)
-    assert class_type in DENIED_NODES and f"node 12 ({class_type})" in err.message
+    assert "not allowed on this worker" in err.details["rule"] and f"node 12 ({class_type})" in err.message
 
 
 def test_an_operator_deny_list_adds_classes_and_an_allow_list_replaces_the_rule():
@@ -219,13 +221,15 @@ def dataset_save(folder_name) -> dict:
 
 @pytest.mark.parametrize("spelling", [{"__value__": "/etc/passwd"}, {"__value__": "../../etc"}])
 def test_a_path_wrapped_in_value_is_read_as_comfyui_reads_it(spelling):
-    rules = NodeRules(extra=frozenset({"SaveImageDataSetToFolder"}))
+    # A deployer's allow-list may name a denied class on purpose; its path inputs are still checked.
+    rules = NodeRules(allowed=frozenset({"SaveImageDataSetToFolder", "EmptyImage"}))
     err = refusal_v0330(dataset_save(spelling), rules)
     assert (err.details["node_id"], err.details["input"]) == ("1", "folder_name")
 
 
 def test_a_path_from_a_primitive_is_checked_and_one_computed_at_run_time_is_refused():
-    rules = NodeRules(extra=frozenset({"SaveImageDataSetToFolder", "StringFormat"}))
+    rules = NodeRules(allowed=frozenset({"SaveImageDataSetToFolder", "EmptyImage", "PrimitiveString",
+                                         "StringConcatenate"}))
     graph = dataset_save(["3", 0])
     graph["3"] = {"class_type": "PrimitiveString", "inputs": {"value": "/etc", "extra": "ignored by ComfyUI"}}
     assert refusal_v0330(graph, rules).details["input"] == "folder_name"
@@ -240,6 +244,11 @@ def test_list_values_wrapped_in_value_are_unwrapped_and_checked():
     assert refusal_v0330(graph).details["input"] == "vae_name"
     graph["1"]["inputs"]["vae_name"] = {"__value__": "pixel_space"}
     assert enforce(graph, V0330, NAMES, rules=CALLER)["1"]["inputs"]["vae_name"] == "pixel_space"
+
+
+def test_saving_a_dataset_into_an_output_folder_the_caller_names_is_denied_even_as_an_extra_node():
+    err = refusal_v0330(dataset_save("my_set"), NodeRules(extra=frozenset({"SaveImageDataSetToFolder", "EmptyImage"})))
+    assert err.details["class_type"] == "SaveImageDataSetToFolder" and "not allowed" in err.details["rule"]
 
 
 @pytest.mark.parametrize("class_type", ["RegexReplace", "ConditioningCombine", "ImageStitch", "GetImageSize"])
