@@ -14,7 +14,7 @@ local Runpod API (/runsync) in a fixed, seeded order, and reports:
   sampled along the run.
 
 Bounds: at most 1000 jobs and `--max-seconds` of sending; every job has a timeout; nothing leaves 127.0.0.1 (the
-only URL jobs point at loopback and must be refused). Needs a ComfyUI v0.3.64 checkout (`--comfyui-path` or
+only URL jobs point at loopback and must be refused). Needs a ComfyUI checkout of the pinned release (v0.33.0) (`--comfyui-path` or
 COMFYUI_PATH) and an interpreter with its deps (`--comfyui-python` or COMFYUI_PYTHON).
 """
 
@@ -72,6 +72,71 @@ def _tenfold_ui(levels: int = 6) -> dict:
     return {"nodes": [{"id": 1, "type": "sg0", "mode": 0}], "links": [], "definitions": {"subgraphs": defs}}
 
 
+def _coerced_bomb(spelling: str) -> dict:
+    """EmptyImage past the limits, its values spelled as ComfyUI still reads them as numbers."""
+    big: Any = {"strings": "3000", "wrapped": {"__value__": 3000}, "floats": 3000.0}.get(spelling, 3000)
+    graph = _tiny("soak/coerced", size=64)
+    graph["1"]["inputs"].update(width=big, height=big, batch_size="5" if spelling == "strings" else 5)
+    if spelling == "primitive":  # a link through a primitive node with an input it does not declare
+        graph["1"]["inputs"]["width"] = ["9", 0]
+        graph["9"] = {"class_type": "PrimitiveInt", "inputs": {"value": 3000, "extra": 1}}
+    return graph
+
+
+def _repeat_chain(levels: int = 4, amount: int = 8) -> dict:
+    """RepeatLatentBatch chained: each amount within the batch limit, the product (8^4) far past it."""
+    graph = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}}
+    for level in range(levels):
+        graph[str(level + 2)] = {"class_type": "RepeatLatentBatch", "inputs": {"samples": [str(level + 1), 0], "amount": amount}}
+    graph["99"] = {"class_type": "SaveLatent", "inputs": {"samples": [str(levels + 1), 0], "filename_prefix": "soak/l"}}
+    return graph
+
+
+def _scale_chain(levels: int = 4) -> dict:
+    """ImageScaleBy x4 chained: 64 px to 16384 px."""
+    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}}}
+    for level in range(levels):
+        graph[str(level + 2)] = {"class_type": "ImageScaleBy", "inputs": {"image": [str(level + 1), 0],
+                                                                         "upscale_method": "nearest-exact", "scale_by": 4.0}}
+    graph["99"] = {"class_type": "SaveImage", "inputs": {"images": [str(levels + 1), 0], "filename_prefix": "soak/s"}}
+    return graph
+
+
+def _text_doubling(levels: int = 30) -> dict:
+    """StringConcatenate fed itself twice per level: 2^30 characters."""
+    graph = {"1": {"class_type": "PrimitiveString", "inputs": {"value": "ab"}}}
+    for level in range(levels):
+        prev = [str(level + 1), 0]
+        graph[str(level + 2)] = {"class_type": "StringConcatenate", "inputs": {"string_a": prev, "string_b": prev, "delimiter": ""}}
+    graph["99"] = {"class_type": "PreviewAny", "inputs": {"source": [str(levels + 1), 0]}}
+    return graph
+
+
+def _fast_path_override() -> dict:
+    """The shipped FLUX graph at 256 px, 1 step, its FluxFastPatch asked for 22 GiB of bf16 copies and a new compile."""
+    graph = json.loads((REPO / "workflows" / "flux1-dev-t2i.api.json").read_text())
+    small = {"FluxFastPatch": {"upcast_weights": "always", "compute": "fp8_rowwise", "compile": False},
+             "EmptySD3LatentImage": {"width": 256, "height": 256}, "ModelSamplingFlux": {"width": 256, "height": 256},
+             "KSampler": {"steps": 1}, "SaveImage": {"filename_prefix": "soak/fast"}}
+    for node in graph.values():
+        node["inputs"].update(small.get(node["class_type"], {}))
+    return graph
+
+
+def _torch_compile() -> dict:
+    return {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev-fp8-e4m3fn.safetensors", "weight_dtype": "default"}},
+            "2": {"class_type": "TorchCompileModel", "inputs": {"model": ["1", 0], "backend": "inductor"}}}
+
+
+def _url_cache_name() -> dict:
+    """A LoRA named by its place in the URL cache, as if another caller's private LoRA were anyone's."""
+    graph = json.loads((REPO / "workflows" / "flux1-dev-t2i.api.json").read_text())
+    model = next(nid for nid, n in graph.items() if n["class_type"] == "UNETLoader")
+    graph["90"] = {"class_type": "LoraLoaderModelOnly", "inputs": {
+        "model": [model, 0], "lora_name": "_url_cache/url-" + "ab" * 32 + ".safetensors", "strength_model": 1.0}}
+    return graph
+
+
 def _gui(mutate: Callable[[dict], None] | None = None) -> dict:
     ui = json.loads((REPO / "workflows" / "flux1-dev-t2i.ui.json").read_text())
     if mutate:
@@ -120,11 +185,20 @@ def job_kinds(tiny_repeat: dict, flux: bool) -> list[Kind]:
         Kind("save_outside", lambda i: {"workflow": _tiny("../outside/escape")}, False),
         Kind("url_loopback", lambda i: {"workflow": _invert("u.png"), "images": [{"name": "u.png", "image": "http://127.0.0.1:9/x.png"}]}, False),
         Kind("bad_base64", lambda i: {"workflow": _invert("b.png"), "images": [{"name": "b.png", "image": "!!notbase64!!"}]}, False),
+        # round 2: limits read as ComfyUI reads values, sizes followed through chains, the deployer's fast path
+        *[Kind(f"coerced_{sp}", lambda i, sp=sp: {"workflow": _coerced_bomb(sp)}, False)
+          for sp in ("strings", "wrapped", "floats", "primitive")],
+        Kind("repeat_latent_chain", lambda i: {"workflow": _repeat_chain()}, False),
+        Kind("scale_by_chain", lambda i: {"workflow": _scale_chain()}, False),
+        Kind("text_doubling", lambda i: {"workflow": _text_doubling()}, False),
+        Kind("torch_compile_node", lambda i: {"workflow": _torch_compile()}, False),
+        Kind("lora_url_cache_name", lambda i: {"workflow": _url_cache_name()}, False),
         Kind("unknown_node_type", lambda i: {"workflow": {**_tiny(f"soak/u{i}"), "3": {"class_type": "NoSuchNode", "inputs": {}}}}, False),
     ]
     if flux:
         kinds.append(Kind("flux_256", lambda i: {"prompt": f"soak {i}", "width": 256, "height": 256,
                                                  "num_inference_steps": 1, "seed": i}, True, weight=0))
+        kinds.append(Kind("flux_fast_path_override", lambda i: {"workflow": _fast_path_override()}, True, weight=0))
     return kinds
 
 
@@ -143,9 +217,9 @@ def schedule(kinds: list[Kind], count: int, seed: int, flux_jobs: int) -> list[K
     order += [rng.choice(weighted) for _ in range(max(count - len(order), 0))]
     rng.shuffle(order)
     order = order[:count]
-    flux = [k for k in kinds if k.name == "flux_256"]
+    flux = [k for k in kinds if k.name.startswith("flux_")]
     for n in range(flux_jobs if flux else 0):
-        order[(n + 1) * len(order) // (flux_jobs + 1)] = flux[0]
+        order[(n + 1) * len(order) // (flux_jobs + 1)] = flux[n % len(flux)]
     return order
 
 
@@ -367,10 +441,10 @@ def summary(report: Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.split("\n\n")[0])
-    p.add_argument("--count", type=int, default=220, help=f"jobs to send (at most {MAX_JOBS})")
+    p.add_argument("--count", type=int, default=300, help=f"jobs to send (at most {MAX_JOBS})")
     p.add_argument("--max-seconds", type=float, default=1500, help="stop sending after this long")
     p.add_argument("--job-timeout", type=float, default=300, help="JOB_TIMEOUT_S of the soaked worker")
-    p.add_argument("--flux-jobs", type=int, default=1, help="FLUX generations among the jobs (30-100 s each on CPU)")
+    p.add_argument("--flux-jobs", type=int, default=2, help="FLUX generations among the jobs, alternating the simple input and a caller graph whose fast-path settings the worker replaces (30-100 s each on CPU)")
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--comfyui-path", type=Path, default=os.environ.get("COMFYUI_PATH"))
     p.add_argument("--comfyui-python", default=os.environ.get("COMFYUI_PYTHON") or sys.executable)
