@@ -650,7 +650,7 @@ def ensure_models(args, results: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("--comfyui", type=Path, required=True, help="ComfyUI checkout (v0.3.64)")
+    p.add_argument("--comfyui", type=Path, required=True, help="ComfyUI checkout (the pinned release, v0.33.0)")
     p.add_argument("--models", type=Path, required=True, help="models dir; full-size stand-ins are generated if absent")
     p.add_argument("--out", type=Path, required=True, help="where results.json, BENCHMARKS.md and logs go")
     p.add_argument("--work", type=Path, default=Path("/tmp/flux-bench"), help="scratch (outputs, caches)")

@@ -1,4 +1,4 @@
-"""Is this file a LoRA that ComfyUI v0.3.64 can apply to the FLUX.1-dev DiT? Answered from the safetensors header.
+"""Is this file a LoRA that ComfyUI v0.33.0 can apply to the FLUX.1-dev DiT? Answered from the safetensors header.
 
 Why: ComfyUI applies a LoRA by matching its key names against a key map built from the model (comfy/lora.py
 `model_lora_keys_unet`, `load_lora`) and only *logs* "lora key not loaded" for the rest, so a LoRA for another
@@ -7,10 +7,11 @@ the whole job and returns the unpatched image as if the LoRA had worked. The wor
 sampling. The check reads only the header (8-byte length + JSON), never the tensors, and needs no torch, so it
 runs in the handler process in milliseconds even for a 600 MB file.
 
-What is accepted mirrors ComfyUI v0.3.64 for a `comfy.model_base.Flux` model (names re-derived here, no code
+What is accepted mirrors ComfyUI v0.33.0 for a `comfy.model_base.Flux` model (names re-derived here, no code
 copied): for every DiT parameter `diffusion_model.P.weight` the targets `lora_unet_<P with _>`,
 `diffusion_model.P`, and for every diffusers name D of `comfy.utils.flux_to_diffusers` the targets
-`transformer.D`, `lycoris_<D with _>`, `lora_transformer_<D with _>`, plus `diffusion_model.single_blocks.N.linear1_qkv`;
+D itself, `transformer.D`, `lycoris_<D with _>`, `lora_transformer_<D with _>` (D includes the Flux2-style
+`ff.linear_in`/`linear_out` and single blocks' `attn.to_out`/`attn.to_qkv_mlp_proj` names v0.33.0 maps), plus `diffusion_model.single_blocks.N.linear1_qkv`;
 after `comfy.lora_convert.convert_lora` (BFL control LoRAs and USO LoRAs are renamed first). A key counts when it
 is such a target followed by one of the suffixes the weight adapters read (LoRA up/down in its seven spellings,
 LoHa, LoKr, GLoRA, OFT/BOFT, diff, set_weight, alpha, dora_scale...). Block indices are accepted up to
@@ -96,7 +97,7 @@ def read_header(path: Path) -> dict:
 
 
 def _flux_targets() -> frozenset[str]:
-    """Every key prefix ComfyUI v0.3.64 maps onto a FLUX.1-dev DiT weight (see the module docstring)."""
+    """Every key prefix ComfyUI v0.33.0 maps onto a FLUX.1-dev DiT weight (see the module docstring)."""
     params: list[str] = ["img_in", "txt_in", "final_layer.linear", "final_layer.adaLN_modulation.1"]
     params += [f"{e}.{layer}" for e in ("time_in", "vector_in", "guidance_in") for layer in ("in_layer", "out_layer")]
     for n in range(FLUX_DOUBLE_BLOCKS):
@@ -120,6 +121,7 @@ def _flux_targets() -> frozenset[str]:
     for n in range(FLUX_SINGLE_BLOCKS):
         targets.add(f"diffusion_model.single_blocks.{n}.linear1_qkv")
     for d in _flux_diffusers_weights():
+        targets.add(d)  # v0.33.0 maps the bare diffusers name too
         targets.add(f"transformer.{d}")
         targets.add(f"lycoris_{d.replace('.', '_')}")
         targets.add(f"lora_transformer_{d.replace('.', '_')}")
@@ -137,10 +139,13 @@ def _flux_diffusers_weights() -> list[str]:
                                              "to_out.0", "to_add_out", "norm_q", "norm_k", "norm_added_q",
                                              "norm_added_k")]
         names += [f"{b}.{x}" for x in ("norm1.linear", "norm1_context.linear", "ff.net.0.proj", "ff.net.2",
-                                       "ff_context.net.0.proj", "ff_context.net.2")]
+                                       "ff_context.net.0.proj", "ff_context.net.2",
+                                       # the Flux2-style diffusers spellings v0.33.0 also maps onto FLUX.1
+                                       "ff.linear_in", "ff.linear_out", "ff_context.linear_in",
+                                       "ff_context.linear_out")]
     for n in range(FLUX_SINGLE_BLOCKS):
         b = f"single_transformer_blocks.{n}"
-        names += [f"{b}.attn.{x}" for x in ("to_q", "to_k", "to_v", "norm_q", "norm_k")]
+        names += [f"{b}.attn.{x}" for x in ("to_q", "to_k", "to_v", "norm_q", "norm_k", "to_out", "to_qkv_mlp_proj")]
         names += [f"{b}.{x}" for x in ("proj_mlp", "norm.linear", "proj_out")]
     return names
 
@@ -192,7 +197,7 @@ def check_keys(keys: list[str]) -> LoraCheck:
         sample = ", ".join(repr(k) for k in keys[:3])
         why = ("holds only text-encoder keys, which a model-only LoRA loader does not apply" if text_encoder == len(keys)
                else "is for another model: none of its "
-                    f"{len(keys)} keys names a FLUX DiT weight in a LoRA format ComfyUI v0.3.64 reads (first keys: {sample})")
+                    f"{len(keys)} keys names a FLUX DiT weight in a LoRA format ComfyUI reads (first keys: {sample})")
         raise LoraFileError(why)
     return LoraCheck(len(keys), matched, text_encoder, tuple(unmatched[:5]))
 

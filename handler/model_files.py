@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parent.parent / "models.txt"
 
-# ComfyUI's model folder names (folder_paths.py in v0.3.64), plus the legacy
+# ComfyUI's model folder names (folder_paths.py, v0.33.0), plus the legacy
 # aliases it still accepts ("clip" for text_encoders, "unet" for diffusion_models).
 COMFY_MODEL_FOLDERS = frozenset(
     {

@@ -56,7 +56,7 @@ Shape = tuple[int, ...]
 ShapeTable = dict[str, Shape]
 
 # ---------------------------------------------------------------------------------------------------------
-# Architecture constants (ComfyUI v0.3.64: comfy/model_detection.py, comfy/ldm/flux, comfy/text_encoders
+# Architecture constants (ComfyUI v0.33.0: comfy/model_detection.py, comfy/ldm/flux, comfy/text_encoders
 # t5_config_xxl.json and sd1_clip_config.json, comfy/sd.py VAE config for the 16-channel FLUX autoencoder).
 # ---------------------------------------------------------------------------------------------------------
 
@@ -435,7 +435,7 @@ def generate(out_dir: Path | str, double_blocks: int = 1, single_blocks: int = 1
 LORA_RANK = 2
 LORA_STD = 0.1  # large enough that the patched fp8 weights really change (fp8 steps are ~6% of a value)
 LORA_DIR = "loras"
-# fmt -> what it stands for. The first three are formats ComfyUI v0.3.64 applies to FLUX; the last two it does not
+# fmt -> what it stands for. The first three are formats ComfyUI v0.33.0 applies to FLUX; the last two it does not
 # apply to a FLUX DiT through a model-only loader (the worker must refuse them).
 LORA_FORMATS = {
     "kohya": "kohya-ss / ai-toolkit style: lora_unet_<module>.lora_down/lora_up + alpha",

@@ -1,6 +1,6 @@
 """The FLUX fast path, applied to a ComfyUI ModelPatcher through ComfyUI's own patching API.
 
-Why each piece (measured on one H100 with ComfyUI v0.3.64, see BENCHMARKS.md):
+Why each piece (first measured on one H100 with ComfyUI v0.3.64; re-measured on v0.33.0, see BENCHMARKS.md):
 
 * Upcast (compute ``bf16``): an fp8 checkpoint is stored in fp8 and ComfyUI's manual-cast Linear casts
   every weight to bf16 on every call, 780 casts per step. Where VRAM allows, the fp8 parameters are held as

@@ -7,7 +7,7 @@ key names, shapes and dtypes; the DiT cut to 1 double + 1 single block so CPU sa
 once into a cache directory and reused across runs.
 
 Environment:
-  COMFYUI_PATH     a ComfyUI checkout (v0.3.64); unset -> the whole tier is skipped.
+  COMFYUI_PATH     a ComfyUI checkout (the pinned release, v0.33.0); unset -> the whole tier is skipped.
   COMFYUI_PYTHON   interpreter with ComfyUI's deps (torch); default: the interpreter running pytest.
   STANDINS_DIR     where the stand-ins are cached; default <repo>/.cache/standins (gitignored).
   INTEGRATION_READY_TIMEOUT_S  how long a server may take to answer after start (default 240).
