@@ -46,14 +46,44 @@ def is_link(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2
 
 
-def declared_inputs(object_info: Mapping[str, Any], class_type: Any) -> dict[str, Any]:
-    """The inputs a class declares (required and optional), name -> spec; empty for an unknown class."""
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"  # a V3 combo whose value decides which further inputs the node has
+
+
+def declared_inputs(object_info: Mapping[str, Any], class_type: Any,
+                    inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The inputs a class declares (required and optional), name -> spec; empty for an unknown class.
+
+    With the node's `inputs`, a dynamic combo (V3 DynamicCombo: SaveVideo's `codec`) is read as ComfyUI reads it: a
+    combo of its option keys, plus the inputs of the option the node chose, named `<combo>.<input>` (nested combos
+    alike). Inputs of options it did not choose are not declared: they never reach the node.
+    """
     info = object_info.get(class_type) if isinstance(class_type, str) else None
     sections = (info.get("input") or {}) if isinstance(info, dict) else {}
     specs: dict[str, Any] = {}
     for section in ("required", "optional"):
         specs.update(sections.get(section) or {})
-    return specs
+    return _expand_dynamic(specs, inputs, "", depth=0) if inputs is not None else specs
+
+
+def _expand_dynamic(specs: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str, depth: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        full = prefix + name
+        if input_type(spec) != DYNAMIC_COMBO or depth > 8:
+            out[full] = spec
+            continue
+        extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+        options = [o for o in extra.get("options") or [] if isinstance(o, dict) and "key" in o]
+        out[full] = ["COMBO", {**{k: v for k, v in extra.items() if k != "options"}, "options": [o["key"] for o in options]}]
+        chosen = unwrap(inputs.get(full))
+        for option in options:
+            if option["key"] == chosen and not isinstance(chosen, (list, dict)):
+                sections = option.get("inputs") if isinstance(option.get("inputs"), dict) else {}
+                children: dict[str, Any] = {}
+                for section in ("required", "optional"):
+                    children.update(sections.get(section) or {})
+                out.update(_expand_dynamic(children, inputs, f"{full}.", depth + 1))
+    return out
 
 
 def input_type(spec: Any) -> Any:

@@ -49,7 +49,7 @@ from typing import Any, Callable, Mapping
 
 from . import graph_sizes
 from .errors import WorkflowPolicyError
-from .graph_values import UNKNOWN, Reader, coerce, unwrap, widget_type
+from .graph_values import UNKNOWN, Reader, coerce, declared_inputs, unwrap, widget_type
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,8 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
                 raise WorkflowPolicyError(node_id, class_type, None, None, reason)
         if info is None:
             continue
-        specs = _input_specs(info)
         inputs = node.get("inputs") or {}
+        specs = declared_inputs(object_info, class_type, inputs)
         if rules is not None and class_type in DEPLOYER_INPUTS:
             fixed = {k: v for k, v in DEPLOYER_INPUTS[class_type].items() if k in specs}
             if any(inputs.get(k) != v for k, v in fixed.items()):
@@ -280,14 +280,6 @@ def _relative_path(value: Any, refuse: Callable[[str], WorkflowPolicyError], rul
         raise refuse(f"{rule}; '..' is not allowed")
     if _ANNOTATION.search(value):
         raise refuse(f"{rule}; folder annotations such as ' [output]' or ' [temp]' are not allowed")
-
-
-def _input_specs(info: Mapping[str, Any]) -> dict[str, Any]:
-    sections = info.get("input") or {}
-    specs: dict[str, Any] = {}
-    for section in ("required", "optional"):
-        specs.update(sections.get(section) or {})
-    return specs
 
 
 def _is_link(value: Any) -> bool:

@@ -290,3 +290,19 @@ def test_lora_url_cache_files_are_not_a_callers_to_name_nor_listed():
     graph["1"]["inputs"]["lora_name"] = "https://example.com/a.safetensors"
     out = enforce(graph, V0330, NAMES, rules=rules, options=fresh, pending=frozenset({("1", "lora_name")}))
     assert out["1"]["inputs"]["lora_name"] == "https://example.com/a.safetensors"
+
+
+def test_a_dynamic_combo_takes_its_option_keys_and_the_chosen_options_inputs_as_comfyui_reads_them():
+    # SaveVideo's `codec` (v0.33.0 V3 DynamicCombo): a literal key, with nested `codec.encoding` and its `crf`.
+    rules = NodeRules(extra=frozenset({"SaveVideo", "CreateVideo", "EmptyImage"}))
+    graph = {"5": {"class_type": "SaveVideo", "inputs": {"video": ["6", 0], "filename_prefix": "v", "format": "auto",
+                                                         "codec": "h264", "codec.encoding": "re-encode",
+                                                         "codec.encoding.crf": 20.0}}}
+    out = enforce(graph, V0330, NAMES, rules=rules)
+    assert out["5"]["inputs"]["codec"] == "h264" and out["5"]["inputs"]["codec.encoding.crf"] == 20.0
+    graph["5"]["inputs"]["codec.encoding"] = "lossless"
+    err = refusal_v0330(graph, rules)
+    assert err.details["input"] == "codec.encoding" and "re-encode" in err.details["rule"]
+    graph["5"]["inputs"].update({"codec": {"__value__": "vp9"}, "codec.encoding": "auto"})
+    err = refusal_v0330(graph, rules)
+    assert err.details["input"] == "codec" and "h264" in err.details["rule"]
