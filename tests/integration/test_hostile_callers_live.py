@@ -220,6 +220,7 @@ def test_an_animated_image_past_the_frame_limit_is_refused_before_comfyui(worker
     assert out["details"]["type"] == "invalid_input", out
     assert out["details"]["field"] == "images[0].image" and "at most 4 frame(s) (got 40)" in out["error"]
     assert files_under(integration_setup.input_dir, integration_setup.output_dir) == before
+    # 16x16: ComfyUI v0.33.0's LoadImage decodes through PyAV, which rejects an 8x8 GIF ("Invalid argument").
     few = worker.handle({"id": "it-frames-ok", "input": {
-        "workflow": load_save("anim.gif"), "images": [{"name": "anim.gif", "image": b64(gif_bytes(3))}]}})
+        "workflow": load_save("anim.gif"), "images": [{"name": "anim.gif", "image": b64(gif_bytes(3, 16, 16))}]}})
     assert few.get("status") == "success" and len(few["images"]) == 3, few
