@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, ServerPool, Worker
+from conftest import REPO, ServerPool, Worker  # tests/integration/conftest.py (rootdir-relative import)
 
 INSTALLER = REPO / "tools" / "install_node_packs.py"
 REAL_LIST = os.environ.get("NODE_PACKS_REAL_LIST")
