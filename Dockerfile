@@ -112,6 +112,20 @@ RUN --mount=type=secret,id=hf_token,required=false \
       echo "BAKE_MODELS=${BAKE_MODELS}: no models baked; ComfyUI will look under /runpod-volume/models"; \
     fi
 
+# Custom node packs (custom_nodes.txt, README "Custom node packs"): each pack at its pinned commit or version into
+# /comfyui/custom_nodes, its requirements into this venv under the pins above (torch*, requirements-comfyui.txt,
+# requirements.txt: a pack that wants another version fails the build, named), its install.py only where
+# NODE_PACKS_ALLOW_INSTALL_SCRIPTS names it; then ComfyUI's start-up runs once on the CPU and the build fails naming
+# every pack whose nodes did not load. The record it writes is what the worker lists and names missing packs from.
+# After the models, so that changing a pack does not download them again; with the default (empty) list only the
+# list is read and an empty record written.
+ARG NODE_PACKS_ALLOW_INSTALL_SCRIPTS=
+COPY custom_nodes.txt tools/install_node_packs.py tools/node_pack_probe.py /opt/node-packs/
+RUN NODE_PACKS_ALLOW_INSTALL_SCRIPTS="${NODE_PACKS_ALLOW_INSTALL_SCRIPTS}" python /opt/node-packs/install_node_packs.py \
+      --list /opt/node-packs/custom_nodes.txt --comfyui /comfyui \
+      --constraints /tmp/torch-pins.txt --constraints /tmp/requirements-comfyui.txt --constraints /tmp/requirements.txt \
+      --record /comfyui/custom_nodes/node_packs.json
+
 # The worker: handler, workflows, our ComfyUI nodes (loaded as custom nodes through
 # extra_model_paths.yaml, which start.sh always passes), start.sh.
 WORKDIR /worker

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 
 from comfy_nodes.flux_fast.policy import check_env as check_fast_path_env
 
+from . import node_packs
 from .errors import ConfigError
 from .graph_rules import WorkflowLimits
 from .url_fetch import FetchLimits
@@ -97,6 +98,11 @@ class Settings:
     workflow_denied_nodes: frozenset[str] = DENIED_NODES
     # Classes added to the default list (graph_sizes.CALLER_NODES): the deployer vouches for what they make.
     workflow_extra_nodes: frozenset[str] = frozenset()
+    # Custom node pack classes whose file, folder, path or URL inputs the deployer allows (workflow_policy).
+    workflow_allowed_pack_nodes: frozenset[str] = frozenset()
+    # The packs the build installed (custom_nodes.txt -> tools/install_node_packs.py -> NODE_PACKS_RECORD).
+    node_packs_record: Path | None = None
+    node_packs: node_packs.PackRecord = field(default_factory=node_packs.PackRecord)
     workflow_limits: WorkflowLimits = field(default_factory=WorkflowLimits)
     loras: LoraSettings = field(default_factory=LoraSettings)
 
@@ -113,6 +119,9 @@ class Settings:
         if fast_path_problems:
             raise ConfigError("; ".join(fast_path_problems) + ".")
         input_dir, temp_dir = _comfyui_dirs(env, Path(out_dir) if out_dir else None)
+        comfy = env.get("COMFYUI_PATH") or None
+        record = _get(env, "NODE_PACKS_RECORD", Path,
+                      Path(comfy) / "custom_nodes" / "node_packs.json" if comfy else None)
         return cls(
             comfyui_url=url,
             comfyui_pid=_get(env, "COMFYUI_PID", _positive_int, None),
@@ -143,6 +152,9 @@ class Settings:
             workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
             workflow_denied_nodes=DENIED_NODES | _get(env, "WORKFLOW_DENIED_NODES", _class_names, frozenset()),
             workflow_extra_nodes=_get(env, "WORKFLOW_EXTRA_NODES", _class_names, frozenset()),
+            workflow_allowed_pack_nodes=_get(env, "WORKFLOW_ALLOWED_PACK_NODES", _class_names, frozenset()),
+            node_packs_record=record,
+            node_packs=node_packs.load(record),
             workflow_limits=_workflow_limits(env),
             loras=_lora_settings(env),
         )

@@ -128,18 +128,26 @@ class WorkflowPolicyError(WorkflowError):
 class MissingNodeError(WorkflowError):
     """A workflow names a node class this ComfyUI does not have (no installed node pack provides it).
 
-    Raised before queueing where the handler can tell, and from ComfyUI's own `missing_node_type` refusal
-    (ComfyUI >= 0.12) otherwise, so the caller gets the same `invalid_workflow` shape either way: the node id, its
-    class and its title, and `hint` where something (a UI workflow's pack properties) says how to get the class.
+    Raised before queueing where the handler can tell (node_packs.missing_node: the UI converter and the workflow
+    policy), and from ComfyUI's own `missing_node_type` refusal (ComfyUI >= 0.12) otherwise, so the caller gets the
+    same `invalid_workflow` shape either way: the node id, its class and its title, `hint` where something (a UI
+    workflow's pack properties) says how to get the class, `custom_nodes_line` where it says exactly which pack
+    (the line a deployer adds to custom_nodes.txt), and `missing`: every
+    node of the graph whose class is not installed.
     """
 
-    def __init__(self, node_id: Any, class_type: Any, title: Any = None, *, hint: str | None = None):
+    def __init__(self, node_id: Any, class_type: Any, title: Any = None, *, hint: str | None = None,
+                 custom_nodes_line: str | None = None, missing: list[dict[str, Any]] | None = None):
         name = f"node {node_id} ({class_type})" + (f" '{title}'" if title and title != class_type else "")
         text = f"Workflow {name} needs node type {describe_value(class_type)}, which is not installed on this worker."
+        if missing and len(missing) > 1:
+            text += f" ({len(missing)} nodes of the workflow need node types that are not installed: see 'missing'.)"
         super().__init__(text + (f" {hint}" if hint else ""),
                          {"node_id": None if node_id is None else str(node_id), "class_type": class_type,
                           "node_title": title, "rule": "the node type must be installed",
-                          **({"hint": hint} if hint else {})})
+                          **({"hint": hint} if hint else {}),
+                          **({"custom_nodes_line": custom_nodes_line} if custom_nodes_line else {}),
+                          **({"missing": missing} if missing else {})})
 
 
 class ComfyValidationError(WorkerError):

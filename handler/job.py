@@ -57,7 +57,8 @@ class Worker:
         self.templates: dict[str, workflow.Template] = {}
         self.store = storage.bucket_store(settings.bucket)
         self.node_rules = workflow_policy.NodeRules(settings.workflow_allowed_nodes, settings.workflow_denied_nodes,
-                                                    settings.workflow_extra_nodes, settings.loras.cache_prefix)
+                                                    settings.workflow_extra_nodes, settings.loras.cache_prefix,
+                                                    settings.workflow_allowed_pack_nodes, settings.node_packs)
         # One job at a time, the warm-up's included: jobs share ComfyUI's folders (JobFiles counts what appeared
         # while a job ran as that job's) and this client's HTTP session.
         self._one_job = threading.Lock()
@@ -80,6 +81,13 @@ class Worker:
                 continue
             self.templates[name] = template
             problems += [f"{name}: {p}" for p in workflow.check_graph(template.graph, object_info, template.bound_inputs())]
+        for pack in self.settings.node_packs.packs:
+            absent = [c for c in pack.classes if c not in object_info]
+            if absent:
+                # Not fatal (the rest of the worker serves), but workflows needing the pack will be refused.
+                log.error("node pack '%s' (%s) loaded at build but %d of its classes are not in this ComfyUI "
+                          "(e.g. %s): see ComfyUI's log for its import error", pack.name, pack.line, len(absent),
+                          absent[0])
         if self.settings.default_workflow not in self.templates:
             problems.append(f"DEFAULT_WORKFLOW '{self.settings.default_workflow}' is not among the loaded workflows")
         if self.store is not None and (reason := self.store.check()):
@@ -125,7 +133,7 @@ class Worker:
         if request.action == "info":
             from .info import describe
 
-            return describe(self.client, self.templates, self.settings.loras.cache_prefix)
+            return describe(self.client, self.templates, self.settings.loras.cache_prefix, self.settings.node_packs)
 
         files = JobFiles(job_id, input_dir=self.settings.comfyui_input_dir,
                          output_dir=self.settings.comfyui_output_dir, temp_dir=self.settings.comfyui_temp_dir)
@@ -253,7 +261,7 @@ class Worker:
             extra_data: dict[str, Any] = {}
             object_info = self.client.object_info()
             is_ui = ui_to_api.is_ui_format(request.workflow)
-            graph = (ui_to_api.convert(request.workflow, object_info, limits) if is_ui
+            graph = (ui_to_api.convert(request.workflow, object_info, limits, packs=self.settings.node_packs) if is_ui
                      else graph_rules.check_api_graph(request.workflow, limits))
             template = self.templates.get(self.settings.default_workflow)
             parameters = template.parameters if template else {}

@@ -29,7 +29,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import WorkflowError, safe_text
+from . import node_packs
+from .errors import MissingNodeError, WorkflowError, safe_text
 from .graph_rules import WorkflowLimits, too_many_nodes
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,9 @@ class WorkflowConversionError(WorkflowError):
         self.node_id = node_id
 
 
-class UnknownNodeTypeError(WorkflowConversionError):
-    """The workflow uses node types this ComfyUI does not have (a custom node that is not installed)."""
-
-    code = "node_type_not_installed"
+# The workflow uses node types this ComfyUI does not have: the one refusal of a missing class (node_packs.missing_node),
+# which names the node id, class and title and, from the node's `properties` (cnr_id, aux_id, ver), the pack's line.
+UnknownNodeTypeError = MissingNodeError
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -464,7 +464,9 @@ def _malformed(message: str, details: dict[str, Any] | None = None) -> WorkflowE
 
 
 class _Converter:
-    def __init__(self, workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits):
+    def __init__(self, workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits,
+                 packs: node_packs.PackRecord | None = None):
+        self.packs = packs
         self.workflow = workflow
         self.object_info = object_info
         self.limits = limits
@@ -578,15 +580,13 @@ class _Converter:
         ]
         if not missing:
             return
-        listed = "; ".join(f"node {n.exec_id} has type '{n.type}'" for n in missing)
-        types = sorted({n.type for n in missing})
-        raise UnknownNodeTypeError(
-            f"The workflow uses node types that are not installed in this ComfyUI: {listed}. "
-            "Install the custom nodes that provide them, or remove those nodes.",
-            {"missing": [{"node_id": n.exec_id, "type": n.type, "title": n.raw.get("title")} for n in missing],
-             "missing_types": types},
-            node_id=missing[0].exec_id,
-        )
+        # A node of an unknown class cannot be converted (its widgets are mapped from /object_info), so the refusal
+        # is made here, before conversion, with the node's pack properties the GUI saved.
+        found = [{"node_id": n.exec_id, "class_type": n.type, "title": n.raw.get("title"),
+                  "properties": n.raw.get("properties")} for n in missing]
+        first = found[0]
+        raise node_packs.missing_node(first["node_id"], first["class_type"], first["title"], first["properties"],
+                                      self.packs, found)
 
     # ---- primitive nodes ------------------------------------------------------------------------------------
 
@@ -847,19 +847,20 @@ def _in_declared_order(inputs: dict[str, Any], info: dict[str, Any]) -> dict[str
 # Public entry point
 
 
-def convert(workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits | None = None) -> dict[str, Any]:
+def convert(workflow: dict[str, Any], object_info: dict[str, Any], limits: WorkflowLimits | None = None, *,
+            packs: node_packs.PackRecord | None = None) -> dict[str, Any]:
     """Convert a UI-format workflow to an API-format prompt using ComfyUI's `/object_info`.
 
     Raises `WorkflowError` (`invalid_workflow`) for JSON that is not shaped as the GUI saves it or is over
-    `limits` (nodes after subgraph expansion, subgraph nesting), `UnknownNodeTypeError` when a node type is not
-    installed, and `WorkflowConversionError` (naming the node) for any other graph it cannot convert.
+    `limits` (nodes after subgraph expansion, subgraph nesting), `MissingNodeError` (node_packs.missing_node, with
+    the installed `packs`) when a node type is not installed, and `WorkflowConversionError` (naming the node) for any other graph it cannot convert.
     """
     if not is_ui_format(workflow):
         raise WorkflowConversionError("The workflow is not in the ComfyUI GUI format (it has no 'nodes' list).")
     if not isinstance(object_info, dict):
         raise TypeError("object_info must be the JSON object returned by GET /object_info")
     limits = limits or WorkflowLimits()
-    conv = _Converter(workflow, object_info, limits)
+    conv = _Converter(workflow, object_info, limits, packs)
     conv.expand()
     conv.check_types()
     conv.apply_primitives()

@@ -9,7 +9,12 @@ caller's upload. The worker runs graphs from untrusted callers, so the graph is 
 * Node classes (caller graphs only): with an allow-list (WORKFLOW_ALLOWED_NODES) only those classes; otherwise
   the classes whose output sizes the worker bounds (graph_sizes.CALLER_NODES) plus WORKFLOW_EXTRA_NODES, except
   `DENIED_NODES` (save nodes that write model weights, loaders that read ComfyUI's shared folders or take a raw
-  path, torch.compile nodes) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused.
+  path, torch.compile nodes) plus WORKFLOW_DENIED_NODES. A class this ComfyUI does not have is refused with
+  node_packs.missing_node (every missing node listed; the custom_nodes.txt line where the graph says its pack).
+* Custom node pack classes (a `python_module` under custom_nodes.) go through every rule here like core ones, and
+  one more: a pack class with a text input whose name says it holds a file, folder, path or URL is refused unless
+  the deployer names it in WORKFLOW_ALLOWED_PACK_NODES (packs read and write where they like; core classes with
+  such inputs are known and handled below). Allowed, its path inputs still take relative paths only.
 * Values are read as ComfyUI reads them (graph_values.py): `{"__value__": x}` is x, a STRING input is str() of
   its value, a link from a primitive node is that node's value. The checked value is what the graph runs with.
 * The fast path (FluxFastPatch) runs as the deployer configured it (FLUX_FAST_*): a caller's graph has its
@@ -47,7 +52,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from . import graph_sizes
+from . import graph_sizes, node_packs
 from .errors import WorkflowPolicyError
 from .graph_values import UNKNOWN, Reader, coerce, declared_inputs, unwrap, widget_type
 
@@ -79,6 +84,8 @@ DEPLOYER_INPUTS = {"FluxFastPatch": {"compute": "default", "compile": True, "upc
 _WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
 # Text inputs whose name says they hold a path: "file", "model_file", "image_path", "output_dir", "folder"...
 _PATH_WORDS = re.compile(r"(^|_)(paths?|files?|filename|folders?|dirs?|directory)(_|$)", re.IGNORECASE)
+# Text inputs whose name says they hold a URL: "url", "image_url", "uri", "link"...
+_URL_WORDS = re.compile(r"(^|_)(urls?|uris?|links?|https?)(_|$)", re.IGNORECASE)
 _ANNOTATION = re.compile(r"\s*\[(input|output|temp)\]\s*$", re.IGNORECASE)
 _MAX_PREFIX_CHARS = 200
 
@@ -95,6 +102,19 @@ class NodeRules:
     denied: frozenset[str] = DENIED_NODES
     extra: frozenset[str] = frozenset()
     hidden_prefix: str = ""  # combo values under this prefix (the LoRA URL cache) are never a caller's to name
+    # Custom node pack classes with path or URL inputs the deployer allows (WORKFLOW_ALLOWED_PACK_NODES).
+    pack_path_nodes: frozenset[str] = frozenset()
+    packs: node_packs.PackRecord = node_packs.PackRecord()
+
+    def pack_refusal(self, class_type: str, info: Mapping[str, Any]) -> str | None:
+        """A custom node class with a text input naming a file, folder, path or URL, not allowed by the deployer."""
+        if not str(info.get("python_module") or "").startswith("custom_nodes.") or class_type in self.pack_path_nodes:
+            return None
+        named = [name for name, spec in _input_specs(info).items() if _names_a_place(name, spec)]
+        if not named:
+            return None
+        return (f"node class '{class_type}' comes from a custom node pack and its input(s) {', '.join(named)} "
+                "name a file, folder, path or URL; a deployer can allow the class with WORKFLOW_ALLOWED_PACK_NODES")
 
     def refusal(self, class_type: str) -> str | None:
         if self.allowed is not None:
@@ -133,17 +153,16 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
     """
     out = copy.deepcopy(graph)
     reader = Reader(graph, object_info)
+    if rules is not None:
+        _refuse_missing(graph, object_info, rules.packs)
     for node_id, node in out.items():
         class_type = node.get("class_type") if isinstance(node, dict) else None
         if not isinstance(class_type, str) or not isinstance(node.get("inputs", {}), dict):
             raise WorkflowPolicyError(str(node_id), class_type if isinstance(class_type, str) else None, None, None,
                                       "must be an object with a string 'class_type' and an 'inputs' object")
         info = object_info.get(class_type)
-        if info is None and rules is not None:
-            raise WorkflowPolicyError(node_id, class_type, None, None,
-                                      f"node class '{class_type}' is not installed in this worker's ComfyUI")
         if rules is not None:
-            reason = rules.refusal(class_type)
+            reason = rules.refusal(class_type) or rules.pack_refusal(class_type, info or {})
             if reason:
                 raise WorkflowPolicyError(node_id, class_type, None, None, reason)
         if info is None:
@@ -179,6 +198,28 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
                 log.debug("node %s (%s) input %r: %r -> %r", node_id, class_type, name, value, checked)
             inputs[name] = checked
     return out
+
+
+def _refuse_missing(graph: Mapping[str, Any], object_info: Mapping[str, Any], packs: node_packs.PackRecord) -> None:
+    """Every node whose class this ComfyUI does not have, refused at once (the first named, all listed); a graph
+    the worker converted from the GUI format carries each node's pack properties in `_meta`."""
+    missing = []
+    for node_id, node in graph.items():
+        class_type = node.get("class_type") if isinstance(node, dict) else None
+        if isinstance(class_type, str) and class_type not in object_info:
+            meta = node.get("_meta") if isinstance(node.get("_meta"), dict) else {}
+            missing.append({"node_id": str(node_id), "class_type": class_type, "title": meta.get("title"),
+                            "properties": meta})
+    if missing:
+        first = missing[0]
+        raise node_packs.missing_node(first["node_id"], first["class_type"], first["title"], first["properties"],
+                                      packs, missing)
+
+
+def _names_a_place(name: str, spec: Any) -> bool:
+    """A text input of a custom node whose name says file, folder, path, directory or URL."""
+    return (widget_type(spec) == "STRING" and name != "filename_prefix"
+            and bool(_PATH_WORDS.search(name) or _URL_WORDS.search(name)))
 
 
 def _check_input(node_id: str, class_type: str, name: str, value: Any, spec: Any, names: JobNames,

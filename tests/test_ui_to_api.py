@@ -431,9 +431,11 @@ def test_unknown_node_type_is_a_clear_error_naming_node_and_type():
     )
     with pytest.raises(UnknownNodeTypeError) as err:
         convert(wf, OBJECT_INFO)
-    assert "node 7 has type 'FaceDetailer'" in err.value.message
+    assert "node 7 (FaceDetailer) 'Fix faces'" in err.value.message
     assert "not installed" in err.value.message
-    assert err.value.details["missing"] == [{"node_id": "7", "type": "FaceDetailer", "title": "Fix faces"}]
+    assert err.value.to_response()["details"]["type"] == "invalid_workflow"
+    assert err.value.details["node_id"] == "7" and err.value.details["node_title"] == "Fix faces"
+    assert err.value.details["missing"] == [{"node_id": "7", "class_type": "FaceDetailer", "title": "Fix faces"}]
     assert isinstance(err.value, WorkerError)
 
 
@@ -488,7 +490,7 @@ def test_cli_reports_a_conversion_error_and_exits_1(tmp_path, capsys):
     path.write_text(json.dumps(graph([node(2, "NotInstalled", widgets=[])], [])))
     rc = convert_cli.main([str(path), "--object-info", str(FIXTURES / "object_info.json")])
     assert rc == 1
-    assert "node 2 has type 'NotInstalled'" in capsys.readouterr().err
+    assert "node 2 (NotInstalled) needs node type 'NotInstalled'" in capsys.readouterr().err
 
 
 def test_cli_without_a_reachable_comfyui_says_how_to_work_offline(capsys):

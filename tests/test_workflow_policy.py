@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from handler.errors import WorkflowPolicyError
+from handler.errors import MissingNodeError, WorkflowPolicyError
 from handler.workflow_policy import DENIED_NODES, JobNames, NodeRules, enforce
 
 OBJECT_INFO = json.loads((Path(__file__).parent / "fixtures" / "object_info_policy.json").read_text(encoding="utf-8"))
@@ -117,8 +117,13 @@ def test_an_operator_deny_list_adds_classes_and_an_allow_list_replaces_the_rule(
 
 
 def test_a_class_this_comfyui_does_not_have_is_refused():
-    err = refusal({"3": {"class_type": "Load Image From Path (custom)", "inputs": {"path": "/etc/passwd"}}})
-    assert err.details["class_type"] == "Load Image From Path (custom)" and "not installed" in err.details["rule"]
+    with pytest.raises(MissingNodeError) as info:
+        enforce({"3": {"class_type": "Load Image From Path (custom)", "inputs": {"path": "/etc/passwd"}}},
+                OBJECT_INFO, NAMES, rules=CALLER)
+    err = info.value
+    assert err.to_response()["details"]["type"] == "invalid_workflow"
+    assert err.details["class_type"] == "Load Image From Path (custom)" and "not installed" in err.message
+    assert err.details["node_id"] == "3" and err.details["rule"] == "the node type must be installed"
 
 
 # ------------------------------------------------------------------------------------------- other inputs
