@@ -110,7 +110,7 @@ class NodeRules:
         """A custom node class with a text input naming a file, folder, path or URL, not allowed by the deployer."""
         if not str(info.get("python_module") or "").startswith("custom_nodes.") or class_type in self.pack_path_nodes:
             return None
-        named = [name for name, spec in _input_specs(info).items() if _names_a_place(name, spec)]
+        named = [name for name, spec in declared_inputs({class_type: info}, class_type).items() if _names_a_place(name, spec)]
         if not named:
             return None
         return (f"node class '{class_type}' comes from a custom node pack and its input(s) {', '.join(named)} "
