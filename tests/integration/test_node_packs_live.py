@@ -125,12 +125,14 @@ def test_a_pack_node_runs_through_the_worker_and_a_missing_one_is_refused_with_i
         refused = worker.runsync({"workflow": ui})
         details = refused["output"]["details"] if "output" in refused else refused
         text = json.dumps(refused)
-        assert "invalid_workflow" in text and "GetImageSizeAndCount" in text and "comfyui-kjnodes@1.1.7" in text, details
+        # (the local API's FAILED answer carries the error sentence only, not its details)
+        assert refused.get("status") == "FAILED" and "Workflow node 12 (GetImageSizeAndCount" in text, details
+        assert "'comfyui-kjnodes@1.1.7' to custom_nodes.txt" in text, details
         # a pack class with a path input: refused unless WORKFLOW_ALLOWED_PACK_NODES names it
         folder = {"1": {"class_type": "PackReadFolder", "inputs": {"folder": "x"}},
                   "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "p"}}}
         text = json.dumps(worker.runsync({"workflow": folder}))
-        assert "invalid_workflow" in text and "WORKFLOW_ALLOWED_PACK_NODES" in text
+        assert "Workflow node 1 (PackReadFolder)" in text and "WORKFLOW_ALLOWED_PACK_NODES" in text
 
 
 def _flux_with_real_packs(t2i: dict) -> dict:
