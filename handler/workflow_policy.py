@@ -72,7 +72,7 @@ DENIED_NODES = frozenset({
     "LoadVideoDataSetFromFolder", "LoadVideoTextDataSetFromFolder",
     "LoadLatent",  # input/*.latent
     # take a raw path through a non-list input
-    "WebcamCapture", "Load3D", "Load3DAnimation", "RecordAudio",
+    "WebcamCapture", "Load3D", "RecordAudio",
     # trace and compile on ComfyUI's execution thread, beyond any interrupt; the fast path compiles as configured
     "TorchCompileModel",
 })

@@ -224,3 +224,12 @@ def test_an_animated_image_past_the_frame_limit_is_refused_before_comfyui(worker
     few = worker.handle({"id": "it-frames-ok", "input": {
         "workflow": load_save("anim.gif"), "images": [{"name": "anim.gif", "image": b64(gif_bytes(3, 16, 16))}]}})
     assert few.get("status") == "success" and len(few["images"]) == 3, few
+
+
+def test_every_denied_class_is_a_class_of_the_pinned_comfyui(comfyui):
+    # A rename upstream (v0.33.0 renamed SaveLoRANode to SaveLoRA) would leave the deny-list guarding a name that no
+    # longer exists while the node itself runs; this fails at the next upgrade instead.
+    from handler.workflow_policy import DENIED_NODES
+
+    available = ComfyClient(comfyui.base_url).object_info()
+    assert sorted(DENIED_NODES - set(available)) == []
