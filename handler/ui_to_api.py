@@ -6,7 +6,8 @@ the LiteGraph serialisation the GUI saves (`nodes`, `links`, `widgets_values`) l
 browser, so this module reproduces that conversion in Python from the same inputs the browser uses: the
 saved graph plus the node definitions from ComfyUI's `/object_info`.
 
-What it reproduces (frontend 1.27.x behaviour):
+What it reproduces (the behaviour of frontend 1.48.7, the one ComfyUI v0.33.0 pins; checked template by template
+with tools.frontend_compare):
 
 * widget values are mapped by position onto the widget-making inputs in `input_order` (required, then
   optional); socket-only types and `forceInput` inputs make no widget; V1 list combos and V3 "COMBO" do, and
