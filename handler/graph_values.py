@@ -58,11 +58,15 @@ def declared_inputs(object_info: Mapping[str, Any], class_type: Any,
     alike). Inputs of options it did not choose are not declared: they never reach the node.
     """
     info = object_info.get(class_type) if isinstance(class_type, str) else None
-    sections = (info.get("input") or {}) if isinstance(info, dict) else {}
+    specs = _required_and_optional(info.get("input") if isinstance(info, dict) else None)
+    return _expand_dynamic(specs, inputs, "", depth=0) if inputs is not None else specs
+
+
+def _required_and_optional(sections: Any) -> dict[str, Any]:
     specs: dict[str, Any] = {}
     for section in ("required", "optional"):
-        specs.update(sections.get(section) or {})
-    return _expand_dynamic(specs, inputs, "", depth=0) if inputs is not None else specs
+        specs.update((sections.get(section) if isinstance(sections, dict) else None) or {})
+    return specs
 
 
 def _expand_dynamic(specs: Mapping[str, Any], inputs: Mapping[str, Any], prefix: str, depth: int) -> dict[str, Any]:
@@ -78,11 +82,7 @@ def _expand_dynamic(specs: Mapping[str, Any], inputs: Mapping[str, Any], prefix:
         chosen = unwrap(inputs.get(full))
         for option in options:
             if option["key"] == chosen and not isinstance(chosen, (list, dict)):
-                sections = option.get("inputs") if isinstance(option.get("inputs"), dict) else {}
-                children: dict[str, Any] = {}
-                for section in ("required", "optional"):
-                    children.update(sections.get(section) or {})
-                out.update(_expand_dynamic(children, inputs, f"{full}.", depth + 1))
+                out.update(_expand_dynamic(_required_and_optional(option.get("inputs")), inputs, f"{full}.", depth + 1))
     return out
 
 
