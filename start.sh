@@ -5,13 +5,14 @@
 # non-zero, so Runpod replaces the worker. SIGTERM/SIGINT are forwarded to both.
 #
 # Cold start: the model files are read into the page cache from the first second (handler.prefetch), beside
-# ComfyUI's imports, and compiled kernels persist in FLUX_FAST_ARTIFACTS_DIR (comfy_nodes/flux_fast/artifacts.py).
+# ComfyUI's imports, and compiled FLUX blocks load from the image or the volume (comfy_nodes/flux_fast/artifacts.py).
 #
 # Environment (defaults in brackets): COMFYUI_PATH [/comfyui], COMFYUI_PYTHON [python3], HANDLER_PYTHON [python3],
 # COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
 # COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0],
 # TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], STOP_GRACE_S [20],
-# FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast when a volume is mounted, else <repo>/compile-artifacts].
+# FLUX_FAST_BAKED_ARTIFACTS_DIR [<repo>/compile-artifacts], FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast
+# when a volume is mounted, else none], FLUX_FAST_ARTIFACTS_SECRET [unset: the volume folder is not used].
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,17 +34,13 @@ export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 #                           (the new default) keeps every earlier prompt's outputs until host memory runs low,
 #                           which on a worker means callers' images piling up in RAM between jobs.
 COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes --disable-dynamic-vram --cache-classic}"
-# torch.compile's kernels survive restarts in the inductor cache: on the network volume when there is one, so a
-# new worker reuses what an earlier one compiled for the same GPU and torch.
+# Compiled FLUX blocks (comfy_nodes/flux_fast/artifacts.py): the image's own folder is trusted; the network volume,
+# where the first worker of a GPU model publishes its build for later ones, is used only with
+# FLUX_FAST_ARTIFACTS_SECRET set (a Runpod secret), because what is loaded from there is executed.
 volume=""
 [[ -d /runpod-volume && -w /runpod-volume ]] && volume=/runpod-volume
-if [[ -z "${TORCHINDUCTOR_CACHE_DIR:-}" && -n "$volume" ]]; then
-  export TORCHINDUCTOR_CACHE_DIR=$volume/.cache/torchinductor
-fi
-# The same kernels as one file per GPU model and torch build (see comfy_nodes/flux_fast/artifacts.py): a new
-# worker loads it instead of compiling. Without a volume, the image's own folder, which a build can fill.
-export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR:-${volume:+$volume/.cache/flux-fast}}"
-export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR:-$here/compile-artifacts}"
+export FLUX_FAST_BAKED_ARTIFACTS_DIR="${FLUX_FAST_BAKED_ARTIFACTS_DIR-$here/compile-artifacts}"
+export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR-${volume:+$volume/.cache/flux-fast}}"
 
 log() { echo "start.sh: $*" >&2; }
 

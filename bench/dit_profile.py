@@ -78,7 +78,7 @@ def inputs(torch, width: int, height: int, tokens: int):
 def _fp8_linears(torch, model) -> None:
     """Give each eligible Linear FluxFastPatch's fp8 row-wise forward, over an fp8 copy of its weight."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "comfy_nodes"))
-    from flux_fast.patch import fp8_rowwise_linear
+    from flux_fast.fp8 import fp8_rowwise_linear
     from flux_fast.policy import fp8_eligible
 
     for _, mod in model.named_modules():

@@ -1,46 +1,113 @@
-"""Compiled-kernel artifacts on disk (comfy_nodes/flux_fast/artifacts.py): a worker loads only whole, intact files
-of its own build, and a bad file costs a compile, never the worker. Pure Python: no torch needed."""
+"""Compiled FLUX blocks on disk (comfy_nodes/flux_fast/artifacts.py). A package is code the worker executes, so what
+a user (the deployer) would notice: a worker loads only what this deployment built (baked into the image, or
+signed with the endpoint's secret on the volume), a damaged or foreign file costs a build, never the worker, and
+two workers publishing at once leave something whole. Pure Python: no torch needed."""
 
-from comfy_nodes.flux_fast.artifacts import MAGIC, ArtifactStore
+import json
 
+from comfy_nodes.flux_fast.artifacts import ArtifactFolder, Package, folders, sign
 
-def test_round_trip(tmp_path):
-    store = ArtifactStore(tmp_path / "volume" / "artifacts", "h200-key")
-    said = store.write(b"\x00kernels" * 1000)
-    assert "saved" in said
-    payload, why = ArtifactStore(tmp_path / "volume" / "artifacts", "h200-key").read()
-    assert payload == b"\x00kernels" * 1000 and "MiB" in why
-    assert [p.name for p in store.folder.iterdir()] == ["h200-key.bin"]     # no temporary file left behind
+KEY = "nvidia-h100-80gb-hbm3-torch2.11.0-cu130-bf16-0123456789abcdef"
+SECRET = b"endpoint-secret"
 
 
-def test_another_build_finds_nothing(tmp_path):
-    ArtifactStore(tmp_path, "h200-key").write(b"kernels")
-    payload, why = ArtifactStore(tmp_path, "h100-key").read()
-    assert payload is None and "no artifacts" in why
+def _packages(tag: bytes = b"") -> dict[str, Package]:
+    inputs = [{"ndim": 3, "dtype": "bfloat16", "shape": [2, 96, 3072], "dynamic": [0, 1]}]
+    return {"double_blocks": Package("double_blocks", b"\x7fELF double" + tag * 100, inputs),
+            "single_blocks": Package("single_blocks", b"\x7fELF single" + tag * 100, inputs)}
 
 
-def test_truncated_or_corrupt_file_is_set_aside_and_ignored(tmp_path):
-    store = ArtifactStore(tmp_path, "k")
-    store.write(b"A" * 4096)
-    store.path.write_bytes(store.path.read_bytes()[:-10])           # truncated copy (a crashed writer elsewhere)
-    payload, why = store.read()
-    assert payload is None and "checksum" in why
-    assert not store.path.exists() and (tmp_path / "k.rejected").exists()
-    assert store.read()[0] is None                                    # read again: gone, not retried
-    store.write(b"B" * 10)                                            # the next compile saves a good one
-    assert store.read()[0] == b"B" * 10
+def test_signed_round_trip_through_the_shared_folder(tmp_path):
+    said = ArtifactFolder(tmp_path, trusted=False, secret=SECRET).write(KEY, _packages())
+    assert said.startswith("artifacts published")
+    packages, why = ArtifactFolder(tmp_path, trusted=False, secret=SECRET).read(KEY)
+    assert packages is not None, why
+    assert packages["double_blocks"].data == _packages()["double_blocks"].data
+    assert packages["single_blocks"].inputs[0]["dynamic"] == [0, 1]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]     # no temporary file left behind
 
 
-def test_a_file_that_is_not_ours_is_rejected(tmp_path):
-    store = ArtifactStore(tmp_path, "k")
-    store.path.write_bytes(b"PK\x03\x04 something else entirely" * 10)
-    assert store.read()[0] is None
-    store.path.write_bytes(MAGIC + b"0" * 64 + b"\n" + b"payload")
-    assert "checksum" in store.read()[1]
+def test_without_the_secret_the_shared_folder_is_neither_read_nor_written(tmp_path):
+    ArtifactFolder(tmp_path, trusted=False, secret=SECRET).write(KEY, _packages())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    no_secret = ArtifactFolder(tmp_path, trusted=False, secret=None)
+    packages, why = no_secret.read(KEY)
+    assert packages is None and "FLUX_FAST_ARTIFACTS_SECRET" in why
+    assert "FLUX_FAST_ARTIFACTS_SECRET" in no_secret.write(KEY, _packages(b"x"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_package_swapped_by_someone_with_volume_access_is_refused(tmp_path):
+    ArtifactFolder(tmp_path, trusted=False, secret=SECRET).write(KEY, _packages())
+    manifest_path = tmp_path / f"{KEY}.json"
+    manifest = json.loads(manifest_path.read_text())
+    # the attacker writes their own library and fixes up the checksum, but cannot sign without the secret
+    evil = tmp_path / "evil.pt2"
+    evil.write_bytes(b"\x7fELF evil")
+    import hashlib
+
+    manifest["lists"]["double_blocks"].update(file="evil.pt2", sha256=hashlib.sha256(b"\x7fELF evil").hexdigest())
+    manifest["hmac"] = sign(manifest, b"a guess")
+    manifest_path.write_text(json.dumps(manifest))
+    packages, why = ArtifactFolder(tmp_path, trusted=False, secret=SECRET).read(KEY)
+    assert packages is None and "signature" in why
+    assert not manifest_path.exists() and (tmp_path / f"{KEY}.json.rejected").exists()   # set aside, not retried
+
+
+def test_a_damaged_package_is_set_aside_and_the_next_build_publishes_a_good_one(tmp_path):
+    folder = ArtifactFolder(tmp_path, trusted=False, secret=SECRET)
+    folder.write(KEY, _packages())
+    manifest = json.loads((tmp_path / f"{KEY}.json").read_text())
+    package_file = tmp_path / manifest["lists"]["single_blocks"]["file"]
+    package_file.write_bytes(package_file.read_bytes()[:-5])              # truncated copy
+    packages, why = folder.read(KEY)
+    assert packages is None and "checksum" in why
+    assert folder.read(KEY)[0] is None and "no artifacts" in folder.read(KEY)[1]
+    folder.write(KEY, _packages(b"rebuilt"))
+    assert folder.read(KEY)[0]["single_blocks"].data.endswith(b"rebuilt")
+
+
+def test_a_manifest_cannot_point_outside_its_folder(tmp_path):
+    outside = tmp_path / "outside.pt2"
+    outside.write_bytes(b"\x7fELF outside")
+    inner = tmp_path / "baked"
+    folder = ArtifactFolder(inner, trusted=True)
+    folder.write(KEY, _packages())
+    manifest = json.loads((inner / f"{KEY}.json").read_text())
+    manifest["lists"]["double_blocks"]["file"] = "../outside.pt2"
+    (inner / f"{KEY}.json").write_text(json.dumps(manifest))
+    packages, why = folder.read(KEY)
+    assert packages is None and "unreadable" in why                      # read as a name inside the folder only
+
+
+def test_baked_folder_is_trusted_without_a_signature_but_still_checksummed(tmp_path):
+    ArtifactFolder(tmp_path, trusted=True).write(KEY, _packages())
+    assert "hmac" not in json.loads((tmp_path / f"{KEY}.json").read_text())
+    packages, why = ArtifactFolder(tmp_path, trusted=True).read(KEY)
+    assert packages is not None and "baked" in why
+    assert ArtifactFolder(tmp_path, trusted=True).read("another-gpu-key")[0] is None
+
+
+def test_two_workers_publishing_at_once_leave_one_whole_manifest(tmp_path):
+    a, b = ArtifactFolder(tmp_path, trusted=False, secret=SECRET), ArtifactFolder(tmp_path, trusted=False, secret=SECRET)
+    a.write(KEY, _packages(b"a"))
+    b.write(KEY, _packages(b"b"))                   # the later manifest wins; its packages never overwrote a's
+    packages, why = a.read(KEY)
+    assert packages is not None and packages["double_blocks"].data.endswith(b"b"), why
+    assert len(list(tmp_path.glob("*.pt2"))) == 4
 
 
 def test_an_unwritable_folder_is_reported_not_raised(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    said = ArtifactStore(blocker / "sub", "k").write(b"data")
-    assert said.startswith("artifacts not saved")
+    said = ArtifactFolder(blocker / "sub", trusted=False, secret=SECRET).write(KEY, _packages())
+    assert said.startswith("artifacts not published")
+
+
+def test_folders_from_the_environment():
+    assert folders({}) == []
+    found = folders({"FLUX_FAST_BAKED_ARTIFACTS_DIR": "/worker/compile-artifacts",
+                     "FLUX_FAST_ARTIFACTS_DIR": "/runpod-volume/.cache/flux-fast", "FLUX_FAST_ARTIFACTS_SECRET": "s"})
+    assert [(f.label, f.trusted, f.usable) for f in found] == [("baked", True, True), ("shared", False, True)]
+    unsigned = folders({"FLUX_FAST_ARTIFACTS_DIR": "/runpod-volume/.cache/flux-fast"})
+    assert [(f.label, f.usable) for f in unsigned] == [("shared", False)]

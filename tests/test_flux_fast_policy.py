@@ -83,14 +83,13 @@ def test_compile_mode_comes_from_the_environment_and_is_checked():
         make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "fastest"})
 
 
-def test_single_images_of_any_size_run_compiled_but_batches_do_not():
-    plan = policy.make_plan("default", True, "auto", {})
-    assert plan.compiled_for(1)              # any size and prompt length: the compiled blocks have dynamic shapes
-    assert plan.compiled_for(2) and plan.compiled_for(4)   # batches too: compiled ahead in the same compile
-    only_single = policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_BATCHES": "0"})
-    assert only_single.compiled_for(1) and not only_single.compiled_for(2)   # the deployer's faster-to-compiled choice
-    assert not policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE": "0"}).compiled_for(1)
-    assert not policy.make_plan("default", False, "auto", {}).compiled_for(1)
+def test_compiled_blocks_on_the_cpu_only_when_asked_for():
+    assert not policy.make_plan("default", True, "auto", {}).on_cpu
+    assert policy.make_plan("default", True, "auto", {"FLUX_FAST_ON_CPU": "1"}).on_cpu
+    with pytest.raises(PolicyError, match="FLUX_FAST_ON_CPU='sometimes'"):
+        policy.make_plan("default", True, "auto", {"FLUX_FAST_ON_CPU": "sometimes"})
+    with pytest.raises(PolicyError, match="FLUX_FAST_COMPILE_MODE='reduce-overhead'"):   # CUDA graphs: not AOT
+        policy.make_plan("default", True, "auto", {"FLUX_FAST_COMPILE_MODE": "reduce-overhead"})
 
 
 def test_decode_mode_comes_from_the_node_then_the_environment():
@@ -115,9 +114,11 @@ def test_whole_decode_only_when_comfyuis_estimate_fits_beside_the_reserve():
 def test_fast_path_environment_is_checked_all_at_once_naming_each_variable():
     assert policy.check_env({}) == []
     problems = policy.check_env({"FLUX_FAST_COMPUTE": "int4", "FLUX_FAST_DECODE": "whole",
-                                 "FLUX_FAST_ARTIFACTS_DIR": "relative/dir", "FLUX_FAST_COMPILE_BATCHES": "maybe"})
-    assert len(problems) == 4
-    assert any("FLUX_FAST_COMPILE_BATCHES='maybe'" in p for p in problems)
+                                 "FLUX_FAST_ARTIFACTS_DIR": "relative/dir", "FLUX_FAST_ON_CPU": "maybe",
+                                 "FLUX_FAST_BAKED_ARTIFACTS_DIR": "baked"})
+    assert len(problems) == 5
+    assert any("FLUX_FAST_ON_CPU='maybe'" in p for p in problems)
+    assert any("FLUX_FAST_BAKED_ARTIFACTS_DIR='baked'" in p for p in problems)
     assert any("FLUX_FAST_COMPUTE='int4'" in p for p in problems)
     assert any("FLUX_FAST_DECODE='whole'" in p for p in problems)
     assert any("FLUX_FAST_ARTIFACTS_DIR" in p and "absolute" in p for p in problems)

@@ -8,7 +8,8 @@
   it is free, ComfyUI's tiled decode otherwise. See decode.py.
 
 policy.py holds every decision and environment variable, free of torch so the CPU tests can check them.
-background_compile.py compiles off the request path; artifacts.py keeps compiled kernels across processes.
+compiled_blocks.py runs the DiT's blocks from ahead-of-time compiled packages, which aot_build.py builds in a
+process of its own and artifacts.py keeps across workers (only what this deployment built is loaded).
 
 GET /flux_fast/status on ComfyUI's server reports what the fast path is doing (the handler's `action: info` shows
 it): whether the patch applied or passed the model through and why, and each compiled model's state. Routes are
@@ -34,7 +35,8 @@ class FluxFastPatch:
     FUNCTION = "patch"
     RETURN_TYPES = ("MODEL",)
     DESCRIPTION = ("Speeds up FLUX sampling on CUDA GPUs: bf16 weights held on the GPU instead of a per-step "
-                   "fp8 cast (when VRAM allows), torch.compile, and opt-in fp8 row-wise matmuls. "
+                   "fp8 cast (when VRAM allows), transformer blocks compiled ahead of time, and opt-in fp8 "
+                   "row-wise matmuls. "
                    "Passes the model through unchanged on CPU.")
 
     @classmethod
@@ -48,7 +50,8 @@ class FluxFastPatch:
                                "and changes it slightly; off passes the model through."}),
                 "compile": ("BOOLEAN", {
                     "default": True,
-                    "tooltip": "torch.compile the diffusion model (first step compiles; FLUX_FAST_COMPILE=0 disables)."}),
+                    "tooltip": "Run the transformer blocks compiled ahead of time (built once per GPU model in a "
+                               "separate process; FLUX_FAST_COMPILE=0 disables)."}),
                 "upcast_weights": (list(UPCAST_CHOICES), {
                     "default": "auto",
                     "tooltip": "auto: hold fp8 weights as bf16 on the GPU when enough VRAM stays free."}),
@@ -107,18 +110,23 @@ _PATCH_STATUS: dict[str, Any] = {"state": "not run yet", "reason": "no workflow 
 
 
 def status() -> dict[str, Any]:
-    """The fast path's state: the last patch's outcome and each compiled model's (see background_compile)."""
-    compiled = []
-    if f"{__name__}.background_compile" in sys.modules:
-        compiled = sys.modules[f"{__name__}.background_compile"].statuses()
-    return {"patch": dict(_PATCH_STATUS), "compile": compiled}
+    """The fast path's state: the last patch's outcome and each compiled model's (see compiled_blocks)."""
+    compiled, frames = [], 0
+    if f"{__name__}.compiled_blocks" in sys.modules:
+        module = sys.modules[f"{__name__}.compiled_blocks"]
+        compiled, frames = module.statuses(), module.dynamo_frames()
+    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "dynamo_frames": frames}
 
 
 def _add_status_route() -> None:
+    # Only inside a running ComfyUI, which imported its server before its custom nodes; elsewhere (the build
+    # process, tests) importing `server` would start ComfyUI's own imports.
+    if "server" not in sys.modules:
+        return
     try:
-        from server import PromptServer  # first: outside ComfyUI this fails before aiohttp is imported
+        from server import PromptServer
         from aiohttp import web
-    except ImportError:  # imported outside ComfyUI (tests, the handler): no server to extend
+    except ImportError:
         return
     instance = getattr(PromptServer, "instance", None)
     if instance is None:

@@ -1,82 +1,175 @@
-"""Compiled kernels that outlive the process: torch.compiler's cache artifacts, one file per build.
+"""Compiled FLUX blocks on disk: which folders a worker loads them from, and why it may trust what it loads.
 
-Why: compiling FLUX's two block types costs 15-25 s with an empty cache, and a serverless scale-up is a new process
-in a new container, so without help every new worker pays it again. `torch.compiler.save_cache_artifacts()`
-serialises what this process compiled (inductor's FX graphs with their Triton kernels, AOTAutograd entries,
-autotuning results); `load_cache_artifacts()` puts them into a new process's caches, whose compile then hits them.
+A compiled artifact is code: an AOTInductor package is a shared library that the serving process loads and runs.
+Whoever can write a folder the worker loads from can run code in every worker that loads it. So a worker loads
+only what its own deployment built:
 
-Where: FLUX_FAST_ARTIFACTS_DIR (start.sh: the network volume when one is mounted, else a folder of the image that
-a build on a GPU machine can fill). One file per key; the key (policy.artifact_key) names everything that makes
-kernels useless elsewhere: torch with its git version, Triton, CUDA, the GPU and its compute capability, Python,
-ComfyUI, the compile mode and compute path, and this package's source. Inductor's caches are content-addressed,
-so even a wrong file could only miss, never run a wrong kernel; the key keeps a worker from loading files it
-cannot use.
+* the **baked** folder (FLUX_FAST_BAKED_ARTIFACTS_DIR; start.sh: `<repo>/compile-artifacts`, part of the image): as
+  trusted as the image's code, read only. Checksums guard against a damaged file, not against its author.
+* the **shared** folder (FLUX_FAST_ARTIFACTS_DIR; start.sh: the network volume when one is mounted), where the
+  first worker of a GPU model publishes what it built for every later one. Anyone with access to the volume can
+  write there, so a manifest is loaded only if it carries an HMAC-SHA256 made with FLUX_FAST_ARTIFACTS_SECRET
+  (a Runpod secret of this endpoint; never in the image or a log). Without the secret the shared folder is neither
+  read nor written: each worker builds for itself.
+* a worker's own builds, from a private temporary folder (aot_build.py's output), before they are published.
 
-A file is `MAGIC`, the payload's sha256 in hex, a newline, then the payload. One whose header or checksum does not
-match, or that torch refuses, is renamed `*.rejected` and ignored: it costs a compile, never the worker. Writes go
-to a temporary file renamed into place, so two workers saving the same key leave one whole file.
+Layout of a folder: `<key>.json`, the manifest `{"format", "key", "lists": {list: {"file", "sha256", "bytes",
+"inputs"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`), so a writer
+never changes a file a reader may be reading. Packages are written first, each to a temporary name renamed into
+place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
+packages exist. A manifest whose signature, checksum or format is wrong is renamed `*.rejected` and never read
+again; a package that loads but computes wrong (compiled_blocks.py checks every package against the eager block)
+is set aside the same way. Neither is ever fatal: the worker serves eager and builds again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import json
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("flux_fast")
 
-MAGIC = b"FLUXFAST-ARTIFACTS-1\n"
-SUFFIX = ".bin"
+FORMAT = 2
+MANIFEST = ".json"
 
 
-class ArtifactStore:
-    """Reads and writes the artifact file of one key in one folder."""
+@dataclass(frozen=True)
+class Package:
+    """One block list's verified package: its bytes (loaded from memory, so what was checked is what runs)."""
 
-    def __init__(self, folder: Path, key: str):
+    list_name: str
+    data: bytes
+    inputs: list[dict[str, Any]]
+
+
+def _canonical(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "hmac"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sign(manifest: dict[str, Any], secret: bytes) -> str:
+    return hmac.new(secret, _canonical(manifest), hashlib.sha256).hexdigest()
+
+
+class ArtifactFolder:
+    """One folder of manifests and packages. `trusted` folders need no signature; others need `secret`."""
+
+    def __init__(self, folder: Path, *, trusted: bool, secret: bytes | None = None, label: str = ""):
         self.folder = Path(folder)
-        self.key = key
-        self.path = self.folder / f"{key}{SUFFIX}"
+        self.trusted = trusted
+        self.secret = secret or None
+        self.label = label or ("baked" if trusted else "shared")
 
-    def read(self) -> tuple[bytes | None, str]:
-        """(payload, why) where payload is None when there is no usable file; `why` is for the log and status."""
+    @property
+    def usable(self) -> bool:
+        return self.trusted or self.secret is not None
+
+    def manifest_path(self, key: str) -> Path:
+        return self.folder / f"{key}{MANIFEST}"
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    def read(self, key: str) -> tuple[dict[str, Package] | None, str]:
+        """({list: Package}, why) or (None, why); `why` is one sentence for the log and the status route."""
+        if not self.usable:
+            return None, f"{self.label} folder not used: FLUX_FAST_ARTIFACTS_SECRET is unset"
+        path = self.manifest_path(key)
         try:
-            blob = self.path.read_bytes()
+            raw = path.read_bytes()
         except FileNotFoundError:
-            return None, f"no artifacts for this build at {self.path}"
+            return None, f"no artifacts for this build in the {self.label} folder"
         except OSError as exc:
-            return None, f"artifacts unreadable ({exc.__class__.__name__})"
-        if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 65:
-            return None, self.reject("not an artifact file")
-        digest, payload = blob[len(MAGIC):len(MAGIC) + 64], blob[len(MAGIC) + 65:]
-        if hashlib.sha256(payload).hexdigest().encode() != digest:
-            return None, self.reject("checksum mismatch (truncated or corrupt)")
-        return payload, f"{len(payload) / 2**20:.1f} MiB from {self.path}"
-
-    def write(self, payload: bytes) -> str:
-        """Store `payload` atomically; returns a sentence for the log. Never raises for I/O problems."""
+            return None, f"{self.label} artifacts unreadable ({exc.__class__.__name__})"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", dir=self.folder)
+            manifest = json.loads(raw)
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("key") != key:
+                raise ValueError("not a manifest of this format and key")
+            lists = manifest["lists"]
+            if not isinstance(lists, dict) or not lists:
+                raise ValueError("no block lists")
+        except (ValueError, KeyError, TypeError) as exc:
+            return None, self.reject(path, f"unreadable manifest ({exc})")
+        if not self.trusted:
+            given = manifest.get("hmac")
+            if not isinstance(given, str) or not hmac.compare_digest(given, sign(manifest, self.secret)):
+                return None, self.reject(path, "signature does not match FLUX_FAST_ARTIFACTS_SECRET")
+        packages = {}
+        for name, entry in lists.items():
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(header)
-                    fh.write(payload)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            return f"artifacts not saved to {self.folder}: {exc.__class__.__name__}: {exc.strerror or exc}"
-        return f"artifacts saved: {len(payload) / 2**20:.1f} MiB to {self.path}"
+                file = self.folder / Path(str(entry["file"])).name     # a name, never a path elsewhere
+                data = file.read_bytes()
+            except (OSError, KeyError, TypeError) as exc:
+                return None, self.reject(path, f"package of {name} unreadable ({exc.__class__.__name__})")
+            if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+                return None, self.reject(path, f"package of {name}: checksum mismatch")
+            packages[name] = Package(name, data, list(entry.get("inputs") or []))
+        size = sum(len(p.data) for p in packages.values()) / 2**20
+        return packages, f"{size:.1f} MiB from the {self.label} folder"
 
-    def reject(self, why: str) -> str:
-        """Move a bad file aside (kept for inspection, never read again) and say why."""
+    def reject(self, path: Path, why: str) -> str:
+        """Set a bad manifest aside (kept for inspection, never read again) and say why."""
         try:
-            os.replace(self.path, self.path.with_suffix(".rejected"))
+            os.replace(path, path.with_name(path.name + ".rejected"))
         except OSError:
             pass
-        log.warning("flux_fast: ignoring artifacts at %s: %s", self.path, why)
-        return f"artifacts rejected: {why}"
+        log.warning("flux_fast: ignoring artifacts %s: %s", path.name, why)
+        return f"{self.label} artifacts rejected: {why}"
+
+    def reject_key(self, key: str, why: str) -> str:
+        return self.reject(self.manifest_path(key), why)
+
+    # ---- writing ------------------------------------------------------------------------------------------
+    def write(self, key: str, packages: dict[str, Package]) -> str:
+        """Publish `packages` under `key`; returns a sentence for the log. Never raises for I/O problems."""
+        if not self.usable:
+            return f"not published to the {self.label} folder: FLUX_FAST_ARTIFACTS_SECRET is unset"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            lists = {}
+            for name, package in packages.items():
+                digest = hashlib.sha256(package.data).hexdigest()
+                file = f"{key}.{digest[:16]}.pt2"
+                if not (self.folder / file).exists():
+                    _atomic_write(self.folder / file, package.data)
+                lists[name] = {"file": file, "sha256": digest, "bytes": len(package.data), "inputs": package.inputs}
+            manifest: dict[str, Any] = {"format": FORMAT, "key": key, "lists": lists}
+            if not self.trusted:
+                manifest["hmac"] = sign(manifest, self.secret)
+            _atomic_write(self.manifest_path(key), json.dumps(manifest, indent=1).encode())
+        except OSError as exc:
+            return f"artifacts not published to the {self.label} folder: {exc.__class__.__name__}: {exc.strerror or exc}"
+        size = sum(len(p.data) for p in packages.values()) / 2**20
+        return f"artifacts published: {size:.1f} MiB to the {self.label} folder"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def folders(env: dict[str, str] | os._Environ) -> list[ArtifactFolder]:
+    """The folders this worker loads from, in order: baked (trusted), then shared (signed)."""
+    from .policy import ENV_ARTIFACTS, ENV_BAKED_ARTIFACTS, ENV_ARTIFACTS_SECRET
+
+    out = []
+    baked = env.get(ENV_BAKED_ARTIFACTS, "").strip()
+    if baked:
+        out.append(ArtifactFolder(Path(baked), trusted=True))
+    shared = env.get(ENV_ARTIFACTS, "").strip()
+    if shared:
+        secret = env.get(ENV_ARTIFACTS_SECRET, "")
+        out.append(ArtifactFolder(Path(shared), trusted=False, secret=secret.encode() if secret else None))
+    return out

@@ -9,14 +9,12 @@ Environment variables (read when the node runs, so the handler or start.sh can s
 * ``FLUX_FAST_COMPUTE``: ``bf16`` (default; output-preserving), ``fp8_rowwise`` (opt-in; fp8 matmuls with
   per-row activation scales, changes the image slightly) or ``off`` (graph passes the model through). Used when
   the node's ``compute`` input is ``default``; an explicit node value (e.g. set per request) wins.
-* ``FLUX_FAST_COMPILE``: ``1`` (default) or ``0``: torch.compile the diffusion model.
-* ``FLUX_FAST_COMPILE_BATCHES``: ``1`` (default) or ``0``: also compile for batches (``num_images`` 2-4) in the
-  same background compile. Dynamo specialises a dimension of size 1, so batches are a second graph per block
-  type: with it the compiled path arrives later after a start (twice the tracing; bench.coldstart run 5), without
-  it batches run uncompiled (~0.20 s/step per image instead of 0.144 on an H200).
-* ``FLUX_FAST_COMPILE_MODE``: torch.compile mode: ``default`` (default), ``max-autotune-no-cudagraphs`` (GEMM
-  autotuning and epilogue fusion; compiles for minutes, so only with a persistent inductor cache) or
-  ``max-autotune``.
+* ``FLUX_FAST_COMPILE``: ``1`` (default) or ``0``: run FLUX's transformer blocks from ahead-of-time compiled
+  artifacts (built in a separate process, never in the serving one; compiled_blocks.py).
+* ``FLUX_FAST_COMPILE_MODE``: inductor mode of the ahead-of-time build: ``default`` (default),
+  or ``max-autotune-no-cudagraphs`` (GEMM autotuning and epilogue fusion; the build takes minutes).
+* ``FLUX_FAST_ON_CPU``: ``0`` (default) or ``1``: apply the fast path (and its compiled blocks) on the CPU too. Nothing
+  is gained there; the CPU test suite uses it to run the production workflow through compiled blocks.
 * ``FLUX_FAST_UPCAST``: ``auto`` (default), ``never`` or ``always``: keep the fp8 DiT weights upcast to the
   compute dtype on the GPU (one cast at load instead of one per Linear per step).
 * ``FLUX_FAST_DECODE``: ``auto`` (default) or ``tiled``, for the FluxFastDecode node when its ``mode`` input is
@@ -25,8 +23,11 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   tiled; ``tiled`` always decodes as ComfyUI's VAEDecodeTiled does (three tiled passes, averaged).
 * ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
   text encoder, the VAE decode and the sampling activations.
-* ``FLUX_FAST_ARTIFACTS_DIR``: where compiled kernels are saved and loaded across processes (artifacts.py); unset:
-  nothing is saved. start.sh points it at the network volume when one is mounted, else at the image's folder.
+* ``FLUX_FAST_BAKED_ARTIFACTS_DIR``: compiled blocks shipped in the image (trusted, read only; start.sh:
+  ``<repo>/compile-artifacts``). artifacts.py says who may write what the worker executes.
+* ``FLUX_FAST_ARTIFACTS_DIR``: the shared folder (start.sh: the network volume when one is mounted) where the first
+  worker of a GPU model publishes its build for later ones; read and written only with the secret below.
+* ``FLUX_FAST_ARTIFACTS_SECRET``: the key that signs and checks artifacts in the shared folder (HMAC-SHA256).
 
 ``check_env`` checks all of them at once, so the handler can refuse to start on a bad value instead of failing
 every job (the node itself only reads them when it runs).
@@ -47,12 +48,14 @@ ENV_COMPUTE = "FLUX_FAST_COMPUTE"
 ENV_COMPILE = "FLUX_FAST_COMPILE"
 ENV_UPCAST = "FLUX_FAST_UPCAST"
 ENV_COMPILE_MODE = "FLUX_FAST_COMPILE_MODE"
-ENV_COMPILE_BATCHES = "FLUX_FAST_COMPILE_BATCHES"
-COMPILE_MODES = ("default", "max-autotune-no-cudagraphs", "max-autotune", "reduce-overhead")
+ENV_ON_CPU = "FLUX_FAST_ON_CPU"
+COMPILE_MODES = ("default", "max-autotune-no-cudagraphs")
 ENV_MARGIN = "FLUX_FAST_VRAM_MARGIN_GB"
 ENV_DECODE = "FLUX_FAST_DECODE"
 DECODE_CHOICES = ("default", "auto", "tiled")
 ENV_ARTIFACTS = "FLUX_FAST_ARTIFACTS_DIR"
+ENV_BAKED_ARTIFACTS = "FLUX_FAST_BAKED_ARTIFACTS_DIR"
+ENV_ARTIFACTS_SECRET = "FLUX_FAST_ARTIFACTS_SECRET"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -69,17 +72,10 @@ class Plan:
     upcast: str           # "auto", "never" or "always"
     margin_bytes: int
     compile_mode: str = "default"
-    compile_batches: bool = True
-
-    def compiled_for(self, batch: int) -> bool:
-        """Whether a model call with this batch size runs the compiled blocks. Image size, prompt length and
-        batch are dynamic in the compiled graphs; dynamo specialises a dimension of size 1, so batch 1 and
-        batches of 2 or more are two graphs, both compiled in the same background compile
-        (background_compile._capture_hook) unless FLUX_FAST_COMPILE_BATCHES=0; then batches run eager."""
-        return self.compile and (batch == 1 or self.compile_batches)
+    on_cpu: bool = False
 
     def describe(self) -> str:
-        mode = f" mode={self.compile_mode} batches={int(self.compile_batches)}" if self.compile else ""
+        mode = f" mode={self.compile_mode}" if self.compile else ""
         return (f"compute={self.compute} compile={self.compile}{mode} upcast={self.upcast} "
                 f"margin={self.margin_bytes / GIB:.1f}GiB")
 
@@ -111,11 +107,11 @@ def resolve_compile(node_value: bool, env: Mapping[str, str]) -> bool:
     return bool(node_value) and raw not in _FALSE
 
 
-def resolve_compile_batches(env: Mapping[str, str]) -> bool:
-    raw = env.get(ENV_COMPILE_BATCHES, "").strip().lower()
+def resolve_on_cpu(env: Mapping[str, str]) -> bool:
+    raw = env.get(ENV_ON_CPU, "").strip().lower()
     if raw and raw not in _TRUE | _FALSE:
-        raise PolicyError(f"{ENV_COMPILE_BATCHES}='{raw}' is not 0 or 1")
-    return raw not in _FALSE
+        raise PolicyError(f"{ENV_ON_CPU}='{raw}' is not 0 or 1")
+    return raw in _TRUE
 
 
 def resolve_compile_mode(env: Mapping[str, str]) -> str:
@@ -152,7 +148,7 @@ def resolve_margin(env: Mapping[str, str]) -> int:
 
 def make_plan(compute: str, compile_model: bool, upcast: str, env: Mapping[str, str]) -> Plan:
     return Plan(resolve_compute(compute, env), resolve_compile(compile_model, env), resolve_upcast(upcast, env),
-                resolve_margin(env), resolve_compile_mode(env), resolve_compile_batches(env))
+                resolve_margin(env), resolve_compile_mode(env), resolve_on_cpu(env))
 
 
 def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes: int) -> tuple[bool, str]:
@@ -213,16 +209,17 @@ def fp8_eligible(in_features: int, out_features: int) -> bool:
 def check_env(env: Mapping[str, str]) -> list[str]:
     """Every FLUX_FAST_* problem in `env`, one sentence each naming the variable, the value and the rule."""
     problems = []
-    for check in (lambda: make_plan("default", True, "auto", env), lambda: resolve_compile_batches(env),
+    for check in (lambda: make_plan("default", True, "auto", env), lambda: resolve_on_cpu(env),
                   lambda: resolve_decode("default", env)):
         try:
             check()
         except PolicyError as err:
             if str(err) not in problems:
                 problems.append(str(err))
-    raw = env.get(ENV_ARTIFACTS, "").strip()
-    if raw and not raw.startswith("/"):
-        problems.append(f"{ENV_ARTIFACTS}='{raw}' must be an absolute folder path")
+    for name in (ENV_ARTIFACTS, ENV_BAKED_ARTIFACTS):
+        raw = env.get(name, "").strip()
+        if raw and not raw.startswith("/"):
+            problems.append(f"{name}='{raw}' must be an absolute folder path")
     return problems
 
 

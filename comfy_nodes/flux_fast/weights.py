@@ -19,14 +19,13 @@ upcast decision counts it, and the copies are dropped when ComfyUI unloads the m
 Frozen parameters: ComfyUI builds its modules with requires_grad on and a LoRA patch sets new parameters with it
 off. Dynamo guards on it, so the compiled blocks would miss every LoRA switch; inject turns it off everywhere.
 
-`generation` counts ejects and `settled` is set between an inject and the next eject: the background compile
-traces only settled weights and redoes a trace that an eject overlapped (background_compile.py).
+Every inject and eject gives parameters new tensors; compiled_blocks.py sees that (data pointers) at the next model
+call and rebinds its runners.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
 from typing import Any, Iterator
 
@@ -48,8 +47,6 @@ class WeightState:
         # "module.param" -> _Copy: the bf16 copy of one fp8 weight and what it was made from
         self.copies: dict[str, _Copy] = {}
         self.casts = 0                        # copies made so far (a warm request makes none)
-        self.generation = 0
-        self.settled = threading.Event()
         self._last_reason: str | None = None
 
     def injection(self) -> Any:
@@ -67,12 +64,9 @@ class WeightState:
                 param.requires_grad_(False)
         if self.compute_dtype is not None:
             self._upcast(patcher, diffusion_model)
-        self.settled.set()
 
     def eject(self, patcher: Any) -> None:
         """Before ComfyUI touches the weights: each parameter back to the fp8 tensor it stored."""
-        self.settled.clear()
-        self.generation += 1
         self._restore(patcher.model.diffusion_model)
 
     def on_detach(self, patcher: Any, unpatch_all: bool) -> None:

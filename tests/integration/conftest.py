@@ -226,7 +226,11 @@ class ServerPool:
             return self.current
         return self._start("worker", self._launch_worker)
 
-    def _launch_worker(self) -> Server:
+    def fresh_worker(self, kind: str, extra_env: dict[str, str]) -> Server:
+        """A new worker process (stopping the current server) with `extra_env` on top of the usual environment."""
+        return self._start(kind, lambda: self._launch_worker(extra_env, kind))
+
+    def _launch_worker(self, extra_env: Optional[dict[str, str]] = None, kind: str = "worker") -> Server:
         self._stop_current()
         s = self.setup
         api_port, comfy_port = free_port(), free_port()
@@ -240,15 +244,15 @@ class ServerPool:
                    COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)),
                    # the stand-in LoRAs (tools.standins writes <standins>/loras) and a URL cache ComfyUI lists there
                    LORA_DIRS=str(s.standins_dir / "loras"),
-                   LORA_CACHE_DIR=str(s.standins_dir / "loras" / "_url_cache"))
-        log_path = self._log_path("worker")
+                   LORA_CACHE_DIR=str(s.standins_dir / "loras" / "_url_cache"), **(extra_env or {}))
+        log_path = self._log_path(kind)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 ["bash", str(REPO / "start.sh"), "--rp_serve_api", "--rp_api_host", "127.0.0.1",
                  "--rp_api_port", str(api_port)],
                 cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        server = Server(f"worker#{self.counter}", process, log_path, f"http://127.0.0.1:{api_port}", comfyui_url)
+        server = Server(f"{kind}#{self.counter}", process, log_path, f"http://127.0.0.1:{api_port}", comfyui_url)
         self.current = server
         # Ready = the local Runpod API answers; the handler starts it only after ComfyUI answered and the
         # shipped workflows passed their /object_info check.

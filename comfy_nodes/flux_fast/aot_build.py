@@ -1,0 +1,254 @@
+"""Builds the compiled FLUX transformer blocks ahead of time, in a process that serves nothing.
+
+Why a process of its own: torch.compile traces by patching `torch.nn.Module.__call__` for the whole process, and it
+is not thread-safe; compiling in a thread of the serving ComfyUI made sampling fail (`NameError: module is not
+installed as a submodule`) and starved the compile under load. Here PyTorch's regional AOT recipe runs instead:
+
+1. one block of each type (FLUX: DoubleStreamBlock, SingleStreamBlock) is built with ComfyUI's own classes from the
+   served model's config, with random weights of the served parameters' dtypes (the weights are not baked in);
+2. `torch.export` traces it with a dynamic batch and dynamic token counts, so one artifact serves every image size,
+   prompt length and batch;
+3. AOTInductor compiles it to a `.pt2` package with `package_constants_in_so=False`; the serving process loads the
+   package once per block and binds that block's own parameters to it (compiled_blocks.py), so LoRA patches, the bf16
+   copies and reloads are rebinds, never recompiles.
+
+What is traced is the block as the fast path serves it: weights resident in the compute dtype (or fp8 with the
+fp8 row-wise forward of `compute = fp8_rowwise`), no transformer patches, no attention mask, and the attention
+function ComfyUI picks from the same command-line flags as the server (`comfy_argv` in the spec). FLUX's RoPE is
+traced through ComfyUI's plain-torch implementation (the one it uses when training), which inductor fuses into the
+block; at inference ComfyUI calls comfy-kitchen's RoPE op, opaque to a compiler. Both compute in fp32.
+
+Spec (JSON, written by the serving process; see compiled_blocks.block_spec):
+    {"model_class": "comfy.ldm.flux.model.Flux", "unet_config": {...}, "compute": "bf16" | "fp8_rowwise",
+     "io_dtype": "bfloat16", "device": "cuda:0" | "cpu", "comfy_argv": [...],
+     "lists": {"double_blocks": {"params": {"img_mod.lin.weight": "bfloat16", ...}}, "single_blocks": {...}}}
+
+Run: python <this file> --comfyui COMFYUI_ROOT --spec SPEC.json --out DIR [--log-level INFO]
+Writes DIR/<list>.pt2 for each block list and DIR/build.json ({"lists": {...: {"file", "inputs", "seconds"}}}).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("flux_fast.build")
+
+# Example sizes: distinct and > 1, so export keeps every dynamic dimension symbolic and apart (a size-1 or a
+# repeated example size would be specialised or unified).
+EXAMPLE_BATCH = 2
+EXAMPLE_IMG_TOKENS = 96
+EXAMPLE_TXT_TOKENS = 40
+MAX_BATCH = 64
+MAX_TOKENS = 1 << 16
+
+
+def load_spec(path: Path) -> dict[str, Any]:
+    spec = json.loads(Path(path).read_text())
+    for field in ("model_class", "unet_config", "lists", "compute", "io_dtype", "device"):
+        if field not in spec:
+            raise ValueError(f"build spec has no '{field}'")
+    return spec
+
+
+def _dtype(name: str):
+    import torch
+
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"not a torch dtype: {name!r}")
+    return value
+
+
+def _model_class(path: str):
+    module, _, name = path.rpartition(".")
+    if not module.startswith("comfy."):
+        raise ValueError(f"model class {path!r} is not one of ComfyUI's")
+    return getattr(importlib.import_module(module), name)
+
+
+def one_block_each(spec: dict[str, Any]) -> dict[str, Any]:
+    """{list name: one block of that list}, built with ComfyUI's classes from the served config, random weights."""
+    import torch
+    import comfy.ops
+
+    config = dict(spec["unet_config"])
+    config.update({"depth": 1, "depth_single_blocks": 1})
+    device = torch.device(spec["device"])
+    with torch.device("meta"):
+        # Plain torch forwards (no per-call cast): the block as the fast path serves it, weights resident in the
+        # dtype they are computed in. Names and shapes are ComfyUI's.
+        model = _model_class(spec["model_class"])(**config, dtype=_dtype(spec["io_dtype"]), device="meta",
+                                                  operations=comfy.ops.disable_weight_init)
+    blocks = {}
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    for name, info in spec["lists"].items():
+        block = getattr(model, name)[0].to_empty(device=device)
+        with torch.no_grad():
+            for pname, param in block.named_parameters():
+                want = _dtype(info["params"].get(pname, spec["io_dtype"]))
+                # Values do not matter (the served block's own are bound at load); finite ones keep export happy.
+                values = torch.randn(param.shape, generator=generator) * 0.02
+                param.data = values.to(want).to(device)
+                param.requires_grad_(False)
+        block.eval()
+        if spec["compute"] == "fp8_rowwise":
+            from .fp8 import patch_linears
+
+            patch_linears(block)
+        _cast_where_stored_narrower(block, _dtype(spec["io_dtype"]))
+        blocks[name] = block
+    return blocks
+
+
+def _cast_where_stored_narrower(block: Any, io_dtype: Any) -> None:
+    """Modules whose weights are served in another dtype than the activations (fp8 weights where the upcast was
+    declined: a 16 or 24 GB card) cast them per call, as ComfyUI's manual cast does: weight and bias `.to(input
+    dtype)`, then the op. In the compiled block the cast fuses into the op's prologue."""
+    import torch
+
+    for module in block.modules():
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dtype == io_dtype or "forward" in vars(module):
+            continue                                  # in the compute dtype, or the fp8 forward owns it
+        if isinstance(module, torch.nn.Linear):
+            def forward(x, m=module):
+                bias = None if m.bias is None else m.bias.to(x.dtype)
+                return torch.nn.functional.linear(x, m.weight.to(x.dtype), bias)
+        elif isinstance(module, torch.nn.RMSNorm):
+            def forward(x, m=module):
+                return torch.nn.functional.rms_norm(x, m.normalized_shape, m.weight.to(x.dtype), m.eps)
+        else:
+            raise RuntimeError(f"{type(module).__name__} holds {weight.dtype} weights; the build casts only "
+                               "Linear and RMSNorm weights")
+        module.forward = forward
+
+
+def _wrappers():
+    """The export's modules: a block called the way the FLUX model calls it, minus the options it does not read."""
+    import torch
+
+    class DoubleCall(torch.nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, img, txt, vec, pe):
+            return self.block(img, txt, vec, pe, transformer_options={})
+
+    class SingleCall(torch.nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x, vec, pe):
+            return self.block(x, vec, pe, transformer_options={})
+
+    return DoubleCall, SingleCall
+
+
+def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[tuple, dict]:
+    """Example inputs of one block call and export's dynamic shapes for them."""
+    import torch
+    from torch.export import Dim
+
+    hidden = block.hidden_size if hasattr(block, "hidden_size") else block.hidden_dim
+    head_dim = hidden // block.num_heads
+    b, n_img, n_txt = EXAMPLE_BATCH, EXAMPLE_IMG_TOKENS, EXAMPLE_TXT_TOKENS
+    batch = Dim("batch", min=1, max=MAX_BATCH)
+    auto = Dim.AUTO
+    g = torch.Generator(device="cpu").manual_seed(1)
+
+    def t(*shape, dtype=io_dtype):
+        return (torch.randn(shape, generator=g)).to(dtype).to(device)
+
+    pe = t(b, 1, n_img + n_txt, head_dim // 2, 2, 2, dtype=torch.float32)
+    vec = t(b, hidden)
+    if name == "double_blocks":
+        args = (t(b, n_img, hidden), t(b, n_txt, hidden), vec, pe)
+        dynamic = ({0: batch, 1: auto}, {0: batch, 1: auto}, {0: batch}, {0: batch, 2: auto})
+    else:
+        args = (t(b, n_img + n_txt, hidden), vec, pe)
+        dynamic = ({0: batch, 1: auto}, {0: batch}, {0: batch, 2: auto})
+    return args, {"args": dynamic}
+
+
+def describe_inputs(args: tuple, dynamic: tuple) -> list[dict[str, Any]]:
+    """What the serving process checks before a call: each input's rank, dtype, example shape and dynamic dims."""
+    return [{"ndim": a.dim(), "dtype": str(a.dtype).removeprefix("torch."), "shape": list(a.shape),
+             "dynamic": sorted(dims)} for a, dims in zip(args, dynamic)]
+
+
+def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    import torch
+    import comfy.model_management as mm
+
+    out.mkdir(parents=True, exist_ok=True)
+    io_dtype, device = _dtype(spec["io_dtype"]), torch.device(spec["device"])
+    from comfy.ldm.modules import attention
+
+    picked = getattr(attention.optimized_attention, "__name__", "unknown")
+    if spec.get("attention") and spec["attention"] != picked:
+        raise RuntimeError(f"the server attends with {spec['attention']} but this process picked {picked}: "
+                           "the build would not compute what the server does")
+    DoubleCall, SingleCall = _wrappers()
+    report: dict[str, Any] = {"lists": {}, "torch": torch.__version__}
+    for name, block in one_block_each(spec).items():
+        started = time.perf_counter()
+        module = (DoubleCall if name == "double_blocks" else SingleCall)(block).eval()
+        args, dynamic = example_inputs(name, block, io_dtype, device)
+        training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
+        try:
+            with torch.inference_mode(False), torch.no_grad():
+                program = torch.export.export(module, args, dynamic_shapes=dynamic["args"], strict=False)
+        finally:
+            mm.in_training = training
+        exported = time.perf_counter()
+        path = out / f"{name}.pt2"
+        configs: dict[str, Any] = {"aot_inductor.package_constants_in_so": False}
+        if spec.get("compile_mode", "default") != "default":
+            from torch._inductor import list_mode_options
+
+            configs.update(list_mode_options(spec["compile_mode"]))
+        torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
+        report["lists"][name] = {"file": path.name, "inputs": describe_inputs(args, dynamic["args"]),
+                                 "export_s": round(exported - started, 2),
+                                 "compile_s": round(time.perf_counter() - exported, 2)}
+        log.info("flux_fast build: %s exported in %.1f s, compiled in %.1f s", name,
+                 report["lists"][name]["export_s"], report["lists"][name]["compile_s"])
+    (out / "build.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--comfyui", required=True, type=Path, help="ComfyUI's root (its main.py's folder)")
+    parser.add_argument("--spec", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--log-level", default="INFO")
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=ns.log_level, format="%(asctime)s %(name)s %(message)s")
+    spec = load_spec(ns.spec)
+    sys.path.insert(0, str(ns.comfyui.resolve()))
+    # ComfyUI picks its attention function (and more) from its command line at import: give it the server's.
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    sys.argv = [str(ns.comfyui / "main.py"), *spec.get("comfy_argv", [])]
+    build(spec, ns.out)
+    return 0
+
+
+if __name__ == "__main__":
+    # Run as a file: make the package importable as such (relative imports), without its ComfyUI-side __init__ work.
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here.parent))
+    __package__ = here.name  # noqa: A001
+    importlib.import_module(here.name)
+    sys.exit(main())

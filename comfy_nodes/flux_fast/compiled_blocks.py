@@ -1,0 +1,510 @@
+"""FLUX's transformer blocks run from ahead-of-time compiled packages: the serving process loads, binds and calls
+them, and never traces or compiles (aot_build.py does that, in a process of its own).
+
+Why: torch.compile in a thread of the serving process made sampling fail (tracing patches `nn.Module.__call__`
+process-wide; torch.compile is not thread-safe), and under load its compile arrived minutes late. PyTorch's regional
+AOT recipe turns the compile into an artifact: one package per block type, weights not baked in.
+
+One `CompiledBlocks` per patched model:
+
+1. At the first model call of a sampling run (ComfyUI has loaded the weights by then), the served state is read:
+   each block list's parameter dtypes and device, as ComfyUI and weights.py left them (bf16 copies on a roomy card,
+   fp8 where the upcast was declined). That state and the build (GPU, torch, ComfyUI, attention function, this
+   package's source) make the artifact key.
+2. Runners for the key already loaded: used. Else packages from the baked or shared folder (artifacts.py) or from this
+   worker's finished build: every block gets a runner of its list's package bound to its own parameters
+   (`load_constants(user_managed=True)`: pointers, no copy), and block 0 of each list is checked against the eager
+   block on a small input, so a package that loads but computes wrong is set aside. Else a build starts in a child
+   process (one at a time; aot_build.py) and the run stays eager; a later run picks the build up.
+3. A run keeps the path resolved at its first call: one image never mixes paths.
+4. At every model call each block's parameters are compared with what its runner is bound to (data pointer and
+   dtype): ComfyUI sets new parameters when it patches a LoRA, restores backups, reloads or moves weights, and
+   weights.py swaps bf16 copies in and out. A changed block is rebound (pointer writes); a block whose parameters no
+   longer fit the package (another dtype, left on the CPU by a partial load, a LoRA applied per call through weight
+   functions) runs eager on its own. A call the package was not built for (an attention mask, transformer patches,
+   another input dtype or rank) runs the eager block too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .artifacts import ArtifactFolder, Package, folders
+from .policy import Plan, artifact_key
+
+log = logging.getLogger("flux_fast")
+
+LISTS = ("double_blocks", "single_blocks")
+# Positional names of a block call, and which dims of each input the package takes as dynamic (aot_build.py).
+ARG_NAMES = {"double_blocks": ("img", "txt", "vec", "pe"), "single_blocks": ("x", "vec", "pe")}
+ALLOWED_NONE = {"attn_mask", "modulation_dims", "modulation_dims_img", "modulation_dims_txt"}
+MAX_BATCH, MAX_TOKENS = 64, 1 << 16
+CHECK_TOLERANCE = 0.05        # rel. L2 between a package and the eager block on the load check (bf16: ~0.003)
+
+_LIVE: "weakref.WeakSet[CompiledBlocks]" = weakref.WeakSet()
+_SOURCES = ("aot_build.py", "compiled_blocks.py", "fp8.py", "policy.py")
+
+
+def statuses() -> list[dict[str, Any]]:
+    return [c.status() for c in list(_LIVE)]
+
+
+def dynamo_frames() -> int:
+    """Frames torch.compile's dynamo has traced in this process: 0 on a worker that only loads artifacts."""
+    utils = sys.modules.get("torch._dynamo.utils")
+    if utils is None:
+        return 0
+    return int(sum(utils.counters["frames"].values()))
+
+
+# ---- the served state and the key -----------------------------------------------------------------------------
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _weight_functions(module: torch.nn.Module) -> int:
+    return len(getattr(module, "weight_function", ()) or ()) + len(getattr(module, "bias_function", ()) or ())
+
+
+def block_state(block: torch.nn.Module, device: torch.device) -> dict[str, str] | None:
+    """{param name: dtype} of a block that a package can serve (every parameter on `device`, no per-call weight
+    functions), else None."""
+    state = {}
+    for name, param in block.named_parameters():
+        if param.device != device:
+            return None
+        state[name] = _dtype_name(param.dtype)
+    if any(_weight_functions(m) for m in block.modules()):
+        return None
+    return state
+
+
+def _jsonable(config: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in config.items():
+        try:
+            json.dumps(v)
+        except TypeError:
+            continue          # e.g. the weight dtype: the spec's parameter dtypes say it
+        out[k] = v
+    return out
+
+
+def build_fields(plan: Plan, compute: str, device: torch.device) -> dict[str, str]:
+    """Everything compiled code depends on besides the model's own spec."""
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except Exception:
+        triton_version = "none"
+    try:
+        import comfyui_version
+
+        comfy_version = comfyui_version.__version__
+    except Exception:
+        comfy_version = "unknown"
+    here = Path(__file__).resolve().parent
+    sources = b"".join((here / name).read_bytes() for name in _SOURCES)
+    if device.type == "cuda":
+        gpu, capability = torch.cuda.get_device_name(device), "%d.%d" % torch.cuda.get_device_capability(device)
+    else:
+        gpu, capability = f"cpu-{platform.machine()}", _cpu_model()
+    return {"gpu": gpu, "capability": capability, "torch": torch.__version__,
+            "torch_git": str(torch.version.git_version), "cuda": str(torch.version.cuda), "triton": triton_version,
+            "python": "%d.%d" % sys.version_info[:2], "comfyui": comfy_version, "compile_mode": plan.compile_mode,
+            "compute": compute, "source": hashlib.sha256(sources).hexdigest()[:16]}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---- one block list's runners ---------------------------------------------------------------------------------
+class _ListRunners:
+    """The runners of one block list, one per block, each bound to its own block's parameters."""
+
+    def __init__(self, name: str, package: Package, blocks: torch.nn.ModuleList, device: torch.device):
+        self.name, self.package, self.device = name, package, device
+        self.inputs = package.inputs
+        self.dtypes = [getattr(torch, i["dtype"]) for i in self.inputs]
+        self.ndims = [i["ndim"] for i in self.inputs]
+        self.static = [{d: s for d, s in enumerate(i["shape"]) if d not in i.get("dynamic", ())} for i in self.inputs]
+        self.runners = [_load_runner(package.data, device) for _ in blocks]
+        fqns = self.runners[0].get_constant_fqns()
+        self.targets = []       # per block: [(module, attribute)] in fqn order
+        self.weighted = []      # per block: its modules that can carry weight functions
+        for block in blocks:
+            pairs = []
+            for fqn in fqns:
+                path, _, attr = fqn.removeprefix("block.").rpartition(".")
+                pairs.append((block.get_submodule(path) if path else block, attr))
+            self.targets.append(pairs)
+            self.weighted.append([m for m in block.modules() if hasattr(m, "weight_function")])
+        self.fqns = fqns
+        self.bound: list[tuple | None] = [None] * len(blocks)
+        self.ok: list[bool] = [False] * len(blocks)
+
+    def refresh(self, expected: dict[str, str]) -> int:
+        """Rebind blocks whose tensors changed; returns how many blocks can run compiled now."""
+        for i, pairs in enumerate(self.targets):
+            tensors = [getattr(m, a) for m, a in pairs]
+            print_ = tuple((t.data_ptr(), t.dtype) for t in tensors)
+            if any(_weight_functions(m) for m in self.weighted[i]):
+                self.ok[i], self.bound[i] = False, None
+                continue
+            if print_ == self.bound[i]:
+                continue
+            fits = all(t.device == self.device and _dtype_name(t.dtype) == expected.get(f.removeprefix("block."))
+                       for t, f in zip(tensors, self.fqns))
+            if fits:
+                self.runners[i].load_constants(dict(zip(self.fqns, tensors)), check_full_update=True,
+                                               user_managed=True)
+            self.ok[i], self.bound[i] = fits, print_ if fits else None
+        return sum(self.ok)
+
+    def inputs_of(self, args: tuple, kwargs: dict) -> list[torch.Tensor] | None:
+        """The call's tensors in package order if the package was built for this call, else None."""
+        names = ARG_NAMES[self.name]
+        if len(args) > len(names):
+            return None
+        values = list(args)
+        for name in names[len(args):]:
+            if name not in kwargs:
+                return None
+            values.append(kwargs[name])
+        for key, value in kwargs.items():
+            if key in names:
+                continue
+            if key == "transformer_options":
+                patches = (value or {}).get("patches") or {}
+                if patches.get("attn1_patch") or patches.get("attn1_output_patch") or \
+                        "optimized_attention_override" in (value or {}):
+                    return None
+            elif key not in ALLOWED_NONE or value is not None:
+                return None
+        batch = None
+        for k, (t, dtype, ndim, static) in enumerate(zip(values, self.dtypes, self.ndims, self.static)):
+            if not isinstance(t, torch.Tensor) or t.dtype != dtype or t.dim() != ndim or t.device != self.device:
+                return None
+            if any(t.shape[d] != s for d, s in static.items()):
+                return None
+            if batch is None:
+                batch = t.shape[0]
+            if t.shape[0] != batch or not 1 <= batch <= MAX_BATCH:
+                return None
+            if not t.is_contiguous():
+                values[k] = t.contiguous()
+        pe_len = values[-1].shape[2]
+        tokens = values[0].shape[1] + (values[1].shape[1] if self.name == "double_blocks" else 0)
+        if pe_len != tokens or tokens > MAX_TOKENS:
+            return None
+        return values
+
+    def call(self, i: int, tensors: list[torch.Tensor]) -> Any:
+        out = self.runners[i].loader.boxed_run(tensors)
+        return (out[0], out[1]) if self.name == "double_blocks" else out[0]
+
+
+def _interrupt_check() -> None:
+    import comfy.model_management
+
+    comfy.model_management.throw_exception_if_processing_interrupted()
+
+
+def _load_runner(data: bytes, device: torch.device) -> Any:
+    import torch._inductor
+
+    index = device.index if device.type == "cuda" and device.index is not None else -1
+    return torch._inductor.aoti_load_package(io.BytesIO(data), device_index=index)
+
+
+class _Block(torch.nn.Module):
+    """Stands in for one eager block during a compiled run: its runner where the call and the weights fit."""
+
+    def __init__(self, owner: "_ListRunners", index: int, eager: torch.nn.Module, counts: dict[str, int]):
+        super().__init__()
+        object.__setattr__(self, "owner", owner)      # not submodules: the eager block stays the model's
+        object.__setattr__(self, "eager", eager)
+        object.__setattr__(self, "counts", counts)
+        self.index = index
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.owner.ok[self.index]:
+            # Eager ComfyUI checks for a cancelled prompt before every op; a compiled block checks once.
+            _interrupt_check()
+            tensors = self.owner.inputs_of(args, kwargs)
+            if tensors is not None:
+                self.counts["compiled"] += 1
+                return self.owner.call(self.index, tensors)
+        self.counts["eager"] += 1
+        return self.eager(*args, **kwargs)
+
+
+# ---- the build in a child process ---------------------------------------------------------------------------
+class _Build:
+    """aot_build.py in a child process: the serving process only polls it."""
+
+    def __init__(self, spec: dict[str, Any], key: str):
+        self.key = key
+        self.dir = Path(tempfile.mkdtemp(prefix="flux-fast-build-"))      # 0700: this worker's own
+        (self.dir / "spec.json").write_text(json.dumps(spec))
+        comfy_root = Path(sys.modules["comfy"].__file__).resolve().parent.parent
+        cmd = [sys.executable, str(Path(__file__).with_name("aot_build.py")), "--comfyui", str(comfy_root),
+               "--spec", str(self.dir / "spec.json"), "--out", str(self.dir / "out")]
+        nice = shutil.which("nice")
+        if nice:                  # the compile's CPU work yields to the serving process's
+            cmd = [nice, "-n", "10", *cmd]
+        self.started = time.perf_counter()
+        self.log_path = self.dir / "build.log"
+        with open(self.log_path, "wb") as log_file:
+            self.proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         cwd=str(comfy_root))
+        self.seconds: float | None = None
+        log.info("flux_fast: no compiled blocks for this model state yet; building them in a child process "
+                 "(pid %d, log %s); sampling runs eager until they are ready", self.proc.pid, self.log_path)
+
+    def poll(self) -> str:
+        """'running', 'done' or 'failed'."""
+        code = self.proc.poll()
+        if code is None:
+            return "running"
+        if self.seconds is None:
+            self.seconds = round(time.perf_counter() - self.started, 1)
+        return "done" if code == 0 and (self.dir / "out" / "build.json").exists() else "failed"
+
+    def packages(self, spec: dict[str, Any]) -> dict[str, Package]:
+        report = json.loads((self.dir / "out" / "build.json").read_text())
+        return {name: Package(name, (self.dir / "out" / entry["file"]).read_bytes(), entry["inputs"])
+                for name, entry in report["lists"].items()}
+
+    def tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return " | ".join(line.strip() for line in lines[-3:])[-400:]
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- the owner ----------------------------------------------------------------------------------------------
+class CompiledBlocks:
+    """Which path each sampling run takes, for one patched model, and everything the compiled path needs."""
+
+    def __init__(self, plan: Plan, compute: str, device: torch.device, io_dtype: torch.dtype,
+                 model_class: type, unet_config: dict[str, Any], label: str,
+                 env: dict[str, str] | os._Environ = os.environ):
+        self.plan, self.compute, self.device, self.io_dtype, self.label = plan, compute, device, io_dtype, label
+        self.model_class = f"{model_class.__module__}.{model_class.__qualname__}"
+        self.unet_config = _jsonable(unet_config)
+        self.folders: list[ArtifactFolder] = folders(env)
+        self.fields = build_fields(plan, compute, device)
+        self.lists: dict[str, _ListRunners] = {}       # the loaded runners (for `self.key`)
+        self.key: str | None = None
+        self.expected: dict[str, dict[str, str]] = {}
+        self.build: _Build | None = None
+        self.failed_keys: dict[str, str] = {}
+        self.run_path: str | None = None                # None: not resolved for this run yet
+        self.counts = {"compiled": 0, "eager": 0}
+        self.state, self.reason = "waiting", "resolves at the first model call"
+        self.artifacts = "none yet"
+        self.load_s: float | None = None
+        self.blocks_ready = ""
+        _LIVE.add(self)
+
+    # ---- ComfyUI's calls --------------------------------------------------------------------------------
+    def begin_run(self) -> None:
+        self.run_path = None
+
+    def end_run(self) -> None:
+        self.run_path = None
+
+    def model_call(self, executor: Callable, diffusion_model: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
+        if self.run_path is None:
+            self.run_path = self._resolve(diffusion_model)
+        if self.run_path != "compiled":
+            return executor(*args, **kwargs)
+        ready = {name: runners.refresh(self.expected[name]) for name, runners in self.lists.items()}
+        if not any(ready.values()):
+            return executor(*args, **kwargs)
+        swapped = {}
+        try:
+            for name, runners in self.lists.items():
+                eager = getattr(diffusion_model, name)
+                swapped[name] = eager
+                setattr(diffusion_model, name, torch.nn.ModuleList(
+                    _Block(runners, i, block, self.counts) for i, block in enumerate(eager)))
+            return executor(*args, **kwargs)
+        finally:
+            for name, eager in swapped.items():
+                setattr(diffusion_model, name, eager)
+
+    def status(self) -> dict[str, Any]:
+        build = None
+        if self.build is not None:
+            build = {"state": self.build.poll(), "seconds": self.build.seconds}
+        return {"model": self.label, "state": self.state, "reason": self.reason, "artifacts": self.artifacts,
+                "load_s": self.load_s, "blocks": self.blocks_ready, "block_calls": dict(self.counts),
+                "build": build, "dynamo_frames": dynamo_frames()}
+
+    # ---- resolving a run's path ---------------------------------------------------------------------------
+    def _spec(self, diffusion_model: torch.nn.Module) -> dict[str, Any] | None:
+        lists = {}
+        for name in LISTS:
+            blocks = getattr(diffusion_model, name, None)
+            if not isinstance(blocks, torch.nn.ModuleList) or not len(blocks):
+                continue
+            state = next((s for s in (block_state(b, self.device) for b in blocks) if s is not None), None)
+            if state is not None:
+                lists[name] = {"params": state}
+        if not lists:
+            return None
+        from comfy.ldm.modules import attention
+
+        return {"model_class": self.model_class, "unet_config": self.unet_config, "compute": self.compute,
+                "io_dtype": _dtype_name(self.io_dtype), "device": str(self.device),
+                "attention": getattr(attention.optimized_attention, "__name__", "unknown"),
+                "compile_mode": self.plan.compile_mode, "lists": lists, "comfy_argv": sys.argv[1:]}
+
+    def _key(self, spec: dict[str, Any]) -> str:
+        keyed = {k: v for k, v in spec.items() if k != "comfy_argv"}
+        digest = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:16]
+        return artifact_key({**self.fields, "spec": digest})
+
+    def _resolve(self, diffusion_model: torch.nn.Module) -> str:
+        """'compiled' or 'eager' for the run that starts now, loading or building what it can."""
+        spec = self._spec(diffusion_model)
+        if spec is None:
+            self.state, self.reason = "eager", "no block has all its weights on the device (partial load)"
+            return "eager"
+        key = self._key(spec)
+        if key == self.key and self.lists:
+            return "compiled"
+        if key in self.failed_keys:
+            self.state, self.reason = "failed", self.failed_keys[key]
+            return "eager"
+        packages, where = self._find(key)
+        if packages is None and self.build is not None and self.build.key == key:
+            progress = self.build.poll()
+            if progress == "running":
+                self.state, self.reason = "building", "compiled blocks are being built in a child process"
+                return "eager"
+            build, self.build = self.build, None
+            if progress == "failed":
+                self.failed_keys[key] = f"the build failed after {build.seconds} s: {build.tail()}"
+                log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path,
+                            build.tail())
+                self.state, self.reason = "failed", self.failed_keys[key]
+                return "eager"
+            packages, where = build.packages(spec), f"built by this worker in {build.seconds} s"
+            for folder in self.folders:
+                if not folder.trusted:
+                    log.info("flux_fast: %s", folder.write(key, packages))
+            build.cleanup()
+        if packages is None:
+            if self.build is None or self.build.poll() != "running":
+                try:
+                    self.build = _Build(spec, key)
+                except OSError as exc:
+                    self.failed_keys[key] = f"could not start the build: {exc.__class__.__name__}: {exc}"
+                    self.state, self.reason = "failed", self.failed_keys[key]
+                    return "eager"
+            self.state, self.reason = "building", f"{where}; building them in a child process"
+            return "eager"
+        return self._load(key, spec, packages, where, diffusion_model)
+
+    def _find(self, key: str) -> tuple[dict[str, Package] | None, str]:
+        whys = []
+        for folder in self.folders:
+            packages, why = folder.read(key)
+            if packages is not None:
+                return packages, why
+            whys.append(why)
+        return None, "; ".join(whys) or "no artifact folders configured"
+
+    def _load(self, key: str, spec: dict[str, Any], packages: dict[str, Package], where: str,
+              diffusion_model: torch.nn.Module) -> str:
+        started = time.perf_counter()
+        lists: dict[str, _ListRunners] = {}
+        try:
+            for name, package in packages.items():
+                if name not in spec["lists"]:
+                    continue
+                runners = _ListRunners(name, package, getattr(diffusion_model, name), self.device)
+                runners.refresh(spec["lists"][name]["params"])
+                problem = _check(runners, getattr(diffusion_model, name), self.io_dtype)
+                if problem:
+                    raise _BadPackage(f"{name}: {problem}")
+                lists[name] = runners
+        except Exception as exc:
+            why = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+            for folder in self.folders:
+                if folder.manifest_path(key).exists():
+                    folder.reject_key(key, f"package does not work here: {why}")
+            self.failed_keys[key] = f"compiled blocks set aside ({why}); serving eager"
+            log.warning("flux_fast: %s", self.failed_keys[key])
+            self.state, self.reason = "failed", self.failed_keys[key]
+            return "eager"
+        self.key, self.lists = key, lists
+        self.expected = {name: spec["lists"][name]["params"] for name in lists}
+        self.load_s = round(time.perf_counter() - started, 2)
+        self.artifacts = where
+        self.blocks_ready = ", ".join(f"{sum(r.ok)}/{len(r.ok)} {n}" for n, r in lists.items())
+        self.state, self.reason = "compiled", f"compiled blocks loaded in {self.load_s} s ({where})"
+        log.info("flux_fast: %s; %s compiled", self.reason, self.blocks_ready)
+        return "compiled"
+
+
+class _BadPackage(RuntimeError):
+    pass
+
+
+def _check(runners: _ListRunners, blocks: torch.nn.ModuleList, io_dtype: torch.dtype) -> str | None:
+    """Block 0 through its runner against the eager block on a small input; a sentence if they disagree."""
+    if not runners.ok or not runners.ok[0]:
+        return None          # nothing bound yet (e.g. block 0 offloaded): checked when it is
+    g = torch.Generator(device="cpu").manual_seed(0)
+    small = [[1, *i["shape"][1:]] for i in runners.inputs]           # batch 1, the build's other sizes
+    n_img, n_txt = 16, 8
+    if runners.name == "double_blocks":
+        small[0][1], small[1][1], small[3][2] = n_img, n_txt, n_img + n_txt
+    else:
+        small[0][1], small[2][2] = n_img + n_txt, n_img + n_txt
+    inputs = [(torch.randn(s, generator=g) * (0.5 if d != torch.float32 else 1.0)).to(d).to(runners.device)
+              for s, d in zip(small, runners.dtypes)]
+    names = ARG_NAMES[runners.name]
+    with torch.inference_mode():
+        expected = blocks[0](*[t.clone() for t in inputs], transformer_options={})
+        got = runners.call(0, [t.clone() for t in inputs])
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = got if isinstance(got, tuple) else (got,)
+    for e, o, name in zip(expected, got, names):
+        if not torch.isfinite(o).all():
+            return f"non-finite output ({name})"
+        err = ((o.float() - e.float()).norm() / e.float().norm().clamp(min=1e-12)).item()
+        if not err <= CHECK_TOLERANCE:
+            return f"output differs from the eager block by {err:.3g} (rel. L2, allowed {CHECK_TOLERANCE})"
+    return None
