@@ -33,6 +33,10 @@ export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 #   --cache-classic         keep the last prompt's node outputs, as before ComfyUI 0.23: the RAM-pressure cache
 #                           (the new default) keeps every earlier prompt's outputs until host memory runs low,
 #                           which on a worker means callers' images piling up in RAM between jobs.
+#   not --fp8_e4m3fn-text-enc  ComfyUI already stores T5 in fp8 without it (4.4 GiB; the dtype comes from the
+#                           file's final layer norm, which is fp8), and compute is fp32 either way; the flag would
+#                           only round CLIP-L's fp16 weights to fp8, changing the pooled vector and so the image
+#                           (tests/integration/test_text_encoder_fp8.py).
 COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes --disable-dynamic-vram --cache-classic}"
 # Compiled FLUX blocks (comfy_nodes/flux_fast/artifacts.py): the image's own folder is trusted; the network volume,
 # where the first worker of a GPU model publishes its build for later ones, is used only with
