@@ -270,7 +270,9 @@ class _Build:
         self.key = key
         self.dir = Path(tempfile.mkdtemp(prefix="flux-fast-build-"))      # 0700: this worker's own
         (self.dir / "spec.json").write_text(json.dumps(spec))
-        comfy_root = Path(sys.modules["comfy"].__file__).resolve().parent.parent
+        import comfy.model_management    # `comfy` itself is a namespace package (no __file__)
+
+        comfy_root = Path(comfy.model_management.__file__).resolve().parent.parent
         cmd = [sys.executable, str(Path(__file__).with_name("aot_build.py")), "--comfyui", str(comfy_root),
                "--spec", str(self.dir / "spec.json"), "--out", str(self.dir / "out")]
         nice = shutil.which("nice")
@@ -344,10 +346,21 @@ class CompiledBlocks:
 
     def model_call(self, executor: Callable, diffusion_model: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
         if self.run_path is None:
-            self.run_path = self._resolve(diffusion_model)
+            try:
+                self.run_path = self._resolve(diffusion_model)
+            except Exception as exc:   # never fail a job for a speed-up: eager is plain ComfyUI's path
+                self.run_path = "eager"
+                self.state, self.reason = "failed", f"{exc.__class__.__name__}: {str(exc)[:300]}; serving eager"
+                log.exception("flux_fast: compiled blocks unavailable; this run goes eager")
         if self.run_path != "compiled":
             return executor(*args, **kwargs)
-        ready = {name: runners.refresh(self.expected[name]) for name, runners in self.lists.items()}
+        try:
+            ready = {name: runners.refresh(self.expected[name]) for name, runners in self.lists.items()}
+        except Exception as exc:
+            self.run_path, self.lists, self.key = "eager", {}, None
+            self.state, self.reason = "failed", f"rebinding failed: {exc.__class__.__name__}: {str(exc)[:300]}"
+            log.exception("flux_fast: rebinding the compiled blocks failed; serving eager")
+            return executor(*args, **kwargs)
         if not any(ready.values()):
             return executor(*args, **kwargs)
         swapped = {}
