@@ -57,6 +57,11 @@ MAX_BATCH, MAX_TOKENS = 64, 1 << 16
 CHECK_TOLERANCE = 0.05        # rel. L2 between a package and the eager block on the load check (bf16: ~0.003)
 
 _LIVE: "weakref.WeakSet[CompiledBlocks]" = weakref.WeakSet()
+# Per process, by key: ComfyUI re-creates the patched model whenever the graph above FluxFastPatch changes (another
+# LoRA, a reloaded file), and a new CompiledBlocks must find the build in flight or its result, not start again.
+_BUILDS: dict[str, "_Build"] = {}
+_PACKAGES: dict[str, tuple[dict[str, Package], str]] = {}    # verified packages, and where they came from
+_FAILED: dict[str, str] = {}                                 # keys whose build or packages failed, and why
 _SOURCES = ("aot_build.py", "compiled_blocks.py", "fp8.py", "policy.py")
 
 
@@ -327,8 +332,7 @@ class CompiledBlocks:
         self.lists: dict[str, _ListRunners] = {}       # the loaded runners (for `self.key`)
         self.key: str | None = None
         self.expected: dict[str, dict[str, str]] = {}
-        self.build: _Build | None = None
-        self.failed_keys: dict[str, str] = {}
+        self.wanted: str | None = None                   # the key the last run asked for
         self.run_path: str | None = None                # None: not resolved for this run yet
         self.counts = {"compiled": 0, "eager": 0}
         self.state, self.reason = "waiting", "resolves at the first model call"
@@ -376,12 +380,13 @@ class CompiledBlocks:
                 setattr(diffusion_model, name, eager)
 
     def status(self) -> dict[str, Any]:
-        build = None
-        if self.build is not None:
-            build = {"state": self.build.poll(), "seconds": self.build.seconds}
+        build = _BUILDS.get(self.wanted or "")
+        done = self.artifacts.startswith("built by this worker")
         return {"model": self.label, "state": self.state, "reason": self.reason, "artifacts": self.artifacts,
                 "load_s": self.load_s, "blocks": self.blocks_ready, "block_calls": dict(self.counts),
-                "build": build, "dynamo_frames": dynamo_frames()}
+                "build": {"state": build.poll(), "seconds": build.seconds} if build is not None
+                else ({"state": "done"} if done else None),
+                "dynamo_frames": dynamo_frames()}
 
     # ---- resolving a run's path ---------------------------------------------------------------------------
     def _spec(self, diffusion_model: torch.nn.Module) -> dict[str, Any] | None:
@@ -413,24 +418,24 @@ class CompiledBlocks:
         if spec is None:
             self.state, self.reason = "eager", "no block has all its weights on the device (partial load)"
             return "eager"
-        key = self._key(spec)
+        key = self.wanted = self._key(spec)
         if key == self.key and self.lists:
             return "compiled"
-        if key in self.failed_keys:
-            self.state, self.reason = "failed", self.failed_keys[key]
+        if key in _FAILED:
+            self.state, self.reason = "failed", _FAILED[key]
             return "eager"
-        packages, where = self._find(key)
-        if packages is None and self.build is not None and self.build.key == key:
-            progress = self.build.poll()
+        packages, where = _PACKAGES.get(key) or self._find(key)
+        if packages is None and key in _BUILDS:
+            build = _BUILDS[key]
+            progress = build.poll()
             if progress == "running":
                 self.state, self.reason = "building", "compiled blocks are being built in a child process"
                 return "eager"
-            build, self.build = self.build, None
+            del _BUILDS[key]
             if progress == "failed":
-                self.failed_keys[key] = f"the build failed after {build.seconds} s: {build.tail()}"
-                log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path,
-                            build.tail())
-                self.state, self.reason = "failed", self.failed_keys[key]
+                _FAILED[key] = f"the build failed after {build.seconds} s: {build.tail()}"
+                log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path, build.tail())
+                self.state, self.reason = "failed", _FAILED[key]
                 return "eager"
             packages, where = build.packages(spec), f"built by this worker in {build.seconds} s"
             for folder in self.folders:
@@ -438,15 +443,18 @@ class CompiledBlocks:
                     log.info("flux_fast: %s", folder.write(key, packages))
             build.cleanup()
         if packages is None:
-            if self.build is None or self.build.poll() != "running":
-                try:
-                    self.build = _Build(spec, key)
-                except OSError as exc:
-                    self.failed_keys[key] = f"could not start the build: {exc.__class__.__name__}: {exc}"
-                    self.state, self.reason = "failed", self.failed_keys[key]
-                    return "eager"
+            if any(b.poll() == "running" for b in _BUILDS.values()):
+                self.state, self.reason = "waiting", f"{where}; another build runs first (one at a time)"
+                return "eager"
+            try:
+                _BUILDS[key] = _Build(spec, key)
+            except OSError as exc:
+                _FAILED[key] = f"could not start the build: {exc.__class__.__name__}: {exc}"
+                self.state, self.reason = "failed", _FAILED[key]
+                return "eager"
             self.state, self.reason = "building", f"{where}; building them in a child process"
             return "eager"
+        _PACKAGES[key] = (packages, where)
         return self._load(key, spec, packages, where, diffusion_model)
 
     def _find(self, key: str) -> tuple[dict[str, Package] | None, str]:
@@ -477,9 +485,10 @@ class CompiledBlocks:
             for folder in self.folders:
                 if folder.manifest_path(key).exists():
                     folder.reject_key(key, f"package does not work here: {why}")
-            self.failed_keys[key] = f"compiled blocks set aside ({why}); serving eager"
-            log.warning("flux_fast: %s", self.failed_keys[key])
-            self.state, self.reason = "failed", self.failed_keys[key]
+            _PACKAGES.pop(key, None)
+            _FAILED[key] = f"compiled blocks set aside ({why}); serving eager"
+            log.warning("flux_fast: %s", _FAILED[key])
+            self.state, self.reason = "failed", _FAILED[key]
             return "eager"
         self.key, self.lists = key, lists
         self.expected = {name: spec["lists"][name]["params"] for name in lists}
