@@ -3,13 +3,16 @@
 Each variant starts the worker exactly as the image does (`bash start.sh --rp_serve_api`, ComfyUI and the handler as
 separate processes), while a client POSTs /runsync from the first instant, retrying until the API accepts. Timed
 from the moment start.sh is launched: `ready` (the API accepts a request), `first image` (the response arrives), then
-warm requests. Every line the worker prints is timestamped on arrival, so each phase (model prefetch, ComfyUI's
+requests back to back as a scale-up's queue sends them (shipped variants), each marked compiled or eager by the
+fast path's own counters, until a few ran compiled or --load-window-s passed; failed requests are counted. Every line the worker prints is timestamped on arrival, so each phase (model prefetch, ComfyUI's
 imports, model loads, compile or artifact load, the first generation) can be read off the same clock.
 
 Variants (run in this order; each gets fresh inductor and Triton caches, as a new container has):
   baseline            plain ComfyUI graph (no FluxFastPatch, VAEDecodeTiled), ComfyUI's defaults, no warm-up
-  shipped-nocache     the shipped worker, no compile artifacts yet (first start on a new GPU model or torch)
-  shipped-artifacts   the shipped worker with the artifacts the previous variant saved (a later start)
+  shipped-nocache     the shipped worker, no compiled blocks yet (the first worker of a GPU model): it builds them
+                      in a child process while it serves eager
+  shipped-artifacts   the shipped worker with the blocks the previous variant published, signed, to the shared
+                      folder (every later worker of the endpoint)
   shipped-colddisk    as shipped-artifacts with the model files evicted from the page cache
   baseline-colddisk   baseline with the model files evicted from the page cache
   noprefetch-colddisk shipped-colddisk without the boot-time prefetch (what it buys)
@@ -63,12 +66,12 @@ PHASES = [
     ("text_encoder_load_requested", "Requested to load FluxClipModel"),
     ("dit_load_requested", "Requested to load Flux$"),
     ("upcast_done", "fp8 tensors now held in"),
-    ("artifacts", "compile artifacts"),
+    ("build_started", "building them in a child process"),
     ("api_listening", "Uvicorn running on"),
     ("warmup_done", "warm-up done in"),
     ("warmup_gave_way", "warm-up gives way"),
-    ("compiled_ready", "compiled blocks ready after"),
-    ("artifacts_saved", "artifacts saved"),
+    ("compiled_ready", "compiled blocks loaded in"),
+    ("artifacts_published", "artifacts published"),
 ]
 
 
@@ -192,7 +195,8 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
            "HANDLER_PYTHON": sys.executable, "COMFYUI_URL": f"http://127.0.0.1:{port + 1}",
            "COMFYUI_ARGS": f"--front-end-root {work / 'empty-frontend'} {args.comfy_args}".strip(),
            "TORCHINDUCTOR_CACHE_DIR": str(vdir / "inductor"), "TRITON_CACHE_DIR": str(vdir / "triton"),
-           "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
+           "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "coldstart-bench",
+           "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
            "RUNPOD_LOG_LEVEL": "INFO", **spec.get("env", {})}
     if spec["shipped"]:
         env.update(WARMUP_STEPS=str(args.warmup_steps), WORKFLOWS_DIR=str(REPO / "workflows"), WARMUP_SIZES=args.size)
@@ -224,18 +228,14 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         res["ready_s"] = round(accepted, 2)
         res["first_image_s"] = round(time.perf_counter() - t0, 2)
         res["first_request"] = summarize_timings(first)
-        res["warm"] = timed_requests(api, range(1, args.warm_runs + 1), args)
-        if res["warm"]:
-            res["warm_median_s"] = round(statistics.median(w["wall_s"] for w in res["warm"]), 3)
+        status_url = f"http://127.0.0.1:{port + 1}/flux_fast/status"
+        res["first_request"]["compiled"] = compiled_calls(status_url) > 0 if spec["shipped"] else None
         if spec["shipped"]:
-            res["compiled_ready_at_s"] = clock.wait_for("compiled blocks ready after", args.compile_wait_s)
-            if res["compiled_ready_at_s"] is not None and clock.first("artifacts saved") is None \
-                    and clock.first("compile artifacts loaded") is None:
-                clock.wait_for("artifacts saved", 30)
-            # Requests after the compiled path is on: what a worker serves from then on.
-            res["compiled"] = timed_requests(api, range(args.warm_runs + 1, args.warm_runs + 1 + args.compiled_runs), args)
-            if res["compiled"]:
-                res["compiled_median_s"] = round(statistics.median(w["wall_s"] for w in res["compiled"]), 3)
+            res.update(back_to_back(api, status_url, t0, args))
+        else:
+            res["warm"] = timed_requests(api, range(1, args.warm_runs + 1), args)
+            if res["warm"]:
+                res["warm_median_s"] = round(statistics.median(w["wall_s"] for w in res["warm"]), 3)
         info = post(api, {"input": {"action": "info"}}, timeout_s=60).get("output") or {}
         res["fast_path"] = info.get("fast_path")
     except Exception as exc:
@@ -245,6 +245,47 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         res["phases_s"] = {name: clock.first(text) for name, text in PHASES}
         res["log_tail"] = [line for _, line in clock.lines[-5:]]
     return res
+
+
+def compiled_calls(status_url: str) -> int:
+    """Block calls the worker's ComfyUI has run through compiled blocks so far (comfy_nodes/flux_fast status)."""
+    import requests
+
+    try:
+        body = requests.get(status_url, timeout=10).json()
+    except Exception:
+        return 0
+    return sum((c.get("block_calls") or {}).get("compiled", 0) for c in body.get("compile") or [])
+
+
+def back_to_back(api: str, status_url: str, t0: float, args) -> dict[str, Any]:
+    """Requests one after the other from the first image on, as a scale-up's queue sends them, until
+    --compiled-runs of them ran compiled or --load-window-s passed. Each request: its wall time, KSampler time,
+    whether its sampling ran through the compiled blocks, and whether it failed (a failure is counted, not fatal)."""
+    done, failures, index = [], [], 1
+    before = compiled_calls(status_url)
+    while time.perf_counter() - t0 < args.load_window_s:
+        t = time.perf_counter()
+        try:
+            out = image_of(post(api, request_body(index, args), timeout_s=600))
+        except Exception as exc:
+            failures.append({"at_s": round(t - t0, 2), "error": str(exc)[:500]})
+            index += 1
+            continue
+        now = compiled_calls(status_url)
+        done.append({"at_s": round(t - t0, 2), "wall_s": round(time.perf_counter() - t, 3),
+                     "compiled": now > before, **summarize_timings(out)})
+        before, index = now, index + 1
+        if sum(d["compiled"] for d in done) >= args.compiled_runs:
+            break
+    eager = [d for d in done if not d["compiled"]]
+    compiled = [d for d in done if d["compiled"]]
+    first_compiled = next((d for d in done if d["compiled"]), None)
+    return {"warm": eager, "compiled": compiled, "failures": failures, "requests": len(done) + len(failures),
+            "requests_before_compiled": done.index(first_compiled) if first_compiled else len(done),
+            "compiled_ready_at_s": first_compiled["at_s"] if first_compiled else None,
+            "warm_median_s": round(statistics.median(d["wall_s"] for d in eager), 3) if eager else None,
+            "compiled_median_s": round(statistics.median(d["wall_s"] for d in compiled), 3) if compiled else None}
 
 
 def timed_requests(api: str, indices: range, args) -> list[dict]:
@@ -316,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup-steps", type=int, default=2)
     p.add_argument("--warm-runs", type=int, default=2)
     p.add_argument("--compiled-runs", type=int, default=3)
-    p.add_argument("--compile-wait-s", type=float, default=120)
+    p.add_argument("--load-window-s", type=float, default=150,
+                   help="from start.sh's launch: how long back-to-back requests wait for the compiled path")
     p.add_argument("--start-timeout-s", type=float, default=300)
     p.add_argument("--port", type=int, default=18300)
     p.add_argument("--tcmalloc", type=Path, default=None, help="libtcmalloc_minimal.so.4 (the image preloads it)")
@@ -341,13 +383,15 @@ def main(argv: list[str] | None = None) -> int:
     results["_disk"] = disk_rate(model_files(args.comfyui))
     if args.prime:  # bytecode for every module both processes import, and the files in the page cache
         results["_prime"] = run_variant("prime", VARIANTS["baseline"], argparse.Namespace(
-            **{**vars(args), "warm_runs": 0, "compiled_runs": 0, "steps": 1}), env_base, args.work)
+            **{**vars(args), "warm_runs": 0, "compiled_runs": 0, "load_window_s": 0, "steps": 1}), env_base, args.work)
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
         print(f"=== {name}", flush=True)
         results[name] = run_variant(name, VARIANTS[name], args, env_base, args.work)
         r = results[name]
-        print(f"    ready {r.get('ready_s')} s, first image {r.get('first_image_s')} s, warm {r.get('warm_median_s')} s, "
-              f"compiled {r.get('compiled_median_s')} s (ready at {r.get('compiled_ready_at_s')} s) "
+        print(f"    ready {r.get('ready_s')} s, first image {r.get('first_image_s')} s (compiled: "
+              f"{(r.get('first_request') or {}).get('compiled')}), eager {r.get('warm_median_s')} s x "
+              f"{len(r.get('warm') or [])}, compiled {r.get('compiled_median_s')} s from {r.get('compiled_ready_at_s')} s "
+              f"after {r.get('requests_before_compiled')} requests, failures {len(r.get('failures') or [])} "
               f"{r.get('error', '')}", flush=True)
         (args.out / "coldstart.json").write_text(json.dumps(results, indent=1))
         shutil.copy(args.work / name / "worker.log", args.out / f"coldstart-{name}.log")
@@ -365,29 +409,30 @@ def render(results: dict[str, Any], title: str) -> list[str]:
              f"{results.get('_args', {}).get('steps', '?')} steps; disk sequential read "
              f"{disk.get('gib_per_s', '?')} GiB/s ({disk.get('gib', '?')} GiB in {disk.get('seconds', '?')} s, one reader).",
              "",
-             "| variant | page cache | ready (API takes jobs) | first image | first request: queued / KSampler | "
-             "requests before the compiled path | compiled path from | requests after | compile (of it paused) | artifacts |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| variant | page cache | ready (API takes jobs) | first image | first request: KSampler (compiled?) | "
+             "requests before the compiled path | compiled path from | failed requests | eager request (median) | "
+             "compiled request (median) | compiled blocks |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         if name.startswith("_") or not isinstance(r, dict):
             continue
         first = r.get("first_request") or {}
-        warm = [w["wall_s"] for w in r.get("warm") or []]
-        compiled = [w["wall_s"] for w in r.get("compiled") or []]
         comp = ((r.get("fast_path") or {}).get("compile") or [{}])[0] if r.get("fast_path") else {}
-        paused = comp.get("reason", "").split(", ")[-1].split(" of it")[0] if "paused" in comp.get("reason", "") else ""
-        arts = comp.get("artifacts", "")
-        arts = "loaded" if arts.startswith("loaded") else ("saved" if "saved" in arts else "-")
+        arts = comp.get("artifacts", "-")
+        if comp.get("load_s") is not None:
+            arts = f"{arts}; loaded in {comp['load_s']} s"
+        shipped = r.get("shipped")
+        compiled_flag = {True: "yes", False: "no"}.get(first.get("compiled"), "-")
         lines.append(
             f"| {name} | {'dropped' if r.get('cold_disk') else 'warm'} | {_s(r.get('ready_s'))} | "
-            f"{_s(r.get('first_image_s'))} | {_s(first.get('queued_s'))} / {_s((first.get('nodes_s') or {}).get('KSampler'))} | "
-            f"{', '.join(_s(w) for w in warm) or '-'} | {_s(r.get('compiled_ready_at_s'))} | "
-            f"{', '.join(_s(w) for w in compiled) or (', '.join(_s(w) for w in warm) if not r.get('shipped') else '-')} | "
-            f"{_s(comp.get('compile_s'))}{f' ({paused})' if paused else ''} | {arts} |"
+            f"{_s(r.get('first_image_s'))} | {_s((first.get('nodes_s') or {}).get('KSampler'))} ({compiled_flag}) | "
+            f"{_s(r.get('requests_before_compiled')) if shipped else '-'} | {_s(r.get('compiled_ready_at_s'))} | "
+            f"{len(r.get('failures') or [])} of {r.get('requests', len(r.get('warm') or [])) + 1} | "
+            f"{_s(r.get('warm_median_s'))} | {_s(r.get('compiled_median_s'))} | {arts if shipped else '-'} |"
             + (f" ERROR {r['error'][:120]}" if r.get("error") else ""))
     lines += ["", "| variant | prefetch done | ComfyUI listening | API listening | T5 load asked | DiT load asked | "
-              "models loaded (upcast) | warm-up done (or gave way) | compiled ready |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "models loaded (upcast) | warm-up done (or gave way) | build started | compiled blocks loaded |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         if name.startswith("_") or not isinstance(r, dict):
             continue
@@ -397,7 +442,7 @@ def render(results: dict[str, Any], title: str) -> list[str]:
                      f"{_s(p.get('dit_load_requested'))} | {_s(p.get('upcast_done'))} | "
                      f"{_s(p.get('warmup_done')) if p.get('warmup_done') else ''}"
                      f"{' (gave way ' + _s(p.get('warmup_gave_way')) + ')' if p.get('warmup_gave_way') else ''} | "
-                     f"{_s(p.get('compiled_ready'))} |")
+                     f"{_s(p.get('build_started'))} | {_s(p.get('compiled_ready'))} |")
     return lines
 
 

@@ -128,18 +128,20 @@ def test_coldstart_report_shows_the_callers_view_and_the_phases():
                      "first_request": {"queued_s": 0.0, "nodes_s": {"KSampler": 10.16}},
                      "warm": [{"wall_s": 7.79}], "phases_s": {"comfyui_listening": 9.74}},
         "shipped-colddisk": {"shipped": True, "cold_disk": True, "ready_s": 15.6, "first_image_s": 31.6,
-                             "first_request": {"queued_s": 6.3, "nodes_s": {"KSampler": 5.71}},
-                             "warm": [{"wall_s": 8.26}], "compiled": [{"wall_s": 4.82}], "compiled_ready_at_s": 62.96,
-                             "fast_path": {"compile": [{"compile_s": 42.37, "artifacts": "loaded 5.6 MiB ...",
-                                                        "reason": "compiled in the background in 42.37 s, 15.9 s of it paused for sampling runs"}]},
-                             "phases_s": {"prefetch_done": 12.44, "compiled_ready": 62.96}},
+                             "first_request": {"queued_s": 6.3, "nodes_s": {"KSampler": 5.71}, "compiled": True},
+                             "warm": [], "compiled": [{"wall_s": 4.82}], "compiled_ready_at_s": 31.7,
+                             "requests_before_compiled": 0, "requests": 3, "failures": [{"error": "x"}],
+                             "compiled_median_s": 4.82,
+                             "fast_path": {"compile": [{"artifacts": "9.1 MiB from the shared folder", "load_s": 0.41}]},
+                             "phases_s": {"prefetch_done": 12.44, "compiled_ready": 20.96}},
     }
     text = "\n".join(render(results, "Run X"))
     assert "1.28 GiB/s" in text and "NVIDIA H200" in text
     rows = [line for line in text.splitlines() if line.startswith("| shipped-colddisk |")]
     assert len(rows) == 2                                   # the caller's view, then the phases
-    assert "| dropped | 15.60 | 31.60 | 6.30 / 5.71 |" in rows[0] and "42.37 (15.9 s)" in rows[0] and "| loaded |" in rows[0]
-    assert "| 12.44 |" in rows[1] and "| 62.96 |" in rows[1]
+    assert "| dropped | 15.60 | 31.60 | 5.71 (yes) | 0 | 31.70 | 1 of 4 |" in rows[0]
+    assert "from the shared folder; loaded in 0.41 s" in rows[0]
+    assert "| 12.44 |" in rows[1] and "| 20.96 |" in rows[1]
     assert "| baseline | warm | 10.35 | 25.58 |" in text
 
 
