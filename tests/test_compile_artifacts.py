@@ -111,3 +111,20 @@ def test_folders_from_the_environment():
     assert [(f.label, f.trusted, f.usable) for f in found] == [("baked", True, True), ("shared", False, True)]
     unsigned = folders({"FLUX_FAST_ARTIFACTS_DIR": "/runpod-volume/.cache/flux-fast"})
     assert [(f.label, f.usable) for f in unsigned] == [("shared", False)]
+
+
+def test_bake_copies_only_what_it_can_verify_and_signs_for_its_destination(tmp_path):
+    from tools.bake_compiled_blocks import copy_artifacts
+
+    run_secret = b"this bake run's own"
+    source = ArtifactFolder(tmp_path / "run", trusted=False, secret=run_secret)
+    source.write(KEY, _packages())
+    (tmp_path / "run" / "planted.json").write_text(json.dumps({"format": 2, "key": "planted", "lists": {}}))
+    image = ArtifactFolder(tmp_path / "image", trusted=True)
+    said = copy_artifacts(source, image)
+    assert any("published" in line for line in said) and any("planted: skipped" in line for line in said)
+    assert image.read(KEY)[0]["double_blocks"].data == _packages()["double_blocks"].data
+    volume = ArtifactFolder(tmp_path / "volume", trusted=False, secret=SECRET)
+    copy_artifacts(ArtifactFolder(tmp_path / "run", trusted=False, secret=run_secret), volume)
+    assert volume.read(KEY)[0] is not None                       # signed with the endpoint's secret
+    assert ArtifactFolder(tmp_path / "volume", trusted=False, secret=b"other").read(KEY)[0] is None
