@@ -133,7 +133,9 @@ COPY handler/ /worker/handler/
 COPY workflows/ /worker/workflows/
 COPY comfy_nodes/ /worker/comfy_nodes/
 COPY models.txt extra_model_paths.yaml start.sh /worker/
-# Compiled kernels for the GPUs the image was baked on, if any (compile-artifacts/README.md); others compile.
+# The deployer's one-off build of the compiled blocks (python -m tools.bake_compiled_blocks; compile-artifacts/README.md).
+COPY tools/__init__.py tools/bake_compiled_blocks.py /worker/tools/
+# Compiled FLUX blocks for the GPUs the image was baked on, if any (compile-artifacts/README.md); others build theirs.
 COPY compile-artifacts/ /worker/compile-artifacts/
 
 # UI-format workflows go where the ComfyUI GUI lists saved workflows (Workflows sidebar).

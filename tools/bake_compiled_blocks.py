@@ -45,6 +45,14 @@ def copy_artifacts(source: ArtifactFolder, destination: ArtifactFolder) -> list[
     return said
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _get(url: str, timeout: float = 10) -> dict:
     import requests
 
@@ -53,8 +61,6 @@ def _get(url: str, timeout: float = 10) -> dict:
 
 def bake(args: argparse.Namespace) -> int:
     import requests
-
-    from tools.soak import free_port
 
     work = Path(tempfile.mkdtemp(prefix="flux-fast-bake-"))
     secret = secrets.token_hex(32)                 # this run's own: nothing outside it can sign for it
