@@ -2,8 +2,9 @@
 
 Jobs are taken as soon as ComfyUI answers and the shipped workflows check out. The warm-up (WARMUP_STEPS,
 handler/warmup.py) runs beside the Runpod loop, not before it: its prompt loads the models while no job is there
-yet, and the first job to arrive cancels whatever of it is left. torch.compile happens in the background inside
-ComfyUI (comfy_nodes/flux_fast/background_compile.py), so no job waits for a compile.
+yet, and the first job to arrive cancels whatever of it is left. The fast path's compiled blocks are built in a
+process of their own and only loaded by ComfyUI (comfy_nodes/flux_fast/compiled_blocks.py), so no job waits for a
+compile.
 
 The runpod SDK parses its own flags from sys.argv (`--rp_serve_api`, `--rp_api_port`, `--test_input`, ...), so
 this module takes none of its own. Exit codes: 2 bad configuration, 1 ComfyUI not usable or a failed warm-up

@@ -9,7 +9,8 @@ the warm-up is still loading. Queued behind it, that job waited for the warm-up'
 (1.9 s of the first image in bench.coldstart run 4), work whose only purpose was to make a later job faster. So the
 first job cancels the warm-up's ComfyUI prompt: deleted while still queued, interrupted while running (ComfyUI
 stops at the next node or sampling step). What it already loaded stays loaded and cached, and the job loads the
-rest itself. The fast path captures what it compiles from whichever model call comes first (background_compile.py).
+rest itself. Its sampling run is also where the fast path finds its compiled blocks, or starts building them in a
+child process on the first worker of a GPU model (comfy_nodes/flux_fast/compiled_blocks.py).
 
 Shapes: WARMUP_STEPS steps of the default workflow at each WARMUP_SIZES entry (Settings). A warm-up that fails on
 its own (not because it gave way) means this worker cannot generate: `on_failure` ends it.
@@ -82,14 +83,13 @@ class WarmUp:
 
 def warm_up(worker: Any, settings: Settings, stop: Callable[[], bool] = lambda: False) -> bool:
     """Run the default workflow with few steps, once per WARMUP_SIZES entry, so the models are on the GPU before
-    the first job needs them and the fast path captures the inputs it compiles its blocks for (in the background,
-    see background_compile.py). One size covers every size (the blocks compile with dynamic shapes); more entries
-    are for workflows of your own whose compiled graphs are per shape.
+    the first job needs them and the fast path loads its compiled blocks (or starts building them in a child
+    process). One size covers every size (the blocks take any batch, size and prompt length); more entries are for
+    workflows of your own that benefit from loading at another size.
 
     No second run at the same size: a card that swaps models (16 GB) reaches another model state on its second
-    generation, which the compiled blocks refuse to recompile for inside a request; that run goes eager and the
-    recompile happens in the background. Returns whether every run succeeded; `stop()` true ends it early (the
-    first job arrived), and what was cut short then is not a failure.
+    generation, whose blocks are built or loaded then like any other state's. Returns whether every run succeeded;
+    `stop()` true ends it early (the first job arrived), and what was cut short then is not a failure.
     """
     for index, (width, height) in enumerate(settings.warmup_sizes):
         if stop():
