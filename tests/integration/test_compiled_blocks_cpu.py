@@ -1,0 +1,181 @@
+"""The serving side of the compiled blocks (comfy_nodes/flux_fast/compiled_blocks.py) against ComfyUI's own FLUX model
+class, on the CPU, in-process: what a caller would notice is the image, so each test compares the compiled model
+call with the eager one.
+
+One AOTInductor build of a small FLUX (ComfyUI's classes, hidden size 256) serves every test; it runs through
+aot_build.py as a worker's child process would run it. Needs torch and a ComfyUI checkout (COMFYUI_PATH).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the compiled blocks need torch (the integration environment)")
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
+              hidden_size=256, mlp_ratio=4.0, num_heads=4, depth=2, depth_single_blocks=2, axes_dim=[16, 24, 24],
+              theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True, txt_ids_dims=[])
+
+
+@pytest.fixture(scope="module")
+def comfy(comfyui_path):
+    sys.path[:0] = [str(comfyui_path), str(REPO / "comfy_nodes")]
+    import comfy.options
+
+    comfy.options.enable_args_parsing()
+    argv, sys.argv = sys.argv, ["main.py", "--cpu"]
+    try:
+        import comfy.model_management  # noqa: F401
+        import comfy.ops
+        from comfy.ldm.flux.model import Flux
+    finally:
+        sys.argv = argv
+    return Flux
+
+
+def _model(Flux, seed: int = 0):
+    import comfy.ops
+
+    model = Flux(**CONFIG, dtype=torch.bfloat16, device="cpu", operations=comfy.ops.manual_cast)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            p.requires_grad_(False)
+    return model.eval()
+
+
+def _inputs(batch: int, height: int, width: int, txt: int, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 16, height // 8, width // 8, generator=g).to(torch.bfloat16)
+    ctx = torch.randn(batch, txt, 4096, generator=g).to(torch.bfloat16)
+    y = torch.randn(batch, 768, generator=g).to(torch.bfloat16)
+    t = torch.full((batch,), 0.6, dtype=torch.bfloat16)
+    return (x, t, ctx), {"y": y, "guidance": torch.full((batch,), 3.5, dtype=torch.bfloat16)}
+
+
+def _compiled(Flux, folder: Path, env_extra: dict | None = None):
+    from flux_fast import policy
+    from flux_fast.compiled_blocks import CompiledBlocks
+
+    plan = policy.make_plan("bf16", True, "auto", {"FLUX_FAST_ON_CPU": "1"})
+    env = {"FLUX_FAST_BAKED_ARTIFACTS_DIR": str(folder), **(env_extra or {})}
+    return CompiledBlocks(plan, "bf16", torch.device("cpu"), torch.bfloat16, Flux, CONFIG, "test", env=env)
+
+
+def _run(compiled, model, args, kwargs):
+    compiled.begin_run()
+    try:
+        with torch.inference_mode():
+            return compiled.model_call(lambda *a, **k: model(*a, **k), model, args, kwargs)
+    finally:
+        compiled.end_run()
+
+
+def _rel(a, b) -> float:
+    return ((a.float() - b.float()).norm() / b.float().norm()).item()
+
+
+@pytest.fixture(scope="module")
+def baked(comfy, comfyui_path, tmp_path_factory):
+    """The packages for the small model's served state, built by aot_build.py in a child process, in a baked folder."""
+    from flux_fast import compiled_blocks
+    from flux_fast.artifacts import ArtifactFolder, Package
+
+    Flux = comfy
+    model = _model(Flux)
+    compiled = _compiled(Flux, tmp_path_factory.mktemp("unused"))
+    spec = compiled._spec(model)
+    spec["comfy_argv"] = ["--cpu"]            # the server's flags; this process is pytest
+    key = compiled._key(spec)
+    work = tmp_path_factory.mktemp("build")
+    (work / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
+                           str(comfyui_path), "--spec", str(work / "spec.json"), "--out", str(work / "out")],
+                          capture_output=True, text=True, timeout=900, cwd=comfyui_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads((work / "out" / "build.json").read_text())
+    packages = {n: Package(n, (work / "out" / e["file"]).read_bytes(), e["inputs"]) for n, e in report["lists"].items()}
+    folder = tmp_path_factory.mktemp("baked")
+    ArtifactFolder(folder, trusted=True).write(key, packages)
+    compiled_blocks._PACKAGES.clear()
+    return folder, key
+
+
+@pytest.mark.parametrize("batch,height,width,txt", [(1, 256, 128, 16), (2, 128, 384, 77), (3, 64, 64, 5)])
+def test_any_batch_size_and_prompt_length_runs_compiled_and_matches_eager(comfy, baked, batch, height, width, txt):
+    model = _model(comfy)
+    args, kwargs = _inputs(batch, height, width, txt)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    compiled = _compiled(comfy, baked[0])
+    out = _run(compiled, model, args, kwargs)
+    assert compiled.state == "compiled", compiled.status()
+    assert compiled.counts == {"compiled": 4, "eager": 0}          # 2 double + 2 single blocks, one model call
+    assert _rel(out, eager) < 0.02, _rel(out, eager)                # bf16 rounding, not another image
+    assert compiled.status()["dynamo_frames"] == 0
+
+
+def test_replaced_weights_are_rebound_and_a_block_with_weight_functions_runs_eager(comfy, baked):
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    compiled = _compiled(comfy, baked[0])
+    _run(compiled, model, args, kwargs)
+    # a LoRA as ComfyUI applies it to a loaded model: a new Parameter in place of the old one
+    linear = model.double_blocks[1].img_attn.qkv
+    linear.weight = torch.nn.Parameter(linear.weight.detach() * 1.5, requires_grad=False)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    out = _run(compiled, model, args, kwargs)
+    assert _rel(out, eager) < 0.02 and compiled.counts["eager"] == 0
+    # a LoRA applied per call (a weight function, as in ComfyUI's low-VRAM patching): that block runs eager, alone
+    model.single_blocks[0].linear2.weight_function = [lambda w: w * 0.5]
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    before = dict(compiled.counts)
+    out = _run(compiled, model, args, kwargs)
+    assert compiled.counts["eager"] - before["eager"] == 1 and compiled.counts["compiled"] - before["compiled"] == 3
+    assert _rel(out, eager) < 0.02
+
+
+def test_a_call_the_package_was_not_built_for_runs_the_eager_block(comfy, baked):
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    calls = []
+    compiled = _compiled(comfy, baked[0])
+    patches = {"attn1_output_patch": [lambda attn, extra: calls.append(1) or attn * 0.5]}
+    kwargs = {**kwargs, "transformer_options": {"patches": patches}}
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    calls.clear()
+    out = _run(compiled, model, args, kwargs)
+    assert len(calls) == 4 and compiled.counts["compiled"] == 0          # every block ran the caller's patch
+    assert torch.equal(out, eager)
+
+
+def test_a_package_that_computes_wrong_is_set_aside_and_the_model_serves_eager(comfy, baked, monkeypatch):
+    from flux_fast import compiled_blocks
+
+    folder, key = baked
+    scratch = folder.parent / "wrong"
+    scratch.mkdir(exist_ok=True)
+    for f in folder.iterdir():
+        (scratch / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(compiled_blocks, "CHECK_TOLERANCE", 0.0)    # bf16 rounding now counts as "computes wrong"
+    monkeypatch.setattr(compiled_blocks, "_PACKAGES", {})
+    monkeypatch.setattr(compiled_blocks, "_FAILED", {})
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    compiled = _compiled(comfy, scratch)
+    out = _run(compiled, model, args, kwargs)
+    assert compiled.state == "failed" and "differs from the eager block" in compiled.reason, compiled.status()
+    assert torch.equal(out, eager)                                  # the job still got its image
+    assert (scratch / f"{key}.json.rejected").exists() and not (scratch / f"{key}.json").exists()
