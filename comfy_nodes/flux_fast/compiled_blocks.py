@@ -55,6 +55,8 @@ ARG_NAMES = {"double_blocks": ("img", "txt", "vec", "pe"), "single_blocks": ("x"
 ALLOWED_NONE = {"attn_mask", "modulation_dims", "modulation_dims_img", "modulation_dims_txt"}
 MAX_BATCH, MAX_TOKENS = 64, 1 << 16
 CHECK_TOLERANCE = 0.05        # rel. L2 between a package and the eager block on the load check (bf16: ~0.003)
+BUILD_VRAM_BYTES = 3 * 2**30  # free device memory the build's child process needs (one block of each type, a CUDA
+                              # context, example activations); with less, the build waits for a later run
 
 _LIVE: "weakref.WeakSet[CompiledBlocks]" = weakref.WeakSet()
 # Per process, by key: ComfyUI re-creates the patched model whenever the graph above FluxFastPatch changes (another
@@ -446,6 +448,14 @@ class CompiledBlocks:
             if any(b.poll() == "running" for b in _BUILDS.values()):
                 self.state, self.reason = "waiting", f"{where}; another build runs first (one at a time)"
                 return "eager"
+            if self.device.type == "cuda":
+                free = torch.cuda.mem_get_info(self.device)[0]
+                if free < BUILD_VRAM_BYTES:
+                    self.state, self.reason = "waiting", (
+                        f"{where}; the build needs {BUILD_VRAM_BYTES / 2**30:.0f} GiB of free GPU memory beside the "
+                        f"served models and {free / 2**30:.1f} GiB are free: bake the packages for this GPU "
+                        "(tools.bake_compiled_blocks) or retried at the next run")
+                    return "eager"
             try:
                 _BUILDS[key] = _Build(spec, key)
             except OSError as exc:
