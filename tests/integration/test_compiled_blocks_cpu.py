@@ -179,3 +179,34 @@ def test_a_package_that_computes_wrong_is_set_aside_and_the_model_serves_eager(c
     assert compiled.state == "failed" and "differs from the eager block" in compiled.reason, compiled.status()
     assert torch.equal(out, eager)                                  # the job still got its image
     assert (scratch / f"{key}.json.rejected").exists() and not (scratch / f"{key}.json").exists()
+
+
+def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_eager(comfy, comfyui_path, tmp_path):
+    """Where the bf16 upcast does not fit (24 GB cards), the weights stay fp8 and ComfyUI casts each one per call:
+    another model state, so another key and package, which casts inside the compiled block."""
+    from flux_fast.artifacts import ArtifactFolder, Package
+
+    model = _model(comfy)
+    with torch.no_grad():
+        for block in [*model.double_blocks, *model.single_blocks]:
+            for module in block.modules():
+                if isinstance(module, torch.nn.Linear):
+                    module.weight.data = module.weight.data.to(torch.float8_e4m3fn)
+    compiled = _compiled(comfy, tmp_path / "baked")
+    spec = compiled._spec(model)
+    assert spec["lists"]["double_blocks"]["params"]["img_attn.qkv.weight"] == "float8_e4m3fn"
+    spec["comfy_argv"] = ["--cpu"]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
+                           str(comfyui_path), "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=900, cwd=comfyui_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "build.json").read_text())
+    packages = {n: Package(n, (tmp_path / "out" / e["file"]).read_bytes(), e["inputs"]) for n, e in report["lists"].items()}
+    ArtifactFolder(tmp_path / "baked", trusted=True).write(compiled._key(spec), packages)
+    args, kwargs = _inputs(1, 128, 256, 20)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    out = _run(compiled, model, args, kwargs)
+    assert compiled.state == "compiled" and compiled.counts == {"compiled": 4, "eager": 0}, compiled.status()
+    assert _rel(out, eager) < 0.02, _rel(out, eager)
