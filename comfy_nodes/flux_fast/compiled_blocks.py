@@ -332,6 +332,7 @@ class CompiledBlocks:
         self.folders: list[ArtifactFolder] = folders(env)
         self.fields = build_fields(plan, compute, device)
         self.lists: dict[str, _ListRunners] = {}       # the loaded runners (for `self.key`)
+        self._stand_ins: dict[str, tuple[torch.nn.ModuleList, torch.nn.ModuleList]] = {}   # eager list -> _Blocks
         self.key: str | None = None
         self.expected: dict[str, dict[str, str]] = {}
         self.wanted: str | None = None                   # the key the last run asked for
@@ -373,9 +374,12 @@ class CompiledBlocks:
         try:
             for name, runners in self.lists.items():
                 eager = getattr(diffusion_model, name)
+                stand_ins = self._stand_ins.get(name)
+                if stand_ins is None or stand_ins[0] is not eager:      # built once per eager list
+                    stand_ins = self._stand_ins[name] = (eager, torch.nn.ModuleList(
+                        _Block(runners, i, block, self.counts) for i, block in enumerate(eager)))
                 swapped[name] = eager
-                setattr(diffusion_model, name, torch.nn.ModuleList(
-                    _Block(runners, i, block, self.counts) for i, block in enumerate(eager)))
+                setattr(diffusion_model, name, stand_ins[1])
             return executor(*args, **kwargs)
         finally:
             for name, eager in swapped.items():
@@ -500,7 +504,7 @@ class CompiledBlocks:
             log.warning("flux_fast: %s", _FAILED[key])
             self.state, self.reason = "failed", _FAILED[key]
             return "eager"
-        self.key, self.lists = key, lists
+        self.key, self.lists, self._stand_ins = key, lists, {}
         self.expected = {name: spec["lists"][name]["params"] for name in lists}
         self.load_s = round(time.perf_counter() - started, 2)
         self.artifacts = where
