@@ -13,8 +13,8 @@ SECRET = b"endpoint-secret"
 
 def _packages(tag: bytes = b"") -> dict[str, Package]:
     inputs = [{"ndim": 3, "dtype": "bfloat16", "shape": [2, 96, 3072], "dynamic": [0, 1]}]
-    return {"double_blocks": Package("double_blocks", b"\x7fELF double" + tag * 100, inputs),
-            "single_blocks": Package("single_blocks", b"\x7fELF single" + tag * 100, inputs)}
+    return {"double_blocks": Package("double_blocks", b"\x7fELF double" + tag * 100, inputs, ("img_mod.lin.weight",)),
+            "single_blocks": Package("single_blocks", b"\x7fELF single" + tag * 100, inputs, ("linear1.weight",))}
 
 
 def test_signed_round_trip_through_the_shared_folder(tmp_path):
@@ -24,6 +24,7 @@ def test_signed_round_trip_through_the_shared_folder(tmp_path):
     assert packages is not None, why
     assert packages["double_blocks"].data == _packages()["double_blocks"].data
     assert packages["single_blocks"].inputs[0]["dynamic"] == [0, 1]
+    assert packages["double_blocks"].weights == ("img_mod.lin.weight",)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]     # no temporary file left behind
 
 
@@ -119,7 +120,7 @@ def test_bake_copies_only_what_it_can_verify_and_signs_for_its_destination(tmp_p
     run_secret = b"this bake run's own"
     source = ArtifactFolder(tmp_path / "run", trusted=False, secret=run_secret)
     source.write(KEY, _packages())
-    (tmp_path / "run" / "planted.json").write_text(json.dumps({"format": 2, "key": "planted", "lists": {}}))
+    (tmp_path / "run" / "planted.json").write_text(json.dumps({"format": 3, "key": "planted", "lists": {}}))
     image = ArtifactFolder(tmp_path / "image", trusted=True)
     said = copy_artifacts(source, image)
     assert any("published" in line for line in said) and any("planted: skipped" in line for line in said)

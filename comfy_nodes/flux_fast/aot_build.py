@@ -8,9 +8,11 @@ installed as a submodule`) and starved the compile under load. Here PyTorch's re
    served model's config, with random weights of the served parameters' dtypes (the weights are not baked in);
 2. `torch.export` traces it with a dynamic batch and dynamic token counts, so one artifact serves every image size,
    prompt length and batch;
-3. AOTInductor compiles it to a `.pt2` package with `package_constants_in_so=False`; the serving process loads the
-   package once per block and binds that block's own parameters to it (compiled_blocks.py), so LoRA patches, the bf16
-   copies and reloads are rebinds, never recompiles.
+3. AOTInductor compiles it to a `.pt2` package. The block's parameters are inputs of the program, not constants:
+   the package holds no weights, and the serving process passes each block's own current tensors on every call
+   (compiled_blocks.py), so LoRA patches, the bf16 copies and reloads need nothing at all, never a recompile. (PyTorch's
+   recipe binds weights as user-managed constants instead, with `package_constants_in_so=False`; with torch 2.11
+   such a CUDA package crashed the process while loading, on an H100.)
 
 What is traced is the block as the fast path serves it: weights resident in the compute dtype (or fp8 with the
 fp8 row-wise forward of `compute = fp8_rowwise`), no transformer patches, no attention mask, and the attention
@@ -24,7 +26,8 @@ Spec (JSON, written by the serving process; see compiled_blocks.block_spec):
      "lists": {"double_blocks": {"params": {"img_mod.lin.weight": "bfloat16", ...}}, "single_blocks": {...}}}
 
 Run: python <this file> --comfyui COMFYUI_ROOT --spec SPEC.json --out DIR [--log-level INFO]
-Writes DIR/<list>.pt2 for each block list and DIR/build.json ({"lists": {...: {"file", "inputs", "seconds"}}}).
+Writes DIR/<list>.pt2 for each block list and DIR/build.json ({"lists": {...: {"file", "weights", "inputs", ...}}}):
+`weights` names the parameters the program takes after the activations, in order.
 """
 
 from __future__ import annotations
@@ -130,27 +133,21 @@ def _cast_where_stored_narrower(block: Any, io_dtype: Any) -> None:
         module.forward = forward
 
 
-def _wrappers():
-    """The export's modules: a block called the way the FLUX model calls it, minus the options it does not read."""
+def _call_module(name: str, block: Any, weights: list[str]) -> Any:
+    """The export's module: one block called as the FLUX model calls it (minus the options it does not read), with
+    its parameters as trailing inputs. The block is not a submodule, so the program has no constants at all: the
+    package carries no weights, and the serving process passes each block's own current tensors on every call."""
     import torch
 
-    class DoubleCall(torch.nn.Module):
-        def __init__(self, block):
-            super().__init__()
-            self.block = block
+    n_acts = 4 if name == "double_blocks" else 3
 
-        def forward(self, img, txt, vec, pe):
-            return self.block(img, txt, vec, pe, transformer_options={})
+    class BlockCall(torch.nn.Module):
+        def forward(self, *inputs):
+            acts, params = inputs[:n_acts], inputs[n_acts:]
+            return torch.func.functional_call(block, dict(zip(weights, params)), acts,
+                                              {"transformer_options": {}}, strict=True)
 
-    class SingleCall(torch.nn.Module):
-        def __init__(self, block):
-            super().__init__()
-            self.block = block
-
-        def forward(self, x, vec, pe):
-            return self.block(x, vec, pe, transformer_options={})
-
-    return DoubleCall, SingleCall
+    return BlockCall()
 
 
 def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[tuple, dict]:
@@ -197,27 +194,33 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     if spec.get("attention") and spec["attention"] != picked:
         raise RuntimeError(f"the server attends with {spec['attention']} but this process picked {picked}: "
                            "the build would not compute what the server does")
-    DoubleCall, SingleCall = _wrappers()
     report: dict[str, Any] = {"lists": {}, "torch": torch.__version__}
     for name, block in one_block_each(spec).items():
         started = time.perf_counter()
-        module = (DoubleCall if name == "double_blocks" else SingleCall)(block).eval()
+        weights = [n for n, _ in block.named_parameters()]
+        module = _call_module(name, block, weights).eval()
         args, dynamic = example_inputs(name, block, io_dtype, device)
+        params = tuple(p.detach() for _, p in block.named_parameters())
+        args, dynamic = args + params, {"args": dynamic["args"] + (None,) * len(params)}
         training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
         try:
             with torch.inference_mode(False), torch.no_grad():
-                program = torch.export.export(module, args, dynamic_shapes=dynamic["args"], strict=False)
+                # forward(*inputs): the one positional parameter's dynamic shapes, one entry per input
+                program = torch.export.export(module, args, dynamic_shapes=(dynamic["args"],), strict=False)
         finally:
             mm.in_training = training
         exported = time.perf_counter()
         path = out / f"{name}.pt2"
-        configs: dict[str, Any] = {"aot_inductor.package_constants_in_so": False}
+        if program.state_dict or program.constants:
+            raise RuntimeError(f"{name}: the exported block holds constants: {sorted(program.state_dict)[:5]}")
+        configs: dict[str, Any] = {}
         if spec.get("compile_mode", "default") != "default":
             from torch._inductor import list_mode_options
 
             configs.update(list_mode_options(spec["compile_mode"]))
         torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
-        report["lists"][name] = {"file": path.name, "inputs": describe_inputs(args, dynamic["args"]),
+        report["lists"][name] = {"file": path.name, "weights": weights,
+                                 "inputs": describe_inputs(args[:len(args) - len(params)], dynamic["args"]),
                                  "export_s": round(exported - started, 2),
                                  "compile_s": round(time.perf_counter() - exported, 2)}
         log.info("flux_fast build: %s exported in %.1f s, compiled in %.1f s", name,

@@ -14,7 +14,7 @@ only what its own deployment built:
 * a worker's own builds, from a private temporary folder (aot_build.py's output), before they are published.
 
 Layout of a folder: `<key>.json`, the manifest `{"format", "key", "lists": {list: {"file", "sha256", "bytes",
-"inputs"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`), so a writer
+"inputs", "weights"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`), so a writer
 never changes a file a reader may be reading. Packages are written first, each to a temporary name renamed into
 place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
 packages exist. A manifest whose signature, checksum or format is wrong is renamed `*.rejected` and never read
@@ -36,7 +36,7 @@ from typing import Any
 
 log = logging.getLogger("flux_fast")
 
-FORMAT = 2
+FORMAT = 3
 MANIFEST = ".json"
 
 
@@ -47,6 +47,7 @@ class Package:
     list_name: str
     data: bytes
     inputs: list[dict[str, Any]]
+    weights: tuple[str, ...] = ()       # the block's parameters the program takes after `inputs`, in order
 
 
 def _canonical(manifest: dict[str, Any]) -> bytes:
@@ -108,7 +109,7 @@ class ArtifactFolder:
                 return None, self.reject(path, f"package of {name} unreadable ({exc.__class__.__name__})")
             if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
                 return None, self.reject(path, f"package of {name}: checksum mismatch")
-            packages[name] = Package(name, data, list(entry.get("inputs") or []))
+            packages[name] = Package(name, data, list(entry.get("inputs") or []), tuple(entry.get("weights") or ()))
         size = sum(len(p.data) for p in packages.values()) / 2**20
         return packages, f"{size:.1f} MiB from the {self.label} folder"
 
@@ -137,7 +138,8 @@ class ArtifactFolder:
                 file = f"{key}.{digest[:16]}.pt2"
                 if not (self.folder / file).exists():
                     _atomic_write(self.folder / file, package.data)
-                lists[name] = {"file": file, "sha256": digest, "bytes": len(package.data), "inputs": package.inputs}
+                lists[name] = {"file": file, "sha256": digest, "bytes": len(package.data), "inputs": package.inputs,
+                               "weights": list(package.weights)}
             manifest: dict[str, Any] = {"format": FORMAT, "key": key, "lists": lists}
             if not self.trusted:
                 manifest["hmac"] = sign(manifest, self.secret)

@@ -11,18 +11,18 @@ One `CompiledBlocks` per patched model:
    each block list's parameter dtypes and device, as ComfyUI and weights.py left them (bf16 copies on a roomy card,
    fp8 where the upcast was declined). That state and the build (GPU, torch, ComfyUI, attention function, this
    package's source) make the artifact key.
-2. Runners for the key already loaded: used. Else packages from the baked or shared folder (artifacts.py) or from this
-   worker's finished build: every block gets a runner of its list's package bound to its own parameters
-   (`load_constants(user_managed=True)`: pointers, no copy), and block 0 of each list is checked against the eager
-   block on a small input, so a package that loads but computes wrong is set aside. Else a build starts in a child
-   process (one at a time; aot_build.py) and the run stays eager; a later run picks the build up.
+2. Packages for the key already loaded: used. Else packages from the baked or shared folder (artifacts.py) or from
+   this worker's finished build: each list's package is loaded once (its program takes a block's parameters as
+   inputs, after the activations), and block 0 of each list is checked against the eager block on a small input, so
+   a package that loads but computes wrong is set aside. Else a build starts in a child process (one at a time;
+   aot_build.py) and the run stays eager; a later run picks the build up.
 3. A run keeps the path resolved at its first call: one image never mixes paths.
-4. At every model call each block's parameters are compared with what its runner is bound to (data pointer and
-   dtype): ComfyUI sets new parameters when it patches a LoRA, restores backups, reloads or moves weights, and
-   weights.py swaps bf16 copies in and out. A changed block is rebound (pointer writes); a block whose parameters no
-   longer fit the package (another dtype, left on the CPU by a partial load, a LoRA applied per call through weight
-   functions) runs eager on its own. A call the package was not built for (an attention mask, transformer patches,
-   another input dtype or rank) runs the eager block too.
+4. At every model call each block's current parameters are read (ComfyUI sets new ones when it patches a LoRA,
+   restores backups, reloads or moves weights; weights.py swaps bf16 copies in and out) and passed to the package
+   with the block's activations: nothing is bound, so nothing can go stale. A block whose parameters do not fit the
+   package (another dtype, left on the CPU by a partial load, a LoRA applied per call through weight functions)
+   runs eager on its own. A call the package was not built for (an attention mask, transformer patches, another
+   input dtype or rank) runs the eager block too.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def _cpu_model() -> str:
 
 # ---- one block list's runners ---------------------------------------------------------------------------------
 class _ListRunners:
-    """The runners of one block list, one per block, each bound to its own block's parameters."""
+    """One block list's package, loaded once, and for each block the parameters it passes to it on every call."""
 
     def __init__(self, name: str, package: Package, blocks: torch.nn.ModuleList, device: torch.device):
         self.name, self.package, self.device = name, package, device
@@ -158,37 +158,32 @@ class _ListRunners:
         self.dtypes = [getattr(torch, i["dtype"]) for i in self.inputs]
         self.ndims = [i["ndim"] for i in self.inputs]
         self.static = [{d: s for d, s in enumerate(i["shape"]) if d not in i.get("dynamic", ())} for i in self.inputs]
-        self.runners = [_load_runner(package.data, device) for _ in blocks]
-        fqns = self.runners[0].get_constant_fqns()
-        self.targets = []       # per block: [(module, attribute)] in fqn order
+        self.weights = list(package.weights)
+        if not self.weights:
+            raise ValueError("the package names no weights (built by another version)")
+        self.runner = _load_runner(package.data, device)
+        self.targets = []       # per block: [(module, attribute)] in the package's weight order
         self.weighted = []      # per block: its modules that can carry weight functions
         for block in blocks:
             pairs = []
-            for fqn in fqns:
-                path, _, attr = fqn.removeprefix("block.").rpartition(".")
+            for weight in self.weights:
+                path, _, attr = weight.rpartition(".")
                 pairs.append((block.get_submodule(path) if path else block, attr))
             self.targets.append(pairs)
             self.weighted.append([m for m in block.modules() if hasattr(m, "weight_function")])
-        self.fqns = fqns
-        self.bound: list[tuple | None] = [None] * len(blocks)
         self.ok: list[bool] = [False] * len(blocks)
+        self.params: list[list[torch.Tensor]] = [[] for _ in blocks]
 
     def refresh(self, expected: dict[str, str]) -> int:
-        """Rebind blocks whose tensors changed; returns how many blocks can run compiled now."""
+        """Each block's current parameters, and whether the package can take them; returns how many blocks can run
+        compiled in this model call. ComfyUI replaces parameters when it patches a LoRA, restores backups, reloads
+        or moves weights, and weights.py swaps bf16 copies in and out: read afresh on every model call."""
+        want = [getattr(torch, expected[w]) for w in self.weights]
         for i, pairs in enumerate(self.targets):
             tensors = [getattr(m, a) for m, a in pairs]
-            print_ = tuple((t.data_ptr(), t.dtype) for t in tensors)
-            if any(_weight_functions(m) for m in self.weighted[i]):
-                self.ok[i], self.bound[i] = False, None
-                continue
-            if print_ == self.bound[i]:
-                continue
-            fits = all(t.device == self.device and _dtype_name(t.dtype) == expected.get(f.removeprefix("block."))
-                       for t, f in zip(tensors, self.fqns))
-            if fits:
-                self.runners[i].load_constants(dict(zip(self.fqns, tensors)), check_full_update=True,
-                                               user_managed=True)
-            self.ok[i], self.bound[i] = fits, print_ if fits else None
+            fits = all(t is not None and t.device == self.device and t.dtype == d for t, d in zip(tensors, want)) \
+                and not any(_weight_functions(m) for m in self.weighted[i])
+            self.ok[i], self.params[i] = fits, tensors if fits else []
         return sum(self.ok)
 
     def inputs_of(self, args: tuple, kwargs: dict) -> list[torch.Tensor] | None:
@@ -230,7 +225,7 @@ class _ListRunners:
         return values
 
     def call(self, i: int, tensors: list[torch.Tensor]) -> Any:
-        out = self.runners[i].loader.boxed_run(tensors)
+        out = self.runner.loader.boxed_run([*tensors, *self.params[i]])
         return (out[0], out[1]) if self.name == "double_blocks" else out[0]
 
 
@@ -305,8 +300,8 @@ class _Build:
 
     def packages(self, spec: dict[str, Any]) -> dict[str, Package]:
         report = json.loads((self.dir / "out" / "build.json").read_text())
-        return {name: Package(name, (self.dir / "out" / entry["file"]).read_bytes(), entry["inputs"])
-                for name, entry in report["lists"].items()}
+        return {name: Package(name, (self.dir / "out" / entry["file"]).read_bytes(), entry["inputs"],
+                              tuple(entry["weights"])) for name, entry in report["lists"].items()}
 
     def tail(self) -> str:
         try:
@@ -521,7 +516,7 @@ class _BadPackage(RuntimeError):
 def _check(runners: _ListRunners, blocks: torch.nn.ModuleList, io_dtype: torch.dtype) -> str | None:
     """Block 0 through its runner against the eager block on a small input; a sentence if they disagree."""
     if not runners.ok or not runners.ok[0]:
-        return None          # nothing bound yet (e.g. block 0 offloaded): checked when it is
+        return None          # block 0 does not fit the package now (e.g. offloaded): nothing to compare
     g = torch.Generator(device="cpu").manual_seed(0)
     small = [[1, *i["shape"][1:]] for i in runners.inputs]           # batch 1, the build's other sizes
     n_img, n_txt = 16, 8

