@@ -116,6 +116,26 @@ def main() -> int:
         out = call().float()
         compiled.end_run()
         res["rel_l2_vs_eager"] = round(((out - reference).norm() / reference.norm()).item(), 5)
+        # Another size and a batch: the same packages, no build, no recompile (dynamic batch and token count).
+        res["other_shapes"] = []
+        for bw, bh, bb in ((1024, 1024, 1), (args.width, args.height, 2)):
+            xs = torch.randn(bb, 16, bh // 8, bw // 8, generator=g, device=device, dtype=torch.bfloat16)
+            cs = torch.randn(bb, args.txt_tokens, 4096, generator=g, device=device, dtype=torch.bfloat16)
+            ys = torch.randn(bb, 768, generator=g, device=device, dtype=torch.bfloat16)
+            tt = torch.full((bb,), 0.5, device=device, dtype=torch.bfloat16)
+            gg = torch.full((bb,), 3.5, device=device, dtype=torch.bfloat16)
+            ref = model(xs, tt, cs, y=ys, guidance=gg).float()
+            before = dict(compiled.counts)
+            compiled.begin_run()
+            run = lambda: compiled.model_call(lambda *a, **k: model(*a, **k), model, (xs, tt, cs), {"y": ys, "guidance": gg})
+            got = run().float()
+            seconds = timed(run, 3, sync)
+            compiled.end_run()
+            res["other_shapes"].append({
+                "size": [bw, bh], "batch": bb, "compiled_s": seconds,
+                "eager_s": timed(lambda: model(xs, tt, cs, y=ys, guidance=gg), 3, sync),
+                "rel_l2_vs_eager": round(((got - ref).norm() / ref.norm()).item(), 5),
+                "eager_block_calls": compiled.counts["eager"] - before["eager"]})
         lists = compiled.lists
         t = time.perf_counter()
         for _ in range(20):
