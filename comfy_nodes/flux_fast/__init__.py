@@ -114,8 +114,8 @@ def status() -> dict[str, Any]:
     compiled, frames = [], 0
     if f"{__name__}.compiled_blocks" in sys.modules:
         module = sys.modules[f"{__name__}.compiled_blocks"]
-        compiled, frames = module.statuses(), module.dynamo_frames()
-    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "dynamo_frames": frames}
+        compiled, frames = module.statuses(), module.traced_in_process()
+    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "traced_in_process": frames}
 
 
 def _add_status_route() -> None:

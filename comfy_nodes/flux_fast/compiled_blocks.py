@@ -71,12 +71,14 @@ def statuses() -> list[dict[str, Any]]:
     return [c.status() for c in list(_LIVE)]
 
 
-def dynamo_frames() -> int:
-    """Frames torch.compile's dynamo has traced in this process: 0 on a worker that only loads artifacts."""
+def traced_in_process() -> int:
+    """What torch.compile's machinery has done in this process: frames dynamo traced plus inductor's own events
+    (graph compiles, cache lookups, pattern passes). 0 on a worker that only loads packages: the serving process
+    must never trace or compile (the old background compile broke sampling that way)."""
     utils = sys.modules.get("torch._dynamo.utils")
     if utils is None:
         return 0
-    return int(sum(utils.counters["frames"].values()))
+    return int(sum(utils.counters["frames"].values()) + sum(utils.counters["inductor"].values()))
 
 
 # ---- the served state and the key -----------------------------------------------------------------------------
@@ -387,7 +389,7 @@ class CompiledBlocks:
                 "load_s": self.load_s, "blocks": self.blocks_ready, "block_calls": dict(self.counts),
                 "build": {"state": build.poll(), "seconds": build.seconds} if build is not None
                 else ({"state": "done"} if done else None),
-                "dynamo_frames": dynamo_frames()}
+                "traced_in_process": traced_in_process()}
 
     # ---- resolving a run's path ---------------------------------------------------------------------------
     def _spec(self, diffusion_model: torch.nn.Module) -> dict[str, Any] | None:

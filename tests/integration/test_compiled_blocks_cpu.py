@@ -120,7 +120,7 @@ def test_any_batch_size_and_prompt_length_runs_compiled_and_matches_eager(comfy,
     assert compiled.state == "compiled", compiled.status()
     assert compiled.counts == {"compiled": 4, "eager": 0}          # 2 double + 2 single blocks, one model call
     assert _rel(out, eager) < 0.02, _rel(out, eager)                # bf16 rounding, not another image
-    assert compiled.status()["dynamo_frames"] == 0
+    assert compiled.status()["traced_in_process"] == 0
 
 
 def test_replaced_weights_are_used_at_once_and_a_block_with_weight_functions_runs_eager(comfy, baked):

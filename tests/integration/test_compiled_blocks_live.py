@@ -5,8 +5,9 @@ What a user would notice, and what this checks:
   blocks, and switches to them for a later request; the image stays the eager one to bf16 rounding;
 * the next worker of the deployment loads the published, signed artifacts and runs compiled from its first request,
   without building anything;
-* neither worker's serving process ever traces or compiles (dynamo's frame counter stays 0): the failure mode of the
-  old background compile, whose tracing in a thread of the serving process broke sampling, cannot come back.
+* neither worker's serving process ever traces or compiles (dynamo's frames and inductor's events stay 0): the
+  failure mode of the old background compile, whose tracing in a thread of the serving process broke sampling,
+  cannot come back.
 
 FLUX_FAST_ON_CPU=1 applies the fast path on the CPU (nothing is gained there; AOTInductor builds C++ instead of
 Triton), so the same code path as on a GPU runs here: spec, key, child build, signed publish, load, bind, check.
@@ -82,7 +83,7 @@ def test_first_worker_builds_in_a_child_and_the_next_runs_compiled_from_its_firs
     # makes the comparison stricter): per-pixel difference small against a 0-255 range.
     diff = np.abs(compiled - eager)
     assert diff.mean() < 2.0 and np.percentile(diff, 99) < 16, (diff.mean(), np.percentile(diff, 99))
-    assert _status(first)["dynamo_frames"] == 0
+    assert _status(first)["traced_in_process"] == 0
     manifests = list(shared.glob("*.json"))
     assert len(manifests) == 1 and "hmac" in json.loads(manifests[0].read_text()), list(shared.iterdir())
 
@@ -93,5 +94,5 @@ def test_first_worker_builds_in_a_child_and_the_next_runs_compiled_from_its_firs
     assert "shared folder" in state["artifacts"], state
     assert state["block_calls"]["eager"] == 0 and state["block_calls"]["compiled"] > 0, state
     assert np.abs(again - compiled).mean() < 0.5, "the same compiled blocks gave another image"
-    assert _status(second)["dynamo_frames"] == 0
+    assert _status(second)["traced_in_process"] == 0
     assert "flux_fast: compiled blocks loaded" in second.log_text()
