@@ -12,7 +12,9 @@ installed as a submodule`) and starved the compile under load. Here PyTorch's re
    the package holds no weights, and the serving process passes each block's own current tensors on every call
    (compiled_blocks.py), so LoRA patches, the bf16 copies and reloads need nothing at all, never a recompile. (PyTorch's
    recipe binds weights as user-managed constants instead, with `package_constants_in_so=False`; with torch 2.11
-   such a CUDA package crashed the process while loading, on an H100.)
+   such a CUDA package crashed the process while loading, on an H100.) Before it reports success, the child loads
+   each package and checks it against the eager block (_self_test): a package that would crash or miscompute fails
+   here, in a process whose failure costs the server nothing but the speed-up.
 
 What is traced is the block as the fast path serves it: weights resident in the compute dtype (or fp8 with the
 fp8 row-wise forward of `compute = fp8_rowwise`), no transformer patches, no attention mask, and the attention
@@ -182,6 +184,34 @@ def describe_inputs(args: tuple, dynamic: tuple) -> list[dict[str, Any]]:
              "dynamic": sorted(dims)} for a, dims in zip(args, dynamic)]
 
 
+SELF_TEST_TOLERANCE = 0.05
+
+
+def _self_test(path: Path, block: Any, acts: tuple, params: tuple, device: Any) -> float:
+    """Load the package here and run it against the eager block before any serving process loads it.
+
+    Why here: a package that crashes the process that loads it (a torch 2.11 CUDA package with user-managed
+    constants did, on an H100) must crash this child, whose failure the server reads as "build failed, stay eager",
+    and never ComfyUI. Packages are keyed by GPU model and torch build, so every worker that loads this one loads it
+    on the same software and hardware as this test."""
+    import torch
+
+    index = device.index if device.type == "cuda" and device.index is not None else -1
+    runner = torch._inductor.aoti_load_package(str(path), device_index=index)
+    with torch.inference_mode():
+        expected = block(*[a.clone() for a in acts], transformer_options={})
+        got = runner.loader.boxed_run([*[a.clone() for a in acts], *params])
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    worst = 0.0
+    for e, o in zip(expected, got):
+        if not torch.isfinite(o).all():
+            raise RuntimeError(f"{path.name}: the package computes non-finite values")
+        worst = max(worst, ((o.float() - e.float()).norm() / e.float().norm().clamp(min=1e-12)).item())
+    if not worst <= SELF_TEST_TOLERANCE:
+        raise RuntimeError(f"{path.name}: the package differs from the eager block by {worst:.3g} (rel. L2)")
+    return round(worst, 5)
+
+
 def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     import torch
     import comfy.model_management as mm
@@ -219,8 +249,10 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
 
             configs.update(list_mode_options(spec["compile_mode"]))
         torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
+        self_test = _self_test(path, block, args[:len(args) - len(params)], params, device)
         report["lists"][name] = {"file": path.name, "weights": weights,
                                  "inputs": describe_inputs(args[:len(args) - len(params)], dynamic["args"]),
+                                 "self_test_rel_l2": self_test,
                                  "export_s": round(exported - started, 2),
                                  "compile_s": round(time.perf_counter() - exported, 2)}
         log.info("flux_fast build: %s exported in %.1f s, compiled in %.1f s", name,

@@ -101,6 +101,8 @@ def baked(comfy, comfyui_path, tmp_path_factory):
                           capture_output=True, text=True, timeout=900, cwd=comfyui_path)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     report = json.loads((work / "out" / "build.json").read_text())
+    # the child loaded and ran each package against the eager block before reporting success
+    assert all(0 <= e["self_test_rel_l2"] < 0.05 for e in report["lists"].values()), report
     packages = {n: Package(n, (work / "out" / e["file"]).read_bytes(), e["inputs"], tuple(e["weights"]))
                 for n, e in report["lists"].items()}
     folder = tmp_path_factory.mktemp("baked")
