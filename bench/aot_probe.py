@@ -127,7 +127,9 @@ def main() -> int:
             ref = model(xs, tt, cs, y=ys, guidance=gg).float()
             before = dict(compiled.counts)
             compiled.begin_run()
-            run = lambda: compiled.model_call(lambda *a, **k: model(*a, **k), model, (xs, tt, cs), {"y": ys, "guidance": gg})
+            def run(xs=xs, tt=tt, cs=cs, ys=ys, gg=gg):
+                return compiled.model_call(lambda *a, **k: model(*a, **k), model, (xs, tt, cs),
+                                           {"y": ys, "guidance": gg})
             got = run().float()
             seconds = timed(run, 3, sync)
             compiled.end_run()

@@ -4,8 +4,9 @@ Each variant starts the worker exactly as the image does (`bash start.sh --rp_se
 separate processes), while a client POSTs /runsync from the first instant, retrying until the API accepts. Timed
 from the moment start.sh is launched: `ready` (the API accepts a request), `first image` (the response arrives), then
 requests back to back as a scale-up's queue sends them (shipped variants), each marked compiled or eager by the
-fast path's own counters, until a few ran compiled or --load-window-s passed; failed requests are counted. Every line the worker prints is timestamped on arrival, so each phase (model prefetch, ComfyUI's
-imports, model loads, compile or artifact load, the first generation) can be read off the same clock.
+fast path's own counters, until a few ran compiled or --load-window-s passed; failed requests are counted. Every
+line the worker prints is timestamped on arrival, so each phase (model prefetch, ComfyUI's imports, model loads, the
+build or the packages' load, the first generation) can be read off the same clock.
 
 Variants (run in this order; each gets fresh inductor and Triton caches, as a new container has):
   baseline            plain ComfyUI graph (no FluxFastPatch, VAEDecodeTiled), ComfyUI's defaults, no warm-up

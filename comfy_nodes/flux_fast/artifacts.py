@@ -14,8 +14,8 @@ only what its own deployment built:
 * a worker's own builds, from a private temporary folder (aot_build.py's output), before they are published.
 
 Layout of a folder: `<key>.json`, the manifest `{"format", "key", "lists": {list: {"file", "sha256", "bytes",
-"inputs", "weights"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`), so a writer
-never changes a file a reader may be reading. Packages are written first, each to a temporary name renamed into
+"inputs", "weights"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`),
+so a writer never changes a file a reader may be reading. Packages are written first, each to a temporary name renamed into
 place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
 packages exist. A manifest whose signature, checksum or format is wrong is renamed `*.rejected` and never read
 again; a package that loads but computes wrong (compiled_blocks.py checks every package against the eager block)
@@ -145,7 +145,8 @@ class ArtifactFolder:
                 manifest["hmac"] = sign(manifest, self.secret)
             _atomic_write(self.manifest_path(key), json.dumps(manifest, indent=1).encode())
         except OSError as exc:
-            return f"artifacts not published to the {self.label} folder: {exc.__class__.__name__}: {exc.strerror or exc}"
+            why = f"{exc.__class__.__name__}: {exc.strerror or exc}"
+            return f"artifacts not published to the {self.label} folder: {why}"
         size = sum(len(p.data) for p in packages.values()) / 2**20
         return f"artifacts published: {size:.1f} MiB to the {self.label} folder"
 

@@ -362,8 +362,9 @@ class CompiledBlocks:
             ready = {name: runners.refresh(self.expected[name]) for name, runners in self.lists.items()}
         except Exception as exc:
             self.run_path, self.lists, self.key = "eager", {}, None
-            self.state, self.reason = "failed", f"rebinding failed: {exc.__class__.__name__}: {str(exc)[:300]}"
-            log.exception("flux_fast: rebinding the compiled blocks failed; serving eager")
+            self.state = "failed"
+            self.reason = f"reading the blocks' weights failed: {exc.__class__.__name__}: {str(exc)[:300]}"
+            log.exception("flux_fast: reading the blocks' weights for the compiled blocks failed; serving eager")
             return executor(*args, **kwargs)
         if not any(ready.values()):
             return executor(*args, **kwargs)
