@@ -91,7 +91,8 @@ def bake(args: argparse.Namespace) -> int:
                 break
             time.sleep(2)
         # One short request: the worker loads the build, checks it against the eager blocks, and publishes it.
-        body = {"input": {"prompt": "bake", "seed": 1, "num_inference_steps": 1}}
+        # Any size: the packages take every size; a small one keeps this request short.
+        body = {"input": {"prompt": "bake", "seed": 1, "num_inference_steps": 1, "width": 256, "height": 256}}
         reply = requests.post(f"http://127.0.0.1:{api_port}/runsync", json=body, timeout=args.timeout_s).json()
         compiled = _get(status_url).get("compile") or []
         if reply.get("status") != "COMPLETED" or not any(c.get("state") == "compiled" for c in compiled):

@@ -230,21 +230,29 @@ class ServerPool:
         """A new worker process (stopping the current server) with `extra_env` on top of the usual environment."""
         return self._start(kind, lambda: self._launch_worker(extra_env, kind))
 
-    def _launch_worker(self, extra_env: Optional[dict[str, str]] = None, kind: str = "worker") -> Server:
+    def stop_current(self) -> None:
+        """Stop the running server (for a test that starts one of its own, e.g. through a tool)."""
         self._stop_current()
+
+    def worker_env(self, extra_env: Optional[dict[str, str]] = None) -> dict[str, str]:
+        """The environment start.sh runs with in these tests (COMFYUI_URL aside), plus `extra_env`."""
         s = self.setup
-        api_port, comfy_port = free_port(), free_port()
-        comfyui_url = f"http://127.0.0.1:{comfy_port}"
         # nothing of a developer's Runpod settings leaks in: the worker must not reach a real endpoint
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPOD_")}
-        env = dict(base_env,
-                   COMFYUI_PATH=str(s.comfyui_path), COMFYUI_PYTHON=s.comfyui_python,
-                   HANDLER_PYTHON=sys.executable, COMFYUI_URL=comfyui_url,
-                   COMFYUI_ARGS=" ".join(s.comfyui_args()), COMFYUI_OUTPUT_DIR=str(s.output_dir),
-                   COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)),
-                   # the stand-in LoRAs (tools.standins writes <standins>/loras) and a URL cache ComfyUI lists there
-                   LORA_DIRS=str(s.standins_dir / "loras"),
-                   LORA_CACHE_DIR=str(s.standins_dir / "loras" / "_url_cache"), **(extra_env or {}))
+        return dict(base_env,
+                    COMFYUI_PATH=str(s.comfyui_path), COMFYUI_PYTHON=s.comfyui_python,
+                    HANDLER_PYTHON=sys.executable,
+                    COMFYUI_ARGS=" ".join(s.comfyui_args()), COMFYUI_OUTPUT_DIR=str(s.output_dir),
+                    COMFY_READY_TIMEOUT_S=str(int(READY_TIMEOUT_S)),
+                    # the stand-in LoRAs (tools.standins writes <standins>/loras) and a URL cache ComfyUI lists there
+                    LORA_DIRS=str(s.standins_dir / "loras"),
+                    LORA_CACHE_DIR=str(s.standins_dir / "loras" / "_url_cache"), **(extra_env or {}))
+
+    def _launch_worker(self, extra_env: Optional[dict[str, str]] = None, kind: str = "worker") -> Server:
+        self._stop_current()
+        api_port, comfy_port = free_port(), free_port()
+        comfyui_url = f"http://127.0.0.1:{comfy_port}"
+        env = dict(self.worker_env(extra_env), COMFYUI_URL=comfyui_url)
         log_path = self._log_path(kind)
         with open(log_path, "wb") as log:
             process = subprocess.Popen(

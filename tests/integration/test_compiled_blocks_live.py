@@ -96,3 +96,31 @@ def test_first_worker_builds_in_a_child_and_the_next_runs_compiled_from_its_firs
     assert np.abs(again - compiled).mean() < 0.5, "the same compiled blocks gave another image"
     assert _status(second)["traced_in_process"] == 0
     assert "flux_fast: compiled blocks loaded" in second.log_text()
+
+
+def test_baked_packages_make_a_worker_without_secret_or_volume_compiled_from_its_first_request(server_pool, tmp_path):
+    """The deployer's path (tools/bake_compiled_blocks.py, compile-artifacts/README.md): one bake run, then a worker
+    that has only the image's folder runs compiled from its first request and builds nothing."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    baked = tmp_path / "compile-artifacts"
+    server_pool.stop_current()
+    env = server_pool.worker_env({"FLUX_FAST_ON_CPU": "1", "WARMUP_STEPS": "1", "WARMUP_SIZES": "256x256"})
+    env.pop("FLUX_FAST_ARTIFACTS_SECRET", None)
+    done = subprocess.run([sys.executable, "-m", "tools.bake_compiled_blocks", "--out", str(baked)], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    manifests = list(baked.glob("*.json"))
+    assert len(manifests) == 1 and "hmac" not in json.loads(manifests[0].read_text()), done.stdout
+    assert len(list(baked.glob("*.pt2"))) == 2
+
+    worker = server_pool.fresh_worker("aotworker-baked", {"FLUX_FAST_ON_CPU": "1", "FLUX_FAST_ARTIFACTS_DIR": "",
+                                                          "FLUX_FAST_BAKED_ARTIFACTS_DIR": str(baked)})
+    _generate(worker, 11)
+    state = _compiled(_status(worker))
+    assert state["state"] == "compiled" and state["build"] is None, (state, worker.log_tail())
+    assert "baked folder" in state["artifacts"] and state["block_calls"]["eager"] == 0, state
+    assert _status(worker)["traced_in_process"] == 0
