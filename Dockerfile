@@ -134,7 +134,7 @@ COPY workflows/ /worker/workflows/
 COPY comfy_nodes/ /worker/comfy_nodes/
 COPY models.txt extra_model_paths.yaml start.sh /worker/
 # The deployer's one-off build of the compiled blocks (python -m tools.bake_compiled_blocks; compile-artifacts/README.md).
-COPY tools/__init__.py tools/bake_compiled_blocks.py /worker/tools/
+COPY tools/__init__.py tools/bake_compiled_blocks.py tools/soak.py /worker/tools/
 # Compiled FLUX blocks for the GPUs the image was baked on, if any (compile-artifacts/README.md); others build theirs.
 COPY compile-artifacts/ /worker/compile-artifacts/
 

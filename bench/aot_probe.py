@@ -141,8 +141,8 @@ def main() -> int:
         lists = compiled.lists
         t = time.perf_counter()
         for _ in range(20):
-            for name, runners in lists.items():
-                runners.refresh(compiled.expected[name])
+            for runners in lists.values():
+                runners.refresh()
         res["weights_check_per_call_ms"] = round((time.perf_counter() - t) / 20 * 1000, 3)
     res["speedup"] = round(res["eager_s"] / res["compiled_s"], 3) if res.get("compiled_s") else None
     res["status"] = compiled.status()

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from comfy_nodes.flux_fast.artifacts import ArtifactFolder
+from tools.soak import free_port, http_json  # one copy of the loopback HTTP helpers
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,23 +46,16 @@ def copy_artifacts(source: ArtifactFolder, destination: ArtifactFolder) -> list[
     return said
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str, timeout: float = 10) -> dict:
-    import requests
-
-    return requests.get(url, timeout=timeout).json()
+def _status(url: str) -> list[dict]:
+    """The compiled-blocks entries of the worker's /flux_fast/status; [] while ComfyUI does not answer yet."""
+    try:
+        code, body = http_json("GET", url, timeout=10)
+    except OSError:
+        return []
+    return (body.get("compile") or []) if code == 200 and isinstance(body, dict) else []
 
 
 def bake(args: argparse.Namespace) -> int:
-    import requests
-
     work = Path(tempfile.mkdtemp(prefix="flux-fast-bake-"))
     secret = secrets.token_hex(32)                 # this run's own: nothing outside it can sign for it
     api_port, comfy_port = free_port(), free_port()
@@ -79,10 +73,7 @@ def bake(args: argparse.Namespace) -> int:
             if proc.poll() is not None or time.monotonic() > deadline:
                 print(f"bake: the worker exited or timed out before a build finished; log: {work / 'worker.log'}")
                 return 1
-            try:
-                compiled = _get(status_url).get("compile") or []
-            except Exception:
-                compiled = []
+            compiled = _status(status_url)
             build = next((c.get("build") for c in compiled if c.get("build")), None)
             if build and build.get("state") == "failed" or any(c.get("state") == "failed" for c in compiled):
                 print(f"bake: the build failed: {json.dumps(compiled)[:1500]}")
@@ -93,9 +84,9 @@ def bake(args: argparse.Namespace) -> int:
         # One short request: the worker loads the build, checks it against the eager blocks, and publishes it.
         # Any size: the packages take every size; a small one keeps this request short.
         body = {"input": {"prompt": "bake", "seed": 1, "num_inference_steps": 1, "width": 256, "height": 256}}
-        reply = requests.post(f"http://127.0.0.1:{api_port}/runsync", json=body, timeout=args.timeout_s).json()
-        compiled = _get(status_url).get("compile") or []
-        if reply.get("status") != "COMPLETED" or not any(c.get("state") == "compiled" for c in compiled):
+        _, reply = http_json("POST", f"http://127.0.0.1:{api_port}/runsync", body, timeout=args.timeout_s)
+        compiled = _status(status_url)
+        if not isinstance(reply, dict) or reply.get("status") != "COMPLETED" or not any(c.get("state") == "compiled" for c in compiled):
             print(f"bake: the worker did not run compiled: {json.dumps(compiled)[:1500]}")
             return 1
     finally:

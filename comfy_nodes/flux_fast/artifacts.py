@@ -15,8 +15,8 @@ only what its own deployment built:
 
 Layout of a folder: `<key>.json`, the manifest `{"format", "key", "lists": {list: {"file", "sha256", "bytes",
 "inputs", "weights"}}, "hmac"}`, and one package per block list named by its content (`<key>.<sha256[:16]>.pt2`),
-so a writer never changes a file a reader may be reading. Packages are written first, each to a temporary name renamed into
-place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
+so a writer never changes a file a reader may be reading. Packages are written first, each to a temporary name
+renamed into place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
 packages exist. A manifest whose signature, checksum or format is wrong is renamed `*.rejected` and never read
 again; a package that loads but computes wrong (compiled_blocks.py checks every package against the eager block)
 is set aside the same way. Neither is ever fatal: the worker serves eager and builds again.

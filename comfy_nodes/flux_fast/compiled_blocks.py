@@ -1,4 +1,4 @@
-"""FLUX's transformer blocks run from ahead-of-time compiled packages: the serving process loads, binds and calls
+"""FLUX's transformer blocks run from ahead-of-time compiled packages: the serving process loads and calls
 them, and never traces or compiles (aot_build.py does that, in a process of its own).
 
 Why: torch.compile in a thread of the serving process made sampling fail (tracing patches `nn.Module.__call__`
@@ -28,7 +28,6 @@ One `CompiledBlocks` per patched model:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -44,17 +43,18 @@ from typing import Any, Callable
 
 import torch
 
+from .aot_build import MAX_BATCH, compare_outputs, load_package, read_build
 from .artifacts import ArtifactFolder, Package, folders
 from .policy import Plan, artifact_key
 
 log = logging.getLogger("flux_fast")
 
 LISTS = ("double_blocks", "single_blocks")
-# Positional names of a block call, and which dims of each input the package takes as dynamic (aot_build.py).
+# The activations of a block call, in the package's input order (aot_build.py), and the other keyword arguments a
+# call may carry as long as they are None.
 ARG_NAMES = {"double_blocks": ("img", "txt", "vec", "pe"), "single_blocks": ("x", "vec", "pe")}
 ALLOWED_NONE = {"attn_mask", "modulation_dims", "modulation_dims_img", "modulation_dims_txt"}
-MAX_BATCH, MAX_TOKENS = 64, 1 << 16
-CHECK_TOLERANCE = 0.05        # rel. L2 between a package and the eager block on the load check (bf16: ~0.003)
+MAX_TOKENS = 1 << 16
 BUILD_VRAM_BYTES = 3 * 2**30  # free device memory the build's child process needs (one block of each type, a CUDA
                               # context, example activations); with less, the build waits for a later run
 
@@ -154,8 +154,9 @@ def _cpu_model() -> str:
 class _ListRunners:
     """One block list's package, loaded once, and for each block the parameters it passes to it on every call."""
 
-    def __init__(self, name: str, package: Package, blocks: torch.nn.ModuleList, device: torch.device):
-        self.name, self.package, self.device = name, package, device
+    def __init__(self, name: str, package: Package, blocks: torch.nn.ModuleList, device: torch.device,
+                 expected: dict[str, str]):
+        self.name, self.device = name, device
         self.inputs = package.inputs
         self.dtypes = [getattr(torch, i["dtype"]) for i in self.inputs]
         self.ndims = [i["ndim"] for i in self.inputs]
@@ -163,7 +164,8 @@ class _ListRunners:
         self.weights = list(package.weights)
         if not self.weights:
             raise ValueError("the package names no weights (built by another version)")
-        self.runner = _load_runner(package.data, device)
+        self.want = [getattr(torch, expected[w]) for w in self.weights]   # the dtypes the package was built for
+        self.runner = load_package(package.data, device)
         self.targets = []       # per block: [(module, attribute)] in the package's weight order
         self.weighted = []      # per block: its modules that can carry weight functions
         for block in blocks:
@@ -176,15 +178,14 @@ class _ListRunners:
         self.ok: list[bool] = [False] * len(blocks)
         self.params: list[list[torch.Tensor]] = [[] for _ in blocks]
 
-    def refresh(self, expected: dict[str, str]) -> int:
+    def refresh(self) -> int:
         """Each block's current parameters, and whether the package can take them; returns how many blocks can run
         compiled in this model call. ComfyUI replaces parameters when it patches a LoRA, restores backups, reloads
         or moves weights, and weights.py swaps bf16 copies in and out: read afresh on every model call."""
-        want = [getattr(torch, expected[w]) for w in self.weights]
         for i, pairs in enumerate(self.targets):
             tensors = [getattr(m, a) for m, a in pairs]
-            fits = all(t is not None and t.device == self.device and t.dtype == d for t, d in zip(tensors, want)) \
-                and not any(_weight_functions(m) for m in self.weighted[i])
+            fits = not any(_weight_functions(m) for m in self.weighted[i]) and all(
+                t is not None and t.device == self.device and t.dtype == d for t, d in zip(tensors, self.want))
             self.ok[i], self.params[i] = fits, tensors if fits else []
         return sum(self.ok)
 
@@ -235,13 +236,6 @@ def _interrupt_check() -> None:
     import comfy.model_management
 
     comfy.model_management.throw_exception_if_processing_interrupted()
-
-
-def _load_runner(data: bytes, device: torch.device) -> Any:
-    import torch._inductor
-
-    index = device.index if device.type == "cuda" and device.index is not None else -1
-    return torch._inductor.aoti_load_package(io.BytesIO(data), device_index=index)
 
 
 class _Block(torch.nn.Module):
@@ -300,10 +294,8 @@ class _Build:
             self.seconds = round(time.perf_counter() - self.started, 1)
         return "done" if code == 0 and (self.dir / "out" / "build.json").exists() else "failed"
 
-    def packages(self, spec: dict[str, Any]) -> dict[str, Package]:
-        report = json.loads((self.dir / "out" / "build.json").read_text())
-        return {name: Package(name, (self.dir / "out" / entry["file"]).read_bytes(), entry["inputs"],
-                              tuple(entry["weights"])) for name, entry in report["lists"].items()}
+    def packages(self) -> dict[str, Package]:
+        return read_build(self.dir / "out")[1]
 
     def tail(self) -> str:
         try:
@@ -331,7 +323,6 @@ class CompiledBlocks:
         self.lists: dict[str, _ListRunners] = {}       # the loaded runners (for `self.key`)
         self._stand_ins: dict[str, tuple[torch.nn.ModuleList, torch.nn.ModuleList]] = {}   # eager list -> _Blocks
         self.key: str | None = None
-        self.expected: dict[str, dict[str, str]] = {}
         self.wanted: str | None = None                   # the key the last run asked for
         self.run_path: str | None = None                # None: not resolved for this run yet
         self.counts = {"compiled": 0, "eager": 0}
@@ -359,7 +350,7 @@ class CompiledBlocks:
         if self.run_path != "compiled":
             return executor(*args, **kwargs)
         try:
-            ready = {name: runners.refresh(self.expected[name]) for name, runners in self.lists.items()}
+            ready = {name: runners.refresh() for name, runners in self.lists.items()}
         except Exception as exc:
             self.run_path, self.lists, self.key = "eager", {}, None
             self.state = "failed"
@@ -441,7 +432,7 @@ class CompiledBlocks:
                 log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path, build.tail())
                 self.state, self.reason = "failed", _FAILED[key]
                 return "eager"
-            packages, where = build.packages(spec), f"built by this worker in {build.seconds} s"
+            packages, where = build.packages(), f"built by this worker in {build.seconds} s"
             for folder in self.folders:
                 if not folder.trusted:
                     log.info("flux_fast: %s", folder.write(key, packages))
@@ -486,9 +477,10 @@ class CompiledBlocks:
             for name, package in packages.items():
                 if name not in spec["lists"]:
                     continue
-                runners = _ListRunners(name, package, getattr(diffusion_model, name), self.device)
-                runners.refresh(spec["lists"][name]["params"])
-                problem = _check(runners, getattr(diffusion_model, name), self.io_dtype)
+                runners = _ListRunners(name, package, getattr(diffusion_model, name), self.device,
+                                       spec["lists"][name]["params"])
+                runners.refresh()
+                problem = _check(runners, getattr(diffusion_model, name))
                 if problem:
                     raise _BadPackage(f"{name}: {problem}")
                 lists[name] = runners
@@ -503,7 +495,6 @@ class CompiledBlocks:
             self.state, self.reason = "failed", _FAILED[key]
             return "eager"
         self.key, self.lists, self._stand_ins = key, lists, {}
-        self.expected = {name: spec["lists"][name]["params"] for name in lists}
         self.load_s = round(time.perf_counter() - started, 2)
         self.artifacts = where
         self.blocks_ready = ", ".join(f"{sum(r.ok)}/{len(r.ok)} {n}" for n, r in lists.items())
@@ -516,7 +507,7 @@ class _BadPackage(RuntimeError):
     pass
 
 
-def _check(runners: _ListRunners, blocks: torch.nn.ModuleList, io_dtype: torch.dtype) -> str | None:
+def _check(runners: _ListRunners, blocks: torch.nn.ModuleList) -> str | None:
     """Block 0 through its runner against the eager block on a small input; a sentence if they disagree."""
     if not runners.ok or not runners.ok[0]:
         return None          # block 0 does not fit the package now (e.g. offloaded): nothing to compare
@@ -529,16 +520,7 @@ def _check(runners: _ListRunners, blocks: torch.nn.ModuleList, io_dtype: torch.d
         small[0][1], small[2][2] = n_img + n_txt, n_img + n_txt
     inputs = [(torch.randn(s, generator=g) * (0.5 if d != torch.float32 else 1.0)).to(d).to(runners.device)
               for s, d in zip(small, runners.dtypes)]
-    names = ARG_NAMES[runners.name]
     with torch.inference_mode():
         expected = blocks[0](*[t.clone() for t in inputs], transformer_options={})
         got = runners.call(0, [t.clone() for t in inputs])
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    got = got if isinstance(got, tuple) else (got,)
-    for e, o, name in zip(expected, got, names):
-        if not torch.isfinite(o).all():
-            return f"non-finite output ({name})"
-        err = ((o.float() - e.float()).norm() / e.float().norm().clamp(min=1e-12)).item()
-        if not err <= CHECK_TOLERANCE:
-            return f"output differs from the eager block by {err:.3g} (rel. L2, allowed {CHECK_TOLERANCE})"
-    return None
+    return compare_outputs(expected, got)[1]

@@ -82,11 +82,24 @@ def _rel(a, b) -> float:
     return ((a.float() - b.float()).norm() / b.float().norm()).item()
 
 
+def _build(spec: dict, comfyui_path: Path, work: Path) -> tuple[dict, dict]:
+    """aot_build.py in a child process, as a worker runs it: (its report, {list: Package})."""
+    from flux_fast.aot_build import read_build
+
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "spec.json").write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
+                           str(comfyui_path), "--spec", str(work / "spec.json"), "--out", str(work / "out")],
+                          capture_output=True, text=True, timeout=900, cwd=comfyui_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return read_build(work / "out")
+
+
 @pytest.fixture(scope="module")
 def baked(comfy, comfyui_path, tmp_path_factory):
     """The packages for the small model's served state, built by aot_build.py in a child process, in a baked folder."""
     from flux_fast import compiled_blocks
-    from flux_fast.artifacts import ArtifactFolder, Package
+    from flux_fast.artifacts import ArtifactFolder
 
     Flux = comfy
     model = _model(Flux)
@@ -94,17 +107,9 @@ def baked(comfy, comfyui_path, tmp_path_factory):
     spec = compiled._spec(model)
     spec["comfy_argv"] = ["--cpu"]            # the server's flags; this process is pytest
     key = compiled._key(spec)
-    work = tmp_path_factory.mktemp("build")
-    (work / "spec.json").write_text(json.dumps(spec))
-    done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
-                           str(comfyui_path), "--spec", str(work / "spec.json"), "--out", str(work / "out")],
-                          capture_output=True, text=True, timeout=900, cwd=comfyui_path)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    report = json.loads((work / "out" / "build.json").read_text())
+    report, packages = _build(spec, comfyui_path, tmp_path_factory.mktemp("build"))
     # the child loaded and ran each package against the eager block before reporting success
     assert all(0 <= e["self_test_rel_l2"] < 0.05 for e in report["lists"].values()), report
-    packages = {n: Package(n, (work / "out" / e["file"]).read_bytes(), e["inputs"], tuple(e["weights"]))
-                for n, e in report["lists"].items()}
     folder = tmp_path_factory.mktemp("baked")
     ArtifactFolder(folder, trusted=True).write(key, packages)
     compiled_blocks._PACKAGES.clear()
@@ -163,14 +168,14 @@ def test_a_call_the_package_was_not_built_for_runs_the_eager_block(comfy, baked)
 
 
 def test_a_package_that_computes_wrong_is_set_aside_and_the_model_serves_eager(comfy, baked, monkeypatch):
-    from flux_fast import compiled_blocks
+    from flux_fast import aot_build, compiled_blocks
 
     folder, key = baked
     scratch = folder.parent / "wrong"
     scratch.mkdir(exist_ok=True)
     for f in folder.iterdir():
         (scratch / f.name).write_bytes(f.read_bytes())
-    monkeypatch.setattr(compiled_blocks, "CHECK_TOLERANCE", 0.0)    # bf16 rounding now counts as "computes wrong"
+    monkeypatch.setattr(aot_build, "TOLERANCE", 0.0)    # bf16 rounding now counts as "computes wrong"
     monkeypatch.setattr(compiled_blocks, "_PACKAGES", {})
     monkeypatch.setattr(compiled_blocks, "_FAILED", {})
     model = _model(comfy)
@@ -189,7 +194,7 @@ def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_
     another model state, so another key and package, which casts inside the compiled block."""
     # Inductor's C++ backend emits fp8 pointer casts g++ rejects (torch 2.11: "expected primary-expression before
     # 'const'" at `(const at::Float8_e4m3fn*)`); Triton on a GPU compiles them. The spec and key half runs here.
-    from flux_fast.artifacts import ArtifactFolder, Package
+    from flux_fast.artifacts import ArtifactFolder
 
     model = _model(comfy)
     with torch.no_grad():
@@ -204,14 +209,7 @@ def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_
     assert compiled._key(spec) != _compiled(comfy, tmp_path)._key(_compiled(comfy, tmp_path)._spec(_model(comfy)))
     if not torch.cuda.is_available():
         pytest.skip("fp8-stored package: inductor's CPU backend cannot compile fp8 loads; built and run on a GPU only")
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    done = subprocess.run([sys.executable, str(REPO / "comfy_nodes" / "flux_fast" / "aot_build.py"), "--comfyui",
-                           str(comfyui_path), "--spec", str(tmp_path / "spec.json"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=900, cwd=comfyui_path)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    report = json.loads((tmp_path / "out" / "build.json").read_text())
-    packages = {n: Package(n, (tmp_path / "out" / e["file"]).read_bytes(), e["inputs"], tuple(e["weights"]))
-                for n, e in report["lists"].items()}
+    _, packages = _build(spec, comfyui_path, tmp_path / "build")
     ArtifactFolder(tmp_path / "baked", trusted=True).write(compiled._key(spec), packages)
     args, kwargs = _inputs(1, 128, 256, 20)
     with torch.inference_mode():
