@@ -107,6 +107,10 @@ def main() -> int:
             time.sleep(1)
         res["build_wall_s"] = round(time.perf_counter() - t, 1)
         res["build_log_tail"] = build.tail() if build else None
+        try:
+            res["build_log"] = build.log_path.read_text(errors="replace").splitlines()[-60:] if build else None
+        except OSError:
+            res["build_log"] = None
         compiled.begin_run()
         t = time.perf_counter()
         call()                                   # resolves: loads, binds, checks

@@ -196,7 +196,7 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
            "HANDLER_PYTHON": sys.executable, "COMFYUI_URL": f"http://127.0.0.1:{port + 1}",
            "COMFYUI_ARGS": f"--front-end-root {work / 'empty-frontend'} {args.comfy_args}".strip(),
            "TORCHINDUCTOR_CACHE_DIR": str(vdir / "inductor"), "TRITON_CACHE_DIR": str(vdir / "triton"),
-           "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "coldstart-bench",
+           "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "bench",
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
            "RUNPOD_LOG_LEVEL": "INFO", **spec.get("env", {})}
     if spec["shipped"]:
