@@ -9,7 +9,8 @@
 #
 # Environment (defaults in brackets): COMFYUI_PATH [/comfyui], COMFYUI_PYTHON [python3], HANDLER_PYTHON [python3],
 # COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
-# COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], SKIP_GPU_CHECK [0],
+# COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], COMFYUI_DYNAMIC_VRAM [auto, see below],
+# SKIP_GPU_CHECK [0],
 # TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], STOP_GRACE_S [20],
 # FLUX_FAST_BAKED_ARTIFACTS_DIR [<repo>/compile-artifacts], FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast
 # when a volume is mounted, else none], FLUX_FAST_ARTIFACTS_SECRET [unset: the volume folder is not used].
@@ -25,11 +26,6 @@ export COMFYUI_OUTPUT_DIR="${COMFYUI_OUTPUT_DIR:-$COMFYUI_PATH/output}"
 # The runpod SDK logs every job's whole output (base64 images included) at DEBUG: keep its log at INFO.
 export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 # Flags measured in BENCHMARKS.md; override to compare. Beside ComfyUI's defaults (pinned memory, async offload):
-#   --disable-dynamic-vram  the fast path keeps the DiT resident on the card as bf16 and runs compiled blocks; with
-#                           dynamic VRAM (ComfyUI's default on NVIDIA since 0.16) weights stream from host memory
-#                           every call and FluxFastPatch would have to reload the DiT from its file for a resident
-#                           copy (what ComfyUI's TorchCompileModel does). ComfyUI says the flag will go; the node
-#                           keeps working without it.
 #   --cache-classic         keep the last prompt's node outputs, as before ComfyUI 0.23: the RAM-pressure cache
 #                           (the new default) keeps every earlier prompt's outputs until host memory runs low,
 #                           which on a worker means callers' images piling up in RAM between jobs.
@@ -37,7 +33,16 @@ export RUNPOD_LOG_LEVEL="${RUNPOD_LOG_LEVEL:-INFO}"
 #                           file's final layer norm, which is fp8), and compute is fp32 either way; the flag would
 #                           only round CLIP-L's fp16 weights to fp8, changing the pooled vector and so the image
 #                           (tests/integration/test_text_encoder_fp8.py).
-COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes --disable-dynamic-vram --cache-classic}"
+COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-nodes --cache-classic}"
+# Dynamic VRAM (ComfyUI's default on NVIDIA since 0.16) streams weights from host memory on every call; the fast path
+# keeps the DiT resident on the card instead (bf16 copies, compiled blocks). That pays where the card holds the
+# 11.1 GiB fp8 DiT, the fast path's 6 GiB margin (text encoders, activations, decode; FLUX_FAST_VRAM_MARGIN_GB) and
+# ComfyUI's 0.4 GiB reserve: from RESIDENT_DIT_MIN_GIB of card memory up, start.sh adds --disable-dynamic-vram. On a
+# smaller card (16 GB) dynamic VRAM stays on, and FluxFastPatch leaves the model to it (policy.resident_decision,
+# the same sum for whatever DiT a workflow loads): at a 16 GiB cap a request took 14.99 s with the resident DiT and
+# 7.96 s with dynamic VRAM (H100, BENCHMARKS.md). COMFYUI_DYNAMIC_VRAM: auto (default, by the card's memory as
+# nvidia-smi reports it), on (ComfyUI's default), off (always --disable-dynamic-vram).
+RESIDENT_DIT_MIN_GIB=18
 # Compiled FLUX blocks (comfy_nodes/flux_fast/artifacts.py): the image's own folder is trusted; the network volume,
 # where the first worker of a GPU model publishes its build for later ones, is used only with
 # FLUX_FAST_ARTIFACTS_SECRET set (a Runpod secret), because what is loaded from there is executed.
@@ -79,6 +84,10 @@ port="${hostport##*:}"
 if [[ ! -f "$COMFYUI_PATH/main.py" ]]; then
   log "no ComfyUI at COMFYUI_PATH=$COMFYUI_PATH (main.py missing)"; exit 1
 fi
+case "${COMFYUI_DYNAMIC_VRAM:-auto}" in
+  auto|on|off) ;;
+  *) log "COMFYUI_DYNAMIC_VRAM must be auto, on or off, not '${COMFYUI_DYNAMIC_VRAM}'"; exit 2 ;;
+esac
 
 # Model bytes start moving now, while ComfyUI imports; its own load then reads from memory (handler/prefetch.py).
 if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
@@ -91,6 +100,32 @@ fi
 
 read -r -a extra_args <<< "${COMFYUI_ARGS:-}"
 read -r -a perf_args <<< "$COMFYUI_PERF_ARGS"
+
+# The card's memory in MiB (the first visible GPU), or nothing where nvidia-smi cannot tell.
+card_mib() {
+  command -v nvidia-smi >/dev/null || return 0
+  local which=() first="${CUDA_VISIBLE_DEVICES:-}"
+  first="${first%%,*}"
+  [[ -n "$first" ]] && which=(-i "$first")
+  nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits "${which[@]}" 2>/dev/null | head -n 1 \
+    | tr -dc '0-9' || true
+}
+case "${COMFYUI_DYNAMIC_VRAM:-auto}" in
+  on) ;;
+  off) perf_args+=(--disable-dynamic-vram) ;;
+  auto)
+    if [[ " ${extra_args[*]} " != *" --cpu "* ]]; then
+      mib="$(card_mib)"
+      if [[ -z "$mib" ]]; then
+        log "card memory unknown (nvidia-smi): ComfyUI's dynamic VRAM stays on"
+      elif (( mib >= RESIDENT_DIT_MIN_GIB * 1024 )); then
+        perf_args+=(--disable-dynamic-vram)
+        log "$(( mib / 1024 )) GiB card: DiT resident for the fast path (--disable-dynamic-vram)"
+      else
+        log "$(( mib / 1024 )) GiB card, under ${RESIDENT_DIT_MIN_GIB} GiB: ComfyUI's dynamic VRAM streams the weights"
+      fi
+    fi ;;
+esac
 
 # tcmalloc (where installed: the Docker image) keeps resident memory flat across many jobs and, with a release
 # rate of 0, keeps freed memory for reuse: when ComfyUI swaps a model out of a small GPU (T5 and the DiT trade

@@ -33,7 +33,7 @@ import torch
 
 from .compiled_blocks import LISTS, CompiledBlocks
 from .fp8 import fp8_forward
-from .policy import Plan, fp8_eligible
+from .policy import Plan, fp8_eligible, resident_decision
 from .weights import WeightState
 
 log = logging.getLogger("flux_fast")
@@ -41,17 +41,20 @@ log = logging.getLogger("flux_fast")
 PATCH_KEY = "flux_fast"
 
 
-def apply(model: Any, plan: Plan) -> Any:
-    """Return a patched clone of `model` (a ComfyUI ModelPatcher), or `model` itself where nothing applies."""
+def apply(model: Any, plan: Plan) -> tuple[Any, str]:
+    """(a patched clone of `model` (a ComfyUI ModelPatcher), or `model` itself where nothing applies; why)."""
     import comfy.model_management as mm
 
     if plan.compute == "off":
-        log.info("flux_fast: compute=off, model passed through unchanged")
-        return model
+        return _passed(model, "compute=off")
     device = torch.device(model.load_device)
     if device.type != "cuda" and not plan.on_cpu:
-        log.info("flux_fast: model runs on %s, not CUDA: passed through unchanged (nothing to gain there)", device)
-        return model
+        return _passed(model, f"the model runs on {device}, not CUDA: nothing to gain there")
+    if _is_dynamic(model):
+        card = mm.get_total_memory(device) - mm.extra_reserved_memory()
+        resident, why = resident_decision(card, model.model_size(), plan.margin_bytes)
+        if not resident:
+            return _passed(model, why)
 
     compute = plan.compute
     if compute == "fp8_rowwise" and (device.type != "cuda" or not mm.supports_fp8_compute(device)):
@@ -95,7 +98,18 @@ def apply(model: Any, plan: Plan) -> Any:
                  "or built in a child process while runs go eager", plan.compile_mode,
                  ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), _device_name(device))
-    return patched
+    return patched, plan.describe()
+
+
+def _passed(model: Any, why: str) -> tuple[Any, str]:
+    log.info("flux_fast: model passed through unchanged: %s", why)
+    return model, why
+
+
+def _is_dynamic(model: Any) -> bool:
+    """Whether ComfyUI loaded the model with dynamic VRAM (comfy-aimdo; ComfyUI >= 0.16 on NVIDIA)."""
+    is_dynamic = getattr(model, "is_dynamic", None)
+    return bool(callable(is_dynamic) and is_dynamic())
 
 
 def _legacy_clone(model: Any) -> Any:
@@ -106,11 +120,11 @@ def _legacy_clone(model: Any) -> Any:
     Neither the bf16 copies (weights.py finds no resident fp8 weight to upcast) nor per-block compiled code (each
     Linear calls into aimdo) work on such a model. ComfyUI's own TorchCompileModel takes the same way out:
     `clone(disable_dynamic=True)`; `get_non_dynamic_delegate` does that once and caches the reloaded model, so a
-    second apply does not read the file again. start.sh turns dynamic VRAM off for the worker, so this is the
-    path of a GUI user's ComfyUI (or of a ComfyUI that drops the flag).
+    second apply does not read the file again. start.sh turns dynamic VRAM off for the worker on cards that hold the
+    DiT resident, so this is the path of a GUI user's ComfyUI (or of a ComfyUI that drops the flag); apply() leaves
+    the model to dynamic VRAM where the card is too small for a resident DiT (policy.resident_decision).
     """
-    is_dynamic = getattr(model, "is_dynamic", None)
-    if callable(is_dynamic) and is_dynamic():
+    if _is_dynamic(model):
         log.info("flux_fast: the model was loaded with dynamic VRAM; using ComfyUI's non-dynamic copy of it "
                  "(read from its file once), as ComfyUI's TorchCompileModel does")
         return model.get_non_dynamic_delegate()

@@ -174,6 +174,25 @@ def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes
                    f"{left / GIB:.1f} GiB < margin {margin_bytes / GIB:.1f} GiB: keeping fp8 weights")
 
 
+def resident_decision(card_bytes: int, model_bytes: int, margin_bytes: int) -> tuple[bool, str]:
+    """Whether a DiT that ComfyUI loaded with dynamic VRAM should be made resident for the fast path, and why.
+
+    Why: the fast path (bf16 copies, compiled blocks) needs the DiT's weights on the card between calls; with dynamic
+    VRAM (ComfyUI's default on NVIDIA) they stream from host memory instead. A resident copy pays only where the DiT
+    and margin_bytes beside it (text encoders, activations, decode) fit in the card's memory (card_bytes: the total
+    minus --reserve-vram). Below that a resident DiT is loaded in part, and ComfyUI unloads and reloads it and T5 on
+    every request: 14.99 s a request at a 16 GiB cap against 7.96 s with dynamic VRAM (H100, BENCHMARKS.md). There
+    the model is left to dynamic VRAM. start.sh makes the same call for the worker from the card's size.
+    """
+    need = model_bytes + margin_bytes
+    if card_bytes >= need:
+        return True, (f"{card_bytes / GIB:.1f} GiB card holds the {model_bytes / GIB:.1f} GiB DiT and the "
+                      f"{margin_bytes / GIB:.1f} GiB margin: resident copy for the fast path")
+    return False, (f"{card_bytes / GIB:.1f} GiB card cannot hold the {model_bytes / GIB:.1f} GiB DiT and the "
+                   f"{margin_bytes / GIB:.1f} GiB margin: left to ComfyUI's dynamic VRAM, which streams the weights "
+                   "(faster on such a card than unloading and reloading the models every request)")
+
+
 def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:
     """The node's decode mode unless it is 'default'; then FLUX_FAST_DECODE; then auto."""
     return _node_or_env("decode mode", node_value, DECODE_CHOICES, env, ENV_DECODE, "auto")
