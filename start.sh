@@ -41,7 +41,8 @@ COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-node
 # smaller card (16 GB) dynamic VRAM stays on, and FluxFastPatch leaves the model to it (policy.resident_decision,
 # the same sum for whatever DiT a workflow loads): at a 16 GiB cap a request took 14.99 s with the resident DiT and
 # 7.96 s with dynamic VRAM (H100, BENCHMARKS.md). COMFYUI_DYNAMIC_VRAM: auto (default, by the card's memory as
-# nvidia-smi reports it), on (ComfyUI's default), off (always --disable-dynamic-vram).
+# nvidia-smi reports it; the nvidia/cuda base image asks the container runtime for `utility`, which brings it),
+# on (ComfyUI's default), off (always --disable-dynamic-vram).
 RESIDENT_DIT_MIN_GIB=18
 # Compiled FLUX blocks (comfy_nodes/flux_fast/artifacts.py): the image's own folder is trusted; the network volume,
 # where the first worker of a GPU model publishes its build for later ones, is used only with

@@ -123,6 +123,17 @@ def start_sh_defaults() -> tuple[list[str], dict[str, str]]:
     return shlex.split(perf.group(1)), {"TCMALLOC_RELEASE_RATE": rate.group(1)}
 
 
+def start_sh_dynamic_vram_flags(card_gib: float) -> list[str]:
+    """start.sh's COMFYUI_DYNAMIC_VRAM=auto for a card of card_gib GiB (a capped scenario stands for a smaller card,
+    which nvidia-smi would not report), read from start.sh's own threshold."""
+    import re
+
+    found = re.search(r"^RESIDENT_DIT_MIN_GIB=([0-9]+)$", (REPO / "start.sh").read_text(), re.M)
+    if not found:
+        raise RuntimeError("start.sh no longer sets RESIDENT_DIT_MIN_GIB; update bench")
+    return ["--disable-dynamic-vram"] if card_gib * 1024 >= int(found.group(1)) * 1024 else []
+
+
 def worker_process_settings(tcmalloc: Path | None) -> tuple[list[str], dict[str, str]]:
     """(flags, env) of a ComfyUI started by start.sh: its perf flags, and tcmalloc with its release rate."""
     flags, alloc_env = start_sh_defaults()
@@ -387,6 +398,8 @@ def run_startup(args, work: Path, res: dict) -> None:
     res["start_to_ready_s"] = {}
     for name in STARTUP_VARIANTS:
         flags, env = worker_process_settings(args.tcmalloc) if name == "start.sh" else ([], {})
+        if name == "start.sh":
+            flags += start_sh_dynamic_vram_flags(gpu_total_gib())
         times = []
         for _ in range(2):
             proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env,
@@ -425,6 +438,7 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
     extra = list(args.comfy_args) + list(sc.extra_args)
     if sc.fast:  # the shipped worker: ComfyUI as start.sh starts it
         flags, proc_env = worker_process_settings(args.tcmalloc)
+        flags += start_sh_dynamic_vram_flags(sc.cap_gib or gpu_total_gib())
         extra, env = flags + extra, {**proc_env, **env}
     if sc.cap_gib:
         env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)

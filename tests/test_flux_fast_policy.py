@@ -135,3 +135,13 @@ def test_artifact_key_changes_with_anything_the_kernels_depend_on():
                         ("compute", "fp8_rowwise"), ("source", "4567"), ("capability", "8.9")]:
         assert policy.artifact_key({**fields, name: other}) != key, name
     assert "/" not in policy.artifact_key({**fields, "gpu": "../../etc/x"})
+
+
+def test_a_dynamic_dit_is_made_resident_only_where_it_and_the_margin_fit():
+    dit, margin = int(11.08 * GIB), 6 * GIB
+    resident, why = policy.resident_decision(23 * GIB, dit, margin)
+    assert resident and "23.0 GiB card holds the 11.1 GiB DiT" in why
+    resident, why = policy.resident_decision(int(15.6 * GIB), dit, margin)
+    assert not resident and "left to ComfyUI's dynamic VRAM" in why
+    assert policy.resident_decision(dit + margin, dit, margin)[0]          # exactly enough is enough
+    assert not policy.resident_decision(dit + margin - 1, dit, margin)[0]

@@ -49,7 +49,8 @@ def test_every_variable_the_worker_reads_is_documented():
     missing = sorted(name for name in read if f"`{name}`" not in README)
     assert missing == []
     start_sh = (ROOT / "start.sh").read_text()
-    for name in set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", start_sh)) - {"LD_PRELOAD"}:  # the loader's, not ours
+    # LD_PRELOAD is the loader's and CUDA_VISIBLE_DEVICES CUDA's (the platform sets it), not ours
+    for name in set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", start_sh)) - {"LD_PRELOAD", "CUDA_VISIBLE_DEVICES"}:
         assert f"`{name}`" in README, f"start.sh reads {name}, which README does not document"
 
 

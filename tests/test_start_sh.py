@@ -157,3 +157,76 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(fake):
     assert p.returncode == 143
     assert not alive(handler_pid) and not alive(comfy["pid"])
     assert 0.9 < stopped_in < 10, f"stopped in {stopped_in:.1f} s, grace was 2 s (whole seconds)"
+
+
+FAKE_NVIDIA_SMI = """#!/usr/bin/env bash
+[[ -n "${FAKE_SMI_RC:-}" ]] && exit "$FAKE_SMI_RC"
+echo "$*" > "$FAKE_DIR/smi_args"
+echo "${FAKE_CARD_MIB}"
+"""
+
+
+def comfy_argv_and_log(d: Path, env: dict, **extra) -> tuple[list[str], str]:
+    """ComfyUI's argv and start.sh's log lines, with a fake nvidia-smi first on PATH."""
+    smi_dir = d / "smi"
+    smi_dir.mkdir(exist_ok=True)
+    (smi_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (smi_dir / "nvidia-smi").chmod(0o755)
+    p = start({**env, "PATH": f"{smi_dir}:{env['PATH']}"}, SKIP_GPU_CHECK="1", PREFETCH_MODELS="0", **extra)
+    try:
+        comfy = json.loads(wait_for(d / "comfy.json"))
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    return comfy["argv"], err
+
+
+@pytest.mark.parametrize("card_mib, resident", [(81559, True), (24564, True), (20475, True), (16376, False),
+                                                (12282, False)])
+def test_dynamic_vram_stays_on_where_the_card_cannot_hold_the_dit(fake, card_mib, resident):
+    """16 GB cards keep ComfyUI's dynamic VRAM (the resident DiT made them slower than plain ComfyUI); 20 GB and up
+    get the resident fast path."""
+    d, env = fake
+    argv, err = comfy_argv_and_log(d, env, FAKE_CARD_MIB=str(card_mib))
+    assert ("--disable-dynamic-vram" in argv) is resident, (argv, err)
+    assert f"{card_mib // 1024} GiB card" in err
+
+
+def test_the_first_visible_gpu_is_the_one_asked_about(fake):
+    d, env = fake
+    argv, _ = comfy_argv_and_log(d, env, FAKE_CARD_MIB="24564", CUDA_VISIBLE_DEVICES="3,1")
+    assert "-i 3" in (d / "smi_args").read_text()
+    assert "--disable-dynamic-vram" in argv
+
+
+def test_an_unknown_card_leaves_comfyui_its_default_and_still_starts(fake):
+    """nvidia-smi failing must not stop the worker (start.sh runs under set -e); ComfyUI decides for itself."""
+    d, env = fake
+    argv, err = comfy_argv_and_log(d, env, FAKE_SMI_RC="9")
+    assert "--disable-dynamic-vram" not in argv
+    assert "card memory unknown" in err
+
+
+@pytest.mark.parametrize("setting, card_mib, resident", [("off", 16376, True), ("on", 81559, False)])
+def test_comfyui_dynamic_vram_on_and_off_override_the_card_size(fake, setting, card_mib, resident):
+    d, env = fake
+    argv, _ = comfy_argv_and_log(d, env, FAKE_CARD_MIB=str(card_mib), COMFYUI_DYNAMIC_VRAM=setting)
+    assert ("--disable-dynamic-vram" in argv) is resident
+
+
+def test_a_bad_dynamic_vram_setting_stops_the_start_naming_the_value(fake):
+    d, env = fake
+    p = start(env, SKIP_GPU_CHECK="1", PREFETCH_MODELS="0", COMFYUI_DYNAMIC_VRAM="sometimes")
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 2
+    assert "COMFYUI_DYNAMIC_VRAM must be auto, on or off, not 'sometimes'" in err
+    assert not (d / "comfy.json").exists()
+
+
+def test_bench_applies_start_sh_card_rule_to_capped_scenarios():
+    """A capped bench scenario stands for a smaller card: it must get the flags start.sh would give that card."""
+    from bench.run import start_sh_dynamic_vram_flags
+
+    assert start_sh_dynamic_vram_flags(16) == []
+    assert start_sh_dynamic_vram_flags(24) == ["--disable-dynamic-vram"]
+    assert start_sh_dynamic_vram_flags(79.6) == ["--disable-dynamic-vram"]
