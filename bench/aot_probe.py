@@ -85,6 +85,7 @@ def main() -> int:
     sync = torch.cuda.synchronize
     with torch.inference_mode():
         res["eager_s"] = timed(eager, args.runs, sync)
+        print("eager", res, flush=True)
         reference = eager().float()
 
     plan = policy.make_plan(args.compute, True, "auto", {})
@@ -107,6 +108,7 @@ def main() -> int:
             time.sleep(1)
         res["build_wall_s"] = round(time.perf_counter() - t, 1)
         res["build_log_tail"] = build.tail() if build else None
+        print("built", res["build_wall_s"], res["build_log_tail"], flush=True)
         try:
             res["build_log"] = build.log_path.read_text(errors="replace").splitlines()[-60:] if build else None
         except OSError:
@@ -120,6 +122,8 @@ def main() -> int:
         out = call().float()
         compiled.end_run()
         res["rel_l2_vs_eager"] = round(((out - reference).norm() / reference.norm()).item(), 5)
+        print("compiled", res["first_compiled_call_s"], res["compiled_s"], res["rel_l2_vs_eager"],
+              res["status_after_load"], flush=True)
         # Another size and a batch: the same packages, no build, no recompile (dynamic batch and token count).
         res["other_shapes"] = []
         for bw, bh, bb in ((1024, 1024, 1), (args.width, args.height, 2)):
