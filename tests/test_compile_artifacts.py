@@ -129,3 +129,36 @@ def test_bake_copies_only_what_it_can_verify_and_signs_for_its_destination(tmp_p
     copy_artifacts(ArtifactFolder(tmp_path / "run", trusted=False, secret=run_secret), volume)
     assert volume.read(KEY)[0] is not None                       # signed with the endpoint's secret
     assert ArtifactFolder(tmp_path / "volume", trusted=False, secret=b"other").read(KEY)[0] is None
+
+
+def test_a_failed_build_stops_the_next_workers_from_building_it_again_for_a_while(tmp_path):
+    from comfy_nodes.flux_fast.artifacts import FAILED_BUILD_RETRY_S
+
+    first = ArtifactFolder(tmp_path, trusted=False, secret=SECRET)
+    first.record_failure(KEY, "the build failed after 41.0 s: Segmentation fault in .wrapper.so", now=1000.0)
+    later = ArtifactFolder(tmp_path, trusted=False, secret=SECRET)
+    said = later.recent_failure(KEY, now=1000.0 + 600)
+    assert said and "10 min ago" in said and "Segmentation fault" in said and f"{KEY}.failed.json" in said
+    assert later.recent_failure("another-key", now=1600.0) is None                    # another GPU or torch
+    assert later.recent_failure(KEY, now=1000.0 + FAILED_BUILD_RETRY_S) is None       # tried again after a while
+    (tmp_path / f"{KEY}.failed.json").unlink()
+    assert later.recent_failure(KEY, now=1600.0) is None                              # or when the note is deleted
+
+
+def test_a_failure_note_only_counts_when_signed_by_this_endpoint(tmp_path):
+    """Anyone with the volume could otherwise switch the fast path off for every worker."""
+    ArtifactFolder(tmp_path, trusted=False, secret=b"someone else").record_failure(KEY, "forged", now=1000.0)
+    assert ArtifactFolder(tmp_path, trusted=False, secret=SECRET).recent_failure(KEY, now=1001.0) is None
+    assert (tmp_path / f"{KEY}.failed.json.rejected").exists()
+    ArtifactFolder(tmp_path, trusted=False, secret=SECRET).record_failure(KEY, "real", now=1000.0)
+    note = json.loads((tmp_path / f"{KEY}.failed.json").read_text())
+    note["at"] = 1000.0 + 10 ** 6                                                     # pushed into the future
+    (tmp_path / f"{KEY}.failed.json").write_text(json.dumps(note))
+    assert ArtifactFolder(tmp_path, trusted=False, secret=SECRET).recent_failure(KEY, now=1001.0) is None
+
+
+def test_no_failure_note_without_the_secret_or_in_the_baked_folder(tmp_path):
+    for folder in (ArtifactFolder(tmp_path, trusted=False, secret=None), ArtifactFolder(tmp_path, trusted=True)):
+        folder.record_failure(KEY, "failed", now=1000.0)
+        assert folder.recent_failure(KEY, now=1001.0) is None
+    assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,10 @@ so a writer never changes a file a reader may be reading. Packages are written f
 renamed into place; the manifest last, the same way: two workers publishing the same key at once leave one whole manifest whose
 packages exist. A manifest whose signature, checksum or format is wrong is renamed `*.rejected` and never read
 again; a package that loads but computes wrong (compiled_blocks.py checks every package against the eager block)
-is set aside the same way. Neither is ever fatal: the worker serves eager and builds again.
+is set aside the same way. Neither is ever fatal: the worker serves eager and builds again. A build that fails is
+noted, signed, as `<key>.failed.json` in the shared folder, so the endpoint's next workers serve eager without
+building the same key again for FAILED_BUILD_RETRY_S (a failure is a property of the key: its GPU, torch build and
+source); deleting the note retries at once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ log = logging.getLogger("flux_fast")
 
 FORMAT = 3
 MANIFEST = ".json"
+FAILED = ".failed.json"
+FAILED_BUILD_RETRY_S = 6 * 3600   # how long a failed build stops other workers from building the same key
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,49 @@ class ArtifactFolder:
 
     def reject_key(self, key: str, why: str) -> str:
         return self.reject(self.manifest_path(key), why)
+
+    def failed_path(self, key: str) -> Path:
+        return self.folder / f"{key}{FAILED}"
+
+    def recent_failure(self, key: str, now: float) -> str | None:
+        """A sentence if a worker of this deployment failed to build `key` less than FAILED_BUILD_RETRY_S ago.
+
+        Why: a build that fails does so for its key's software and hardware (a package that crashes on load, an
+        export torch cannot do), so every new worker of the endpoint would spend a minute of CPU and GPU memory
+        failing again. Signed like a manifest: an unsigned note would let anyone with the volume switch the fast
+        path off."""
+        if self.trusted or self.secret is None:
+            return None
+        path = self.failed_path(key)
+        try:
+            note = json.loads(path.read_bytes())
+            at, reason = float(note["at"]), str(note["reason"])
+            valid = (note.get("format") == FORMAT and note.get("key") == key and isinstance(note.get("hmac"), str)
+                     and hmac.compare_digest(note["hmac"], sign(note, self.secret)))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError):
+            valid = False
+        if not valid:
+            self.reject(path, "unsigned or damaged note of a failed build")
+            return None
+        age = now - at
+        if not 0 <= age < FAILED_BUILD_RETRY_S:
+            return None
+        return (f"an earlier worker's build of these blocks failed {age / 60:.0f} min ago ({reason[:300]}); not "
+                f"built again before {FAILED_BUILD_RETRY_S // 3600} h have passed or {path.name} is deleted")
+
+    def record_failure(self, key: str, reason: str, now: float) -> None:
+        """Tell the endpoint's other workers that building `key` failed (shared, signed folders only)."""
+        if self.trusted or self.secret is None:
+            return
+        note: dict[str, Any] = {"format": FORMAT, "key": key, "at": now, "reason": reason[:1000]}
+        note["hmac"] = sign(note, self.secret)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.failed_path(key), json.dumps(note, indent=1).encode())
+        except OSError as exc:
+            log.warning("flux_fast: could not record the failed build in the %s folder: %s", self.label, exc)
 
     # ---- writing ------------------------------------------------------------------------------------------
     def write(self, key: str, packages: dict[str, Package]) -> str:

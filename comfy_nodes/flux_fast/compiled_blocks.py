@@ -15,7 +15,8 @@ One `CompiledBlocks` per patched model:
    this worker's finished build: each list's package is loaded once (its program takes a block's parameters as
    inputs, after the activations), and block 0 of each list is checked against the eager block on a small input, so
    a package that loads but computes wrong is set aside. Else a build starts in a child process (one at a time;
-   aot_build.py) and the run stays eager; a later run picks the build up.
+   aot_build.py) and the run stays eager; a later run picks the build up. A build that fails by itself is noted,
+   signed, in the shared folder, and a worker that finds a recent note serves eager without building (artifacts.py).
 3. A run keeps the path resolved at its first call: one image never mixes paths.
 4. At every model call each block's current parameters are read (ComfyUI sets new ones when it patches a LoRA,
    restores backups, reloads or moves weights; weights.py swaps bf16 copies in and out) and passed to the package
@@ -33,6 +34,7 @@ import logging
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -294,6 +296,10 @@ class _Build:
             self.seconds = round(time.perf_counter() - self.started, 1)
         return "done" if code == 0 and (self.dir / "out" / "build.json").exists() else "failed"
 
+    def stopped_from_outside(self) -> bool:
+        """Killed or interrupted (the OOM killer, a stop) rather than failed by itself: no reason not to retry."""
+        return self.proc.returncode in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT)
+
     def packages(self) -> dict[str, Package]:
         return read_build(self.dir / "out")[1]
 
@@ -430,6 +436,9 @@ class CompiledBlocks:
             if progress == "failed":
                 _FAILED[key] = f"the build failed after {build.seconds} s: {build.tail()}"
                 log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path, build.tail())
+                if not build.stopped_from_outside():
+                    for folder in self.folders:
+                        folder.record_failure(key, _FAILED[key], time.time())
                 self.state, self.reason = "failed", _FAILED[key]
                 return "eager"
             packages, where = build.packages(), f"built by this worker in {build.seconds} s"
@@ -438,6 +447,11 @@ class CompiledBlocks:
                     log.info("flux_fast: %s", folder.write(key, packages))
             build.cleanup()
         if packages is None:
+            noted = next((n for n in (f.recent_failure(key, time.time()) for f in self.folders) if n), None)
+            if noted:
+                _FAILED[key] = noted
+                self.state, self.reason = "failed", noted
+                return "eager"
             if any(b.poll() == "running" for b in _BUILDS.values()):
                 self.state, self.reason = "waiting", f"{where}; another build runs first (one at a time)"
                 return "eager"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,46 @@ def test_fp8_stored_weights_a_small_cards_state_get_their_own_package_and_match_
     out = _run(compiled, model, args, kwargs)
     assert compiled.state == "compiled" and compiled.counts == {"compiled": 4, "eager": 0}, compiled.status()
     assert _rel(out, eager) < 0.02, _rel(out, eager)
+
+
+def test_a_build_that_fails_is_noted_so_the_next_worker_serves_eager_without_building_it_again(
+        comfy, tmp_path, monkeypatch):
+    """A real failing build: the child is told the server attends with a function it does not have, so it refuses
+    to build (as it would for any build that cannot compute what the server does). The first worker serves eager and
+    notes the failure, signed, in the shared folder; the next worker reads the note and starts no build."""
+    from flux_fast import compiled_blocks
+
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    real_spec = compiled_blocks.CompiledBlocks._spec
+
+    def foreign_attention(self, diffusion_model):
+        spec = real_spec(self, diffusion_model)
+        return spec and {**spec, "attention": "attention_this_process_lacks", "comfy_argv": ["--cpu"]}
+
+    monkeypatch.setattr(compiled_blocks.CompiledBlocks, "_spec", foreign_attention)
+    shared = tmp_path / "shared"
+    env = {"FLUX_FAST_ARTIFACTS_DIR": str(shared), "FLUX_FAST_ARTIFACTS_SECRET": "endpoint-secret"}
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+    first = _compiled(comfy, tmp_path / "no-baked", env)
+    deadline = time.monotonic() + 600
+    while True:
+        out = _run(first, model, args, kwargs)
+        assert torch.equal(out, eager)                               # every job gets its image meanwhile
+        if first.state == "failed" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert first.state == "failed" and "attends with attention_this_process_lacks" in first.reason, first.status()
+    assert [p.name for p in shared.glob("*.failed.json")] == [f"{first.wanted}.failed.json"]
+
+    # the next worker of the endpoint: a fresh process, the same volume and secret
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    second = _compiled(comfy, tmp_path / "no-baked", env)
+    out = _run(second, model, args, kwargs)
+    assert torch.equal(out, eager)
+    assert second.state == "failed" and "an earlier worker's build" in second.reason, second.status()
+    assert compiled_blocks._BUILDS == {}                              # nothing started
