@@ -97,8 +97,9 @@ def suggested_line(properties: Any) -> tuple[str | None, str | None]:
     ver = ver if ver and (_COMMIT.fullmatch(ver) or _EXACT_VERSION.fullmatch(ver)) else None
     if cnr_id == CORE_ID:
         shown = f" {ver}" if ver else ""
-        return None, (f"The workflow says it is a core node of ComfyUI{shown}; this worker runs another ComfyUI "
-                      "release, which does not have it.")
+        return None, (f"The workflow says it is a core node of ComfyUI{shown}, which this worker's ComfyUI does not "
+                      "offer: either it came in a newer ComfyUI release, or it is one of ComfyUI's paid API (partner) "
+                      "nodes, which the worker does not load (--disable-api-nodes).")
     if aux_id and ver and _COMMIT.fullmatch(ver):
         line = f"https://github.com/{aux_id} {ver}"
     elif cnr_id and ver and not _COMMIT.fullmatch(ver):

@@ -122,7 +122,11 @@ def test_the_custom_nodes_line_comes_from_the_gui_nodes_pack_properties(properti
 def test_hints_without_an_exact_pin_say_what_to_pin():
     assert "'https://github.com/kijai/ComfyUI-KJNodes <commit>'" in node_packs.suggested_line({"aux_id": "kijai/ComfyUI-KJNodes"})[1]
     assert "'comfyui-kjnodes@<version>'" in node_packs.suggested_line({"cnr_id": "comfyui-kjnodes"})[1]
-    assert "core node of ComfyUI 0.40.1" in node_packs.suggested_line({"cnr_id": "comfy-core", "ver": "0.40.1"})[1]
+    core = node_packs.suggested_line({"cnr_id": "comfy-core", "ver": "0.40.1"})
+    assert core[0] is None and "core node of ComfyUI 0.40.1" in core[1]
+    # a core node the worker lacks is either newer than its ComfyUI or a paid API node it does not load (a template
+    # of ComfyUI 0.8.2's API nodes on a v0.33.0 worker): the hint names both, never "another release" alone
+    assert "newer ComfyUI release" in core[1] and "--disable-api-nodes" in core[1]
 
 
 # ---- a missing class: one refusal, UI and API format ---------------------------------------------------------
