@@ -68,6 +68,8 @@ PHASES = [
     ("dit_load_requested", "Requested to load Flux$"),
     ("upcast_done", "fp8 tensors now held in"),
     ("build_started", "building them in a child process"),
+    ("build_failed", "compiled-block build failed"),
+    ("card_checked", "GiB card"),              # start.sh asked nvidia-smi (before ComfyUI starts)
     ("api_listening", "Uvicorn running on"),
     ("warmup_done", "warm-up done in"),
     ("warmup_gave_way", "warm-up gives way"),
