@@ -162,3 +162,31 @@ def test_no_failure_note_without_the_secret_or_in_the_baked_folder(tmp_path):
         folder.record_failure(KEY, "failed", now=1000.0)
         assert folder.recent_failure(KEY, now=1001.0) is None
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_worker_that_died_while_loading_leaves_a_marker_the_next_one_reads(tmp_path):
+    """A package that crashes the serving process must not crash every worker after it (a crash loop)."""
+    from comfy_nodes.flux_fast.artifacts import LOAD_GRACE_S
+
+    shared = ArtifactFolder(tmp_path, trusted=False, secret=SECRET)
+    assert shared.mark_loading(KEY, now=1000.0) is None                 # nothing published: nothing to load
+    shared.write(KEY, _packages())
+    marker = shared.mark_loading(KEY, now=1000.0)
+    assert marker is not None and marker.exists()
+    assert shared.died_loading(KEY, now=1000.0 + 5) is None              # a worker loading right now is alive
+    said = shared.died_loading(KEY, now=1000.0 + LOAD_GRACE_S + 1)       # it never removed its marker
+    assert said and "died while loading" in said and marker.name in said
+    assert not marker.exists() and shared.died_loading(KEY, now=2000.0) is None   # said once
+
+
+def test_loading_markers_are_signed_and_never_written_where_they_would_not_count(tmp_path):
+    ArtifactFolder(tmp_path, trusted=False, secret=SECRET).write(KEY, _packages())
+    forged = tmp_path / f"{KEY}.loading.1-abcd.json"
+    forged.write_text(json.dumps({"format": 3, "key": KEY, "at": 0.0, "hmac": "0" * 64}))
+    assert ArtifactFolder(tmp_path, trusted=False, secret=SECRET).died_loading(KEY, now=10 ** 6) is None
+    assert not forged.exists()                                            # set aside as *.rejected
+    baked = tmp_path / "baked"
+    baked.mkdir()
+    ArtifactFolder(baked, trusted=True).write(KEY, _packages())
+    assert ArtifactFolder(baked, trusted=True).mark_loading(KEY, now=1.0) is None   # the image is read-only
+    assert ArtifactFolder(tmp_path, trusted=False, secret=None).mark_loading(KEY, now=1.0) is None

@@ -22,7 +22,9 @@ again; a package that loads but computes wrong (compiled_blocks.py checks every 
 is set aside the same way. Neither is ever fatal: the worker serves eager and builds again. A build that fails is
 noted, signed, as `<key>.failed.json` in the shared folder, so the endpoint's next workers serve eager without
 building the same key again for FAILED_BUILD_RETRY_S (a failure is a property of the key: its GPU, torch build and
-source); deleting the note retries at once.
+source); deleting the note retries at once. While a worker loads packages from the shared folder it leaves a signed
+`<key>.loading.<id>.json` marker and removes it after; a marker that outlived LOAD_GRACE_S means a worker died in the
+load, so the next worker sets those packages aside and notes the failure instead of crashing in turn.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ FORMAT = 3
 MANIFEST = ".json"
 FAILED = ".failed.json"
 FAILED_BUILD_RETRY_S = 6 * 3600   # how long a failed build stops other workers from building the same key
+LOADING = ".loading."
+LOAD_GRACE_S = 60.0               # a load takes seconds; a marker older than this belongs to a worker that died in it
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,45 @@ class ArtifactFolder:
             _atomic_write(self.failed_path(key), json.dumps(note, indent=1).encode())
         except OSError as exc:
             log.warning("flux_fast: could not record the failed build in the %s folder: %s", self.label, exc)
+
+    def mark_loading(self, key: str, now: float) -> Path | None:
+        """A signed marker that this worker is loading `key`'s packages; the caller removes it when the load is over.
+
+        Why: the build's child loads and checks every package before it is published, but a package that still
+        crashed a serving process would crash every worker that loads it after a restart: a crash loop across the
+        endpoint. A marker left behind (older than LOAD_GRACE_S) says a worker died while loading; the next one
+        sets the packages aside instead (died_loading)."""
+        if self.trusted or self.secret is None or not self.manifest_path(key).exists():
+            return None
+        note: dict[str, Any] = {"format": FORMAT, "key": key, "at": now}
+        note["hmac"] = sign(note, self.secret)
+        path = self.folder / f"{key}{LOADING}{os.getpid()}-{os.urandom(4).hex()}.json"
+        try:
+            _atomic_write(path, json.dumps(note).encode())
+        except OSError:
+            return None
+        return path
+
+    def died_loading(self, key: str, now: float) -> str | None:
+        """A sentence if a worker of this deployment died while loading `key`'s packages (see mark_loading)."""
+        if self.trusted or self.secret is None:
+            return None
+        for path in sorted(self.folder.glob(f"{key}{LOADING}*.json")):
+            try:
+                note = json.loads(path.read_bytes())
+                at = float(note["at"])
+                valid = (note.get("key") == key and isinstance(note.get("hmac"), str)
+                         and hmac.compare_digest(note["hmac"], sign(note, self.secret)))
+            except (OSError, ValueError, KeyError, TypeError):
+                valid = False
+            if not valid:
+                self.reject(path, "unsigned or damaged loading marker")
+                continue
+            if now - at >= LOAD_GRACE_S:
+                path.unlink(missing_ok=True)
+                return (f"a worker died while loading these packages {(now - at) / 60:.0f} min ago (it left "
+                        f"{path.name}); set aside so that no worker loads them again")
+        return None
 
     # ---- writing ------------------------------------------------------------------------------------------
     def write(self, key: str, packages: dict[str, Package]) -> str:

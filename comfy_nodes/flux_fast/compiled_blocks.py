@@ -17,6 +17,8 @@ One `CompiledBlocks` per patched model:
    a package that loads but computes wrong is set aside. Else a build starts in a child process (one at a time;
    aot_build.py) and the run stays eager; a later run picks the build up. A build that fails by itself is noted,
    signed, in the shared folder, and a worker that finds a recent note serves eager without building (artifacts.py).
+   A worker that died while loading packages from the shared folder leaves a marker behind; the next one sets those
+   packages aside rather than crash in turn.
 3. A run keeps the path resolved at its first call: one image never mixes paths.
 4. At every model call each block's current parameters are read (ComfyUI sets new ones when it patches a LoRA,
    restores backups, reloads or moves weights; weights.py swaps bf16 copies in and out) and passed to the package
@@ -425,6 +427,16 @@ class CompiledBlocks:
         if key in _FAILED:
             self.state, self.reason = "failed", _FAILED[key]
             return "eager"
+        if key not in _PACKAGES:
+            for folder in self.folders:
+                died = folder.died_loading(key, time.time())
+                if died:
+                    folder.reject_key(key, died)
+                    folder.record_failure(key, died, time.time())
+                    _FAILED[key] = died
+                    log.warning("flux_fast: %s", died)
+                    self.state, self.reason = "failed", died
+                    return "eager"
         packages, where = _PACKAGES.get(key) or self._find(key)
         if packages is None and key in _BUILDS:
             build = _BUILDS[key]
@@ -487,6 +499,7 @@ class CompiledBlocks:
               diffusion_model: torch.nn.Module) -> str:
         started = time.perf_counter()
         lists: dict[str, _ListRunners] = {}
+        markers = [m for m in (f.mark_loading(key, time.time()) for f in self.folders) if m is not None]
         try:
             for name, package in packages.items():
                 if name not in spec["lists"]:
@@ -508,6 +521,9 @@ class CompiledBlocks:
             log.warning("flux_fast: %s", _FAILED[key])
             self.state, self.reason = "failed", _FAILED[key]
             return "eager"
+        finally:
+            for marker in markers:
+                marker.unlink(missing_ok=True)
         self.key, self.lists, self._stand_ins = key, lists, {}
         self.load_s = round(time.perf_counter() - started, 2)
         self.artifacts = where

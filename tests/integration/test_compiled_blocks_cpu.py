@@ -261,3 +261,44 @@ def test_a_build_that_fails_is_noted_so_the_next_worker_serves_eager_without_bui
     assert torch.equal(out, eager)
     assert second.state == "failed" and "an earlier worker's build" in second.reason, second.status()
     assert compiled_blocks._BUILDS == {}                              # nothing started
+
+
+def test_packages_a_worker_died_loading_are_set_aside_by_the_next_worker_instead_of_crashing_it(
+        comfy, baked, tmp_path, monkeypatch):
+    """A marker older than the load grace says the last worker died inside the load (a package that crashes the
+    serving process): the next worker must not load those packages (a crash loop across the endpoint), must serve
+    the image eager, and must note the failure so later workers do not rebuild the same thing for a while. A fresh
+    marker (a worker loading right now) blocks nothing, and a worker that loaded leaves no marker."""
+    from flux_fast import artifacts, compiled_blocks
+    from flux_fast.artifacts import ArtifactFolder
+
+    folder, key = baked
+    shared = tmp_path / "shared"
+    env = {"FLUX_FAST_ARTIFACTS_DIR": str(shared), "FLUX_FAST_ARTIFACTS_SECRET": "endpoint-secret"}
+    packages, _ = ArtifactFolder(folder, trusted=True).read(key)
+    volume = ArtifactFolder(shared, trusted=False, secret=b"endpoint-secret")
+    volume.write(key, packages)
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    volume.mark_loading(key, time.time() - 5)                          # another worker, loading right now
+    alive = _compiled(comfy, tmp_path / "no-baked", env)
+    _run(alive, model, args, kwargs)
+    assert alive.state == "compiled", alive.status()
+    assert len(list(shared.glob("*.loading.*.json"))) == 1              # its own marker gone, the other's kept
+
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    for marker in shared.glob("*.loading.*.json"):
+        marker.unlink()
+    volume.mark_loading(key, time.time() - artifacts.LOAD_GRACE_S - 30)  # left by a worker that died loading
+    nxt = _compiled(comfy, tmp_path / "no-baked", env)
+    out = _run(nxt, model, args, kwargs)
+    assert nxt.state == "failed" and "died while loading" in nxt.reason, nxt.status()
+    assert torch.equal(out, eager)                                       # the job still got its image
+    assert (shared / f"{key}.json.rejected").exists() and not (shared / f"{key}.json").exists()
+    assert (shared / f"{key}.failed.json").exists() and compiled_blocks._BUILDS == {}
