@@ -131,12 +131,14 @@ def start_sh_dynamic_vram_flags(card_gib: float) -> list[str]:
     found = re.search(r"^RESIDENT_DIT_MIN_GIB=([0-9]+)$", (REPO / "start.sh").read_text(), re.M)
     if not found:
         raise RuntimeError("start.sh no longer sets RESIDENT_DIT_MIN_GIB; update bench")
-    return ["--disable-dynamic-vram"] if card_gib * 1024 >= int(found.group(1)) * 1024 else []
+    return ["--disable-dynamic-vram"] if card_gib >= int(found.group(1)) else []
 
 
-def worker_process_settings(tcmalloc: Path | None) -> tuple[list[str], dict[str, str]]:
-    """(flags, env) of a ComfyUI started by start.sh: its perf flags, and tcmalloc with its release rate."""
+def worker_process_settings(tcmalloc: Path | None, card_gib: float) -> tuple[list[str], dict[str, str]]:
+    """(flags, env) of a ComfyUI started by start.sh on a card of card_gib: its perf flags, its dynamic-VRAM rule,
+    and tcmalloc with its release rate."""
     flags, alloc_env = start_sh_defaults()
+    flags += start_sh_dynamic_vram_flags(card_gib)
     env = {"LD_PRELOAD": str(tcmalloc), **alloc_env} if tcmalloc else {}
     return flags, env
 
@@ -397,9 +399,7 @@ def run_startup(args, work: Path, res: dict) -> None:
     write_paths_file(paths, args.models)
     res["start_to_ready_s"] = {}
     for name in STARTUP_VARIANTS:
-        flags, env = worker_process_settings(args.tcmalloc) if name == "start.sh" else ([], {})
-        if name == "start.sh":
-            flags += start_sh_dynamic_vram_flags(gpu_total_gib())
+        flags, env = worker_process_settings(args.tcmalloc, gpu_total_gib()) if name == "start.sh" else ([], {})
         times = []
         for _ in range(2):
             proc = ComfyProcess(args.comfyui, args.python, free_port(), sdir, paths, env,
@@ -437,8 +437,7 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", **sc.env}
     extra = list(args.comfy_args) + list(sc.extra_args)
     if sc.fast:  # the shipped worker: ComfyUI as start.sh starts it
-        flags, proc_env = worker_process_settings(args.tcmalloc)
-        flags += start_sh_dynamic_vram_flags(sc.cap_gib or gpu_total_gib())
+        flags, proc_env = worker_process_settings(args.tcmalloc, sc.cap_gib or gpu_total_gib())
         extra, env = flags + extra, {**proc_env, **env}
     if sc.cap_gib:
         env["BENCH_CUDA_MEM_CAP_GIB"] = str(sc.cap_gib)

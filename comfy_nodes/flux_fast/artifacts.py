@@ -144,36 +144,18 @@ class ArtifactFolder:
         export torch cannot do), so every new worker of the endpoint would spend a minute of CPU and GPU memory
         failing again. Signed like a manifest: an unsigned note would let anyone with the volume switch the fast
         path off."""
-        if self.trusted or self.secret is None:
-            return None
         path = self.failed_path(key)
-        try:
-            note = json.loads(path.read_bytes())
-            at, reason = float(note["at"]), str(note["reason"])
-            valid = (note.get("format") == FORMAT and note.get("key") == key and isinstance(note.get("hmac"), str)
-                     and hmac.compare_digest(note["hmac"], sign(note, self.secret)))
-        except FileNotFoundError:
+        note = self._read_note(path, key, "note of a failed build")
+        if note is None or not 0 <= now - note["at"] < FAILED_BUILD_RETRY_S:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
-            valid = False
-        if not valid:
-            self.reject(path, "unsigned or damaged note of a failed build")
-            return None
-        age = now - at
-        if not 0 <= age < FAILED_BUILD_RETRY_S:
-            return None
-        return (f"an earlier worker's build of these blocks failed {age / 60:.0f} min ago ({reason[:300]}); not "
-                f"built again before {FAILED_BUILD_RETRY_S // 3600} h have passed or {path.name} is deleted")
+        return (f"an earlier worker's build of these blocks failed {(now - note['at']) / 60:.0f} min ago "
+                f"({str(note.get('reason'))[:300]}); not built again before {FAILED_BUILD_RETRY_S // 3600} h have "
+                f"passed or {path.name} is deleted")
 
     def record_failure(self, key: str, reason: str, now: float) -> None:
         """Tell the endpoint's other workers that building `key` failed (shared, signed folders only)."""
-        if self.trusted or self.secret is None:
-            return
-        note: dict[str, Any] = {"format": FORMAT, "key": key, "at": now, "reason": reason[:1000]}
-        note["hmac"] = sign(note, self.secret)
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.failed_path(key), json.dumps(note, indent=1).encode())
+            self._write_note(self.failed_path(key), key, now, reason=reason[:1000])
         except OSError as exc:
             log.warning("flux_fast: could not record the failed build in the %s folder: %s", self.label, exc)
 
@@ -184,37 +166,55 @@ class ArtifactFolder:
         crashed a serving process would crash every worker that loads it after a restart: a crash loop across the
         endpoint. A marker left behind (older than LOAD_GRACE_S) says a worker died while loading; the next one
         sets the packages aside instead (died_loading)."""
-        if self.trusted or self.secret is None or not self.manifest_path(key).exists():
+        if not self.manifest_path(key).exists():
             return None
-        note: dict[str, Any] = {"format": FORMAT, "key": key, "at": now}
-        note["hmac"] = sign(note, self.secret)
         path = self.folder / f"{key}{LOADING}{os.getpid()}-{os.urandom(4).hex()}.json"
         try:
-            _atomic_write(path, json.dumps(note).encode())
+            return path if self._write_note(path, key, now) else None
         except OSError:
             return None
-        return path
 
     def died_loading(self, key: str, now: float) -> str | None:
         """A sentence if a worker of this deployment died while loading `key`'s packages (see mark_loading)."""
         if self.trusted or self.secret is None:
             return None
         for path in sorted(self.folder.glob(f"{key}{LOADING}*.json")):
-            try:
-                note = json.loads(path.read_bytes())
-                at = float(note["at"])
-                valid = (note.get("key") == key and isinstance(note.get("hmac"), str)
-                         and hmac.compare_digest(note["hmac"], sign(note, self.secret)))
-            except (OSError, ValueError, KeyError, TypeError):
-                valid = False
-            if not valid:
-                self.reject(path, "unsigned or damaged loading marker")
-                continue
-            if now - at >= LOAD_GRACE_S:
+            note = self._read_note(path, key, "loading marker")
+            if note is not None and now - note["at"] >= LOAD_GRACE_S:
                 path.unlink(missing_ok=True)
-                return (f"a worker died while loading these packages {(now - at) / 60:.0f} min ago (it left "
+                return (f"a worker died while loading these packages {(now - note['at']) / 60:.0f} min ago (it left "
                         f"{path.name}); set aside so that no worker loads them again")
         return None
+
+    # ---- signed notes (failed builds, loading markers): shared folders with the secret only ----------------
+    def _write_note(self, path: Path, key: str, now: float, **fields: Any) -> bool:
+        """Write a signed note; False where this folder takes none (baked, or no secret). OSError propagates."""
+        if self.trusted or self.secret is None:
+            return False
+        note: dict[str, Any] = {"format": FORMAT, "key": key, "at": now, **fields}
+        note["hmac"] = sign(note, self.secret)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps(note, indent=1).encode())
+        return True
+
+    def _read_note(self, path: Path, key: str, what: str) -> dict[str, Any] | None:
+        """A note this endpoint signed for `key`, its "at" a float; None if absent, unreadable or foreign (then set
+        aside as *.rejected, so it is judged once)."""
+        if self.trusted or self.secret is None:
+            return None
+        try:
+            note = json.loads(path.read_bytes())
+            valid = (note.get("format") == FORMAT and note.get("key") == key and isinstance(note.get("hmac"), str)
+                     and hmac.compare_digest(note["hmac"], sign(note, self.secret)))
+            note["at"] = float(note["at"])
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            valid = False
+        if not valid:
+            self.reject(path, f"unsigned or damaged {what}")
+            return None
+        return note
 
     # ---- writing ------------------------------------------------------------------------------------------
     def write(self, key: str, packages: dict[str, Package]) -> str:

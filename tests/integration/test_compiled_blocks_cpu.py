@@ -25,18 +25,9 @@ CONFIG = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=76
 
 
 @pytest.fixture(scope="module")
-def comfy(comfyui_path):
-    sys.path[:0] = [str(comfyui_path), str(REPO / "comfy_nodes")]
-    import comfy.options
+def comfy(comfy_in_process):
+    from comfy.ldm.flux.model import Flux
 
-    comfy.options.enable_args_parsing()
-    argv, sys.argv = sys.argv, ["main.py", "--cpu"]
-    try:
-        import comfy.model_management  # noqa: F401
-        import comfy.ops
-        from comfy.ldm.flux.model import Flux
-    finally:
-        sys.argv = argv
     return Flux
 
 

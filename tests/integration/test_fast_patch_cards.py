@@ -12,7 +12,6 @@ Needs a ComfyUI checkout (COMFYUI_PATH).
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,17 +41,10 @@ class DynamicDiT:
 
 
 @pytest.fixture(scope="module")
-def node(comfyui_path):
-    sys.path[:0] = [str(comfyui_path), str(REPO / "comfy_nodes")]
-    import comfy.options
+def node(comfy_in_process):
+    import comfy.model_management as mm
+    from flux_fast import patch, policy
 
-    comfy.options.enable_args_parsing()
-    argv, sys.argv = sys.argv, ["main.py", "--cpu"]
-    try:
-        import comfy.model_management as mm
-        from flux_fast import patch, policy
-    finally:
-        sys.argv = argv
     return mm, patch, policy
 
 
