@@ -143,24 +143,28 @@ _add_status_route()
 def _prepare_loading() -> None:
     """Pay what the first package load costs once per process while ComfyUI still starts and loads models.
 
-    Measured on the CPU: importing torch's AOTInductor loader took 1.4 s and its first load 2.7 s, 2.2 s of it
-    `pick_vec_isa`, which compiles small g++ programs to learn the CPU's vector ISA (2.9-10.6 s on a fresh machine:
-    pytorch issue 191715) only to compare it with the package's metadata; the answer is cached for the process.
-    Nothing here traces or compiles a model: an import and a compiler probe in a daemon thread."""
+    Importing torch's AOTInductor loader took 1.4 s on the CPU. The first load also asks `pick_vec_isa` for the CPU's
+    vector ISA, only to compare it with the package's metadata: on a GPU worker that answer is settled without its
+    g++ probe (aot_build.skip_isa_probe: the probe took 19-31 s on an H100 machine); on the CPU the probe runs here
+    (2.2 s measured), and its answer is cached for the process. Nothing here traces or compiles a model."""
     import threading
     import time
 
     def run() -> None:
         started = time.perf_counter()
         try:
+            import comfy.model_management
             import torch._inductor.package  # noqa: F401
             from torch._inductor import cpu_vec_isa
 
+            from .aot_build import skip_isa_probe
+
+            skip_isa_probe(comfy.model_management.get_torch_device().type)
             cpu_vec_isa.pick_vec_isa()
         except Exception as exc:  # only a head start: the first load does the same if this fails
             log.info("flux_fast: could not prepare package loading ahead (%s)", exc)
             return
-        log.info("flux_fast: package loading prepared in %.1f s (loader import, CPU ISA probe)",
+        log.info("flux_fast: package loading prepared in %.1f s (loader import, CPU vector ISA)",
                  time.perf_counter() - started)
 
     threading.Thread(target=run, name="flux_fast-prepare", daemon=True).start()

@@ -184,12 +184,29 @@ def describe_inputs(args: tuple, dynamic: tuple) -> list[dict[str, Any]]:
              "dynamic": sorted(dims)} for a, dims in zip(args, dynamic)]
 
 
+def skip_isa_probe(device_type: str) -> None:
+    """For a GPU package, tell inductor not to probe the CPU's vector ISA: its only CPU code is the kernel launcher.
+
+    inductor learns the ISA by compiling a g++ program per candidate (AMX, AVX512-VNNI, AVX512, AVX2) and running
+    each in a subprocess that imports torch. On an H100 machine that took 19-31 s at ComfyUI's start (2026-12-07),
+    and the first package load waited for it: the first compiled image came 24 s late. The answer only picks the
+    ATen vector macros of CPU kernels; the launcher is compiled with `-march=native` whatever it says, which is why
+    the artifact key carries the host CPU's features (compiled_blocks.build_fields). The serving process never
+    compiles: there the answer only feeds the loader's metadata comparison, and both sides say "no vector ISA".
+    CPU packages (FLUX_FAST_ON_CPU, the tests) keep the probe: their kernels are the CPU code."""
+    if device_type != "cpu":
+        import torch._inductor.config as inductor_config
+
+        inductor_config.cpp.vec_isa_ok = False
+
+
 def load_package(source: Path | bytes, device: Any) -> Any:
     """An AOTInductor package loaded for `device`, from a file or from bytes already checked (artifacts.py)."""
     import io
 
     import torch
 
+    skip_isa_probe(device.type)
     index = device.index if device.type == "cuda" and device.index is not None else -1
     return torch._inductor.aoti_load_package(io.BytesIO(source) if isinstance(source, bytes) else str(source),
                                              device_index=index)
@@ -236,6 +253,7 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     io_dtype, device = _dtype(spec["io_dtype"]), torch.device(spec["device"])
+    skip_isa_probe(device.type)
     from comfy.ldm.modules import attention
 
     picked = getattr(attention.optimized_attention, "__name__", "unknown")

@@ -141,7 +141,26 @@ def build_fields(plan: Plan, compute: str, device: torch.device) -> dict[str, st
     return {"gpu": gpu, "capability": capability, "torch": torch.__version__,
             "torch_git": str(torch.version.git_version), "cuda": str(torch.version.cuda), "triton": triton_version,
             "python": "%d.%d" % sys.version_info[:2], "comfyui": comfy_version, "compile_mode": plan.compile_mode,
-            "compute": compute, "source": hashlib.sha256(sources).hexdigest()[:16]}
+            "compute": compute, "source": hashlib.sha256(sources).hexdigest()[:16], "host_cpu": host_cpu_features()}
+
+
+def host_cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The instruction-set features this process's CPU shows, as one short name: part of every package's key.
+
+    inductor compiles a package's CPU code (for a GPU package, its kernel launcher) with `-march=native`, so a package
+    built on a host with AVX-512 or AMX may die with SIGILL on a host without them. Runpod puts one GPU model on
+    hosts with different CPUs, and a hypervisor may hide features, so the key holds what `/proc/cpuinfo` reports to
+    this process (the flags `-march=native` reads through CPUID), not the CPU's name."""
+    flags = ""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                break
+    except OSError:
+        pass
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else "unknown"
+    return f"{platform.machine()}-{digest}"
 
 
 def _cpu_model() -> str:
@@ -302,6 +321,18 @@ class _Build:
         """Killed or interrupted (the OOM killer, a stop) rather than failed by itself: no reason not to retry."""
         return self.proc.returncode in (-signal.SIGKILL, -signal.SIGTERM, -signal.SIGINT)
 
+    def exit_status(self) -> str:
+        """How the child ended, in words: a crash in native code (SIGSEGV, SIGILL) leaves no Python traceback."""
+        code = self.proc.returncode
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+
     def packages(self) -> dict[str, Package]:
         return read_build(self.dir / "out")[1]
 
@@ -446,7 +477,7 @@ class CompiledBlocks:
                 return "eager"
             del _BUILDS[key]
             if progress == "failed":
-                _FAILED[key] = f"the build failed after {build.seconds} s: {build.tail()}"
+                _FAILED[key] = f"the build failed after {build.seconds} s ({build.exit_status()}): {build.tail()}"
                 log.warning("flux_fast: compiled-block build failed (log kept at %s): %s", build.log_path, build.tail())
                 if not build.stopped_from_outside():
                     for folder in self.folders:

@@ -242,6 +242,7 @@ def test_a_build_that_fails_is_noted_so_the_next_worker_serves_eager_without_bui
             break
         time.sleep(1)
     assert first.state == "failed" and "attends with attention_this_process_lacks" in first.reason, first.status()
+    assert "(exit code 1)" in first.reason, first.reason       # how the child ended: a crash would name its signal
     assert [p.name for p in shared.glob("*.failed.json")] == [f"{first.wanted}.failed.json"]
 
     # the next worker of the endpoint: a fresh process, the same volume and secret
@@ -293,3 +294,79 @@ def test_packages_a_worker_died_loading_are_set_aside_by_the_next_worker_instead
     assert torch.equal(out, eager)                                       # the job still got its image
     assert (shared / f"{key}.json.rejected").exists() and not (shared / f"{key}.json").exists()
     assert (shared / f"{key}.failed.json").exists() and compiled_blocks._BUILDS == {}
+
+
+def test_packages_built_on_a_host_whose_cpu_shows_other_features_are_not_loaded(comfy, baked, tmp_path, monkeypatch):
+    """inductor compiles a package's launcher with -march=native: loaded on a host whose CPU lacks an instruction the
+    build host had (AVX-512, AMX), it can die with SIGILL. One GPU model runs on hosts with different CPUs, so a worker
+    whose CPU shows other features serves eager and builds its own packages instead of loading these."""
+    from flux_fast import compiled_blocks
+
+    folder, key = baked
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    started = []
+
+    class BuildStarted:                   # the build itself is another test's: here only which key it is for
+        def __init__(self, spec, build_key):
+            started.append(build_key)
+
+        def poll(self):
+            return "running"
+
+    monkeypatch.setattr(compiled_blocks, "_Build", BuildStarted)
+    model = _model(comfy)
+    args, kwargs = _inputs(1, 128, 128, 12)
+    with torch.inference_mode():
+        eager = model(*args, **kwargs)
+
+    same_host = _compiled(comfy, folder)
+    _run(same_host, model, args, kwargs)
+    assert same_host.state == "compiled" and started == [], same_host.status()
+
+    for name in ("_PACKAGES", "_FAILED", "_BUILDS"):
+        monkeypatch.setattr(compiled_blocks, name, {})
+    real = compiled_blocks.host_cpu_features()
+    monkeypatch.setattr(compiled_blocks, "host_cpu_features", lambda: real + "-without-avx512")
+    other_host = _compiled(comfy, folder)
+    out = _run(other_host, model, args, kwargs)
+    assert torch.equal(out, eager)                                    # eager, not the other host's package
+    assert other_host.state == "building" and started and started[0] != key, other_host.status()
+
+
+def test_the_host_cpu_name_follows_the_features_the_cpu_shows_not_their_order(comfy, tmp_path):
+    from flux_fast.compiled_blocks import host_cpu_features
+
+    def named(flags: str) -> str:
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
+                        f"flags\t\t: something else\n")
+        return host_cpu_features(info)
+
+    assert named("fpu sse2 avx2 avx512f") == named("avx512f avx2 fpu sse2")
+    assert named("fpu sse2 avx2 avx512f") != named("fpu sse2 avx2")
+    assert host_cpu_features(tmp_path / "missing").endswith("-unknown")
+
+
+def test_a_gpu_package_load_does_not_probe_the_cpu_vector_isa():
+    """The probe compiles and runs a g++ program per ISA, each run importing torch: 19-31 s on an H100 machine, which
+    the first compiled image waited for. For a GPU package it is skipped; for a CPU package it still runs."""
+    code = (
+        "import importlib.util, sys, subprocess\n"
+        f"spec = importlib.util.spec_from_file_location('aot_build', {str(REPO / 'comfy_nodes/flux_fast/aot_build.py')!r})\n"
+        "aot_build = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(aot_build)\n"
+        "aot_build.skip_isa_probe(sys.argv[1])\n"
+        "probes = []\n"
+        "real = subprocess.check_call\n"
+        "subprocess.check_call = lambda *a, **k: (probes.append(a), real(*a, **k))[1]\n"
+        "from torch._inductor import cpu_vec_isa\n"
+        "isa = cpu_vec_isa.pick_vec_isa()\n"
+        "print(len(probes), str(isa) or 'none')\n")
+    gpu = subprocess.run([sys.executable, "-c", code, "cuda"], capture_output=True, text=True, timeout=600)
+    assert gpu.returncode == 0, gpu.stderr[-2000:]
+    assert gpu.stdout.split() == ["0", "INVALID_VEC_ISA"], gpu.stdout
+    cpu = subprocess.run([sys.executable, "-c", code, "cpu"], capture_output=True, text=True, timeout=600)
+    assert cpu.returncode == 0, cpu.stderr[-2000:]
+    if "avx2" in Path("/proc/cpuinfo").read_text():
+        assert int(cpu.stdout.split()[0]) >= 1, cpu.stdout             # the CPU path still asks the compiler
