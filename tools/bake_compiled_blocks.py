@@ -10,8 +10,9 @@ machine with the endpoint's GPU model, image and models:
 It starts the worker exactly as the image does (start.sh, its flags, the warm-up, which starts the build), waits for
 the build, sends one short request (the worker then loads, checks and publishes the blocks to a private signed
 folder), and copies them to --out: unsigned for the image's own folder (trusted as the image is; artifacts.py),
-signed with FLUX_FAST_ARTIFACTS_SECRET for a volume. The key names the GPU model, torch, ComfyUI and the model
-state, so a worker on another GPU model ignores them and builds its own.
+signed with FLUX_FAST_ARTIFACTS_SECRET for a volume. The key names the GPU model, torch, ComfyUI, the model state
+and the CPU features of the host (a package's launcher is compiled with -march=native), so a worker on another GPU
+model or another host CPU ignores them and builds its own.
 """
 
 from __future__ import annotations
