@@ -45,7 +45,15 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--compute", default="bf16")
     p.add_argument("--build-timeout-s", type=float, default=400)
+    p.add_argument("--tcmalloc", type=Path, default=None,
+                   help="libtcmalloc_minimal.so.4, preloaded into the build's child as start.sh preloads it into a "
+                        "worker: on 2026-12-07 (H100) the probe's child build failed without it, with no Python "
+                        "error, while the same build passed inside workers, which have it; run both to tell")
     args = p.parse_args()
+    if args.tcmalloc:
+        import os
+
+        os.environ["LD_PRELOAD"] = str(args.tcmalloc.resolve())      # inherited by the child only
     sys.path[:0] = [str(args.comfyui.resolve()), str(REPO / "comfy_nodes")]
     import comfy.options
 
@@ -108,6 +116,8 @@ def main() -> int:
             time.sleep(1)
         res["build_wall_s"] = round(time.perf_counter() - t, 1)
         res["build_log_tail"] = build.tail() if build else None
+        res["build_exit"] = build.exit_status() if build else None
+        res["child_preload"] = str(args.tcmalloc) if args.tcmalloc else None
         print("built", res["build_wall_s"], res["build_log_tail"], flush=True)
         try:
             res["build_log"] = build.log_path.read_text(errors="replace").splitlines()[-60:] if build else None
