@@ -137,7 +137,7 @@ def build_fields(plan: Plan, compute: str, device: torch.device) -> dict[str, st
     if device.type == "cuda":
         gpu, capability = torch.cuda.get_device_name(device), "%d.%d" % torch.cuda.get_device_capability(device)
     else:
-        gpu, capability = f"cpu-{platform.machine()}", _cpu_model()
+        gpu, capability = f"cpu-{platform.machine()}", "cpu"     # its instruction set: host_cpu
     return {"gpu": gpu, "capability": capability, "torch": torch.__version__,
             "torch_git": str(torch.version.git_version), "cuda": str(torch.version.cuda), "triton": triton_version,
             "python": "%d.%d" % sys.version_info[:2], "comfyui": comfy_version, "compile_mode": plan.compile_mode,
@@ -161,16 +161,6 @@ def host_cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         pass
     digest = hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else "unknown"
     return f"{platform.machine()}-{digest}"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ---- one block list's runners ---------------------------------------------------------------------------------
