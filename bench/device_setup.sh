@@ -25,6 +25,12 @@ if [[ "${1:-}" == "--fetch" ]]; then
     tar cf - -C "$COMFYUI_SRC" --exclude=.git --exclude=tests --exclude=tests-unit --exclude=__pycache__ . \
       | xz -T0 -9 > .devpkg/comfyui.tar.xz
   fi
+  # Optional: an older release for side-by-side micro-benchmarks (bench.dit_profile --comfyui .comfyui-old), e.g.
+  # v0.3.64 when asking where v0.33.0's compiled sampling lost 0.03 s/step.
+  if [[ -n "${COMFYUI_OLD_SRC:-}" ]]; then
+    tar cf - -C "$COMFYUI_OLD_SRC" --exclude=.git --exclude=tests --exclude=tests-unit --exclude=__pycache__ . \
+      | xz -T0 -9 > .devpkg/comfyui-old.tar.xz
+  fi
   (cd /tmp && apt-get download -qq libtcmalloc-minimal4 && dpkg -x libtcmalloc-minimal4_*.deb /tmp/tc)
   cp /tmp/tc/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .lib/
   du -sh .whl .lib .devpkg
@@ -33,5 +39,8 @@ fi
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || return 1
 tar xJf .devpkg/comfy_kitchen.tar.xz -C /tmp/site || return 1
 if [[ ! -f .comfyui/main.py ]]; then mkdir -p .comfyui && tar xJf .devpkg/comfyui.tar.xz -C .comfyui || return 1; fi
+if [[ -f .devpkg/comfyui-old.tar.xz && ! -f .comfyui-old/main.py ]]; then
+  mkdir -p .comfyui-old && tar xJf .devpkg/comfyui-old.tar.xz -C .comfyui-old || return 1
+fi
 export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
 python3 -c "import av" 2>/dev/null || export PYTHONPATH=/tmp/site:$PWD/bench/shims   # PyAV stand-in (bench/shims)
