@@ -49,10 +49,14 @@ def family(name: str) -> str:
 
 
 def build_model(torch, depth: int | None, single: int | None):
-    import comfy.ops
-    from comfy.ldm.flux.model import Flux
+    import dataclasses
 
-    params = dict(FLUX_DEV)
+    import comfy.ops
+    from comfy.ldm.flux.model import Flux, FluxParams
+
+    # Any ComfyUI release: v0.33.0's FluxParams also wants `txt_ids_dims` (FLUX.1: none), v0.3.64's has no such field.
+    accepted = {f.name for f in dataclasses.fields(FluxParams)}
+    params = {k: v for k, v in {**FLUX_DEV, "txt_ids_dims": []}.items() if k in accepted}
     if depth is not None:
         params["depth"] = depth
     if single is not None:
