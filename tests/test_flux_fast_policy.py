@@ -145,3 +145,12 @@ def test_a_dynamic_dit_is_made_resident_only_where_it_and_the_margin_fit():
     assert not resident and "left to ComfyUI's dynamic VRAM" in why
     assert policy.resident_decision(dit + margin, dit, margin)[0]          # exactly enough is enough
     assert not policy.resident_decision(dit + margin - 1, dit, margin)[0]
+
+
+def test_hopper_cards_trace_attention_with_cudnn_first_and_others_keep_comfyuis_choice():
+    assert policy.traced_sdpa("9.0", "attention_pytorch") == "cudnn_first"           # H100, H200
+    for capability in ("8.0", "8.6", "8.9", "10.0", "12.0", "cpu"):   # A100, A10/3090, L4/4090, B200, 5090, CPU
+        assert policy.traced_sdpa(capability, "attention_pytorch") == "comfy", capability
+    for attention in ("attention_sage", "attention_xformers", "attention_sub_quad"):   # no kernel to choose there
+        assert policy.traced_sdpa("9.0", attention) == "comfy", attention
+    assert set(policy.TRACED_SDPA_CHOICES) == {"comfy", "cudnn_first"}

@@ -20,11 +20,13 @@ What is traced is the block as the fast path serves it: weights resident in the 
 fp8 row-wise forward of `compute = fp8_rowwise`), no transformer patches, no attention mask, and the attention
 function ComfyUI picks from the same command-line flags as the server (`comfy_argv` in the spec). FLUX's RoPE is
 traced through ComfyUI's plain-torch implementation (the one it uses when training), which inductor fuses into the
-block; at inference ComfyUI calls comfy-kitchen's RoPE op, opaque to a compiler. Both compute in fp32.
+block; at inference ComfyUI calls comfy-kitchen's RoPE op, opaque to a compiler. Both compute in fp32. On Hopper
+cards the attention kernel is traced with cuDNN's preferred over FlashAttention (`sdpa`, policy.traced_sdpa),
+through ComfyUI's attention-override hook; if that block fails to build, it is built with ComfyUI's own choice.
 
 Spec (JSON, written by the serving process; see compiled_blocks.block_spec):
     {"model_class": "comfy.ldm.flux.model.Flux", "unet_config": {...}, "compute": "bf16" | "fp8_rowwise",
-     "io_dtype": "bfloat16", "device": "cuda:0" | "cpu", "comfy_argv": [...],
+     "io_dtype": "bfloat16", "device": "cuda:0" | "cpu", "comfy_argv": [...], "sdpa": "comfy" | "cudnn_first",
      "lists": {"double_blocks": {"params": {"img_mod.lin.weight": "bfloat16", ...}}, "single_blocks": {...}}}
 
 Run: python <this file> --comfyui COMFYUI_ROOT --spec SPEC.json --out DIR [--log-level INFO]
@@ -135,10 +137,11 @@ def _cast_where_stored_narrower(block: Any, io_dtype: Any) -> None:
         module.forward = forward
 
 
-def _call_module(name: str, block: Any, weights: list[str]) -> Any:
+def _call_module(name: str, block: Any, weights: list[str], options: dict[str, Any]) -> Any:
     """The export's module: one block called as the FLUX model calls it (minus the options it does not read), with
     its parameters as trailing inputs. The block is not a submodule, so the program has no constants at all: the
-    package carries no weights, and the serving process passes each block's own current tensors on every call."""
+    package carries no weights, and the serving process passes each block's own current tensors on every call.
+    `options` are the block's transformer_options while it is traced (sdpa_options)."""
     import torch
 
     n_acts = 4 if name == "double_blocks" else 3
@@ -147,9 +150,50 @@ def _call_module(name: str, block: Any, weights: list[str]) -> Any:
         def forward(self, *inputs):
             acts, params = inputs[:n_acts], inputs[n_acts:]
             return torch.func.functional_call(block, dict(zip(weights, params)), acts,
-                                              {"transformer_options": {}}, strict=True)
+                                              {"transformer_options": options}, strict=True)
 
     return BlockCall()
+
+
+def cudnn_first_attention(func: Any, q: Any, k: Any, v: Any, heads: int, mask: Any = None, skip_reshape: bool = False,
+                          skip_output_reshape: bool = False, **kwargs: Any) -> Any:
+    """ComfyUI's attention for FLUX's call, with cuDNN's kernel preferred (policy.traced_sdpa says why and where).
+
+    Given to the traced block through ComfyUI's own hook, `transformer_options["optimized_attention_override"]`: its
+    PyTorch attention enters its own backend priority (FlashAttention first on Linux) around every call, so the
+    priority cannot be set from outside. FLUX's call (heads already split, no mask) is ComfyUI's attention_pytorch
+    with that priority changed; any other call is left to ComfyUI (`func`)."""
+    import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if func.__name__ != "attention_pytorch" or not skip_reshape or mask is not None or kwargs.get("enable_gqa"):
+        return func(q, k, v, heads, mask=mask, skip_reshape=skip_reshape, skip_output_reshape=skip_output_reshape,
+                    **kwargs)
+    priority = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    with sdpa_kernel(priority, set_priority=True):
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
+    if skip_output_reshape:
+        return out
+    b, _, _, dim_head = q.shape
+    return out.transpose(1, 2).reshape(b, -1, heads * dim_head)
+
+
+def sdpa_options(sdpa: str, attention: str) -> dict[str, Any]:
+    """The transformer_options a block is traced with for the spec's `sdpa` (policy.TRACED_SDPA_CHOICES), given the
+    attention function this process picked."""
+    if sdpa == "comfy":
+        return {}
+    if sdpa == "cudnn_first":
+        if attention != "attention_pytorch":
+            raise ValueError(f"sdpa 'cudnn_first' applies to ComfyUI's PyTorch attention, not {attention}")
+
+        def override(func: Any, *args: Any, **kwargs: Any) -> Any:
+            override.calls += 1           # _build_one checks that the traced block went through the hook
+            return cudnn_first_attention(func, *args, **kwargs)
+
+        override.calls = 0
+        return {"optimized_attention_override": override}
+    raise ValueError(f"unknown sdpa choice {sdpa!r} (this build knows 'comfy' and 'cudnn_first')")
 
 
 def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[tuple, tuple]:
@@ -247,9 +291,50 @@ def _self_test(path: Path, block: Any, acts: tuple, params: tuple, device: Any) 
     return round(worst, 5)
 
 
-def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+def _build_one(name: str, block: Any, sdpa: str, spec: dict[str, Any], io_dtype: Any, device: Any,
+               out: Path) -> dict[str, Any]:
+    """Export, compile and self-test one block list's package; its report entry."""
     import torch
     import comfy.model_management as mm
+
+    started = time.perf_counter()
+    weights = [n for n, _ in block.named_parameters()]
+    params = tuple(p.detach() for _, p in block.named_parameters())
+    from comfy.ldm.modules import attention
+
+    picked = getattr(attention.optimized_attention, "__name__", "unknown")
+    options = sdpa_options(sdpa, picked)
+    module = _call_module(name, block, weights, options).eval()
+    acts, dynamic = example_inputs(name, block, io_dtype, device)
+    training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            # forward(*inputs): the one positional parameter's dynamic shapes, one entry per input
+            program = torch.export.export(module, acts + params,
+                                          dynamic_shapes=(dynamic + (None,) * len(params),), strict=False)
+    finally:
+        mm.in_training = training
+    exported = time.perf_counter()
+    hook = options.get("optimized_attention_override")
+    if hook is not None and not hook.calls:
+        raise RuntimeError(f"{name}: the block never reached ComfyUI's attention hook, so sdpa={sdpa} was not traced")
+    path = out / f"{name}.pt2"
+    if program.state_dict or program.constants:
+        raise RuntimeError(f"{name}: the exported block holds constants: {sorted(program.state_dict)[:5]}")
+    configs: dict[str, Any] = {}
+    if spec.get("compile_mode", "default") != "default":
+        from torch._inductor import list_mode_options
+
+        configs.update(list_mode_options(spec["compile_mode"]))
+    torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
+    compiled = time.perf_counter()
+    return {"file": path.name, "weights": weights, "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
+            "self_test_rel_l2": _self_test(path, block, acts, params, device),
+            "export_s": round(exported - started, 2), "compile_s": round(compiled - exported, 2)}
+
+
+def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    import torch
 
     out.mkdir(parents=True, exist_ok=True)
     io_dtype, device = _dtype(spec["io_dtype"]), torch.device(spec["device"])
@@ -262,36 +347,19 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
                            "the build would not compute what the server does")
     report: dict[str, Any] = {"lists": {}, "torch": torch.__version__}
     for name, block in one_block_each(spec).items():
-        started = time.perf_counter()
-        weights = [n for n, _ in block.named_parameters()]
-        params = tuple(p.detach() for _, p in block.named_parameters())
-        module = _call_module(name, block, weights).eval()
-        acts, dynamic = example_inputs(name, block, io_dtype, device)
-        training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
-        try:
-            with torch.inference_mode(False), torch.no_grad():
-                # forward(*inputs): the one positional parameter's dynamic shapes, one entry per input
-                program = torch.export.export(module, acts + params,
-                                              dynamic_shapes=(dynamic + (None,) * len(params),), strict=False)
-        finally:
-            mm.in_training = training
-        exported = time.perf_counter()
-        path = out / f"{name}.pt2"
-        if program.state_dict or program.constants:
-            raise RuntimeError(f"{name}: the exported block holds constants: {sorted(program.state_dict)[:5]}")
-        configs: dict[str, Any] = {}
-        if spec.get("compile_mode", "default") != "default":
-            from torch._inductor import list_mode_options
-
-            configs.update(list_mode_options(spec["compile_mode"]))
-        torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
-        compiled = time.perf_counter()
-        report["lists"][name] = {"file": path.name, "weights": weights, "inputs": describe_inputs(acts, dynamic),
-                                 "self_test_rel_l2": _self_test(path, block, acts, params, device),
-                                 "export_s": round(exported - started, 2),
-                                 "compile_s": round(compiled - exported, 2)}
-        log.info("flux_fast build: %s exported in %.1f s, compiled in %.1f s", name,
-                 report["lists"][name]["export_s"], report["lists"][name]["compile_s"])
+        choices = [spec.get("sdpa", "comfy")] + (["comfy"] if spec.get("sdpa", "comfy") != "comfy" else [])
+        for n, sdpa in enumerate(choices):
+            try:
+                report["lists"][name] = _build_one(name, block, sdpa, spec, io_dtype, device, out)
+                break
+            except Exception as exc:
+                if n + 1 == len(choices):
+                    raise
+                log.warning("flux_fast build: %s traced with sdpa=%s failed (%s: %s); building it with ComfyUI's "
+                            "own attention instead", name, sdpa, type(exc).__name__, str(exc)[:300])
+                report.setdefault("fell_back", {})[name] = f"{sdpa}: {type(exc).__name__}: {str(exc)[:300]}"
+        log.info("flux_fast build: %s (sdpa=%s) exported in %.1f s, compiled in %.1f s", name,
+                 report["lists"][name]["sdpa"], report["lists"][name]["export_s"], report["lists"][name]["compile_s"])
     (out / "build.json").write_text(json.dumps(report, indent=1))
     return report
 

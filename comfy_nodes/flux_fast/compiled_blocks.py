@@ -49,7 +49,7 @@ import torch
 
 from .aot_build import MAX_BATCH, compare_outputs, load_package, read_build
 from .artifacts import ArtifactFolder, Package, folders
-from .policy import Plan, artifact_key
+from .policy import Plan, artifact_key, traced_sdpa
 
 log = logging.getLogger("flux_fast")
 
@@ -426,9 +426,10 @@ class CompiledBlocks:
             return None
         from comfy.ldm.modules import attention
 
+        picked = getattr(attention.optimized_attention, "__name__", "unknown")
         return {"model_class": self.model_class, "unet_config": self.unet_config, "compute": self.compute,
-                "io_dtype": _dtype_name(self.io_dtype), "device": str(self.device),
-                "attention": getattr(attention.optimized_attention, "__name__", "unknown"),
+                "io_dtype": _dtype_name(self.io_dtype), "device": str(self.device), "attention": picked,
+                "sdpa": traced_sdpa(self.fields["capability"], picked) if self.device.type == "cuda" else "comfy",
                 "compile_mode": self.plan.compile_mode, "lists": lists, "comfy_argv": sys.argv[1:]}
 
     def _key(self, spec: dict[str, Any]) -> str:

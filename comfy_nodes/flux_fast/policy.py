@@ -225,6 +225,23 @@ def fp8_eligible(in_features: int, out_features: int) -> bool:
     return in_features % 16 == 0 and out_features % 16 == 0 and in_features > 0 and out_features > 0
 
 
+TRACED_SDPA_CHOICES = ("comfy", "cudnn_first")
+
+
+def traced_sdpa(capability: str, attention: str) -> str:
+    """Which attention kernel the compiled blocks are traced with, by the GPU's compute capability ("9.0") and the
+    attention function ComfyUI picked from its flags (only its PyTorch attention has a kernel to choose; sage,
+    xformers and the others are left as they are).
+
+    ComfyUI picks the kernel at each call: up to v0.3.64 it preferred cuDNN's, since late 2025 it prefers
+    FlashAttention on Linux ("slightly faster" on the consumer cards it was tried on). On an H100, cuDNN's sm90
+    kernel is what v0.3.64's compiled blocks ran (0.57 ms a call, 33 ms of a 0.158 s step: bench/profiles/
+    dit-profile-h100-b.json), and v0.33.0's compiled step, traced with FlashAttention, takes 0.185 s. So Hopper
+    cards trace cuDNN first; everything else keeps ComfyUI's own choice. The build checks the package against
+    ComfyUI's eager block either way, and falls back to ComfyUI's choice if the cuDNN-first block fails to build."""
+    return "cudnn_first" if capability.split(".")[0] == "9" and attention == "attention_pytorch" else "comfy"
+
+
 def check_env(env: Mapping[str, str]) -> list[str]:
     """Every FLUX_FAST_* problem in `env`, one sentence each naming the variable, the value and the rule."""
     problems = []

@@ -370,3 +370,55 @@ def test_a_gpu_package_load_does_not_probe_the_cpu_vector_isa():
     assert cpu.returncode == 0, cpu.stderr[-2000:]
     if "avx2" in Path("/proc/cpuinfo").read_text():
         assert int(cpu.stdout.split()[0]) >= 1, cpu.stdout             # the CPU path still asks the compiler
+
+
+def test_the_cudnn_first_attention_hook_computes_comfyuis_pytorch_attention_and_leaves_others_alone(comfy):
+    """Hopper cards trace FLUX's attention through ComfyUI's override hook with cuDNN's kernel preferred. For
+    ComfyUI's PyTorch attention the hook must give what it gives (on the CPU both run the CPU kernel); any other
+    attention function (here the CPU server's sub-quadratic one) is ComfyUI's own, untouched."""
+    from comfy.ldm.flux.math import attention
+    from comfy.ldm.modules.attention import attention_pytorch
+    from flux_fast.aot_build import cudnn_first_attention
+
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 4, 40, 64, generator=g).to(torch.bfloat16) for _ in range(3))
+    pe = torch.randn(2, 1, 40, 32, 2, 2, generator=g)
+    calls = []
+
+    def counted(func, *args, **kwargs):
+        calls.append(func.__name__)
+        return cudnn_first_attention(func, *args, **kwargs)
+
+    with torch.inference_mode():
+        plain = attention(q, k, v, pe=pe, transformer_options={})
+        hooked = attention(q, k, v, pe=pe, transformer_options={"optimized_attention_override": counted})
+        assert calls == ["attention_sub_quad"]                 # ComfyUI handed FLUX's call to the hook
+        assert torch.equal(hooked, plain)                       # and the hook left sub-quad attention as it is
+        pytorch = attention_pytorch(q, k, v, 4, skip_reshape=True)
+        cudnn_first = cudnn_first_attention(attention_pytorch.__wrapped__, q, k, v, 4, skip_reshape=True,
+                                            transformer_options={})
+    assert cudnn_first.shape == pytorch.shape == (2, 40, 4 * 64)
+    assert _rel(cudnn_first, pytorch) < 0.01
+
+
+@pytest.mark.parametrize("sdpa,argv,built_with,why", [
+    ("cudnn_first", ["--cpu", "--use-pytorch-cross-attention"], "cudnn_first", None),
+    ("cudnn_first", ["--cpu"], "comfy", "applies to ComfyUI's PyTorch attention"),
+    ("a_kernel_this_build_lacks", ["--cpu"], "comfy", "unknown sdpa choice")])
+def test_a_build_traces_the_attention_the_spec_asks_for_or_falls_back_to_comfyuis(comfy, comfyui_path, tmp_path,
+                                                                                  sdpa, argv, built_with, why):
+    """The spec's `sdpa` reaches the traced block (checked against ComfyUI's eager block by the child itself); a
+    choice the child cannot build with gives ComfyUI's own attention and says why, instead of failing the build."""
+    model = _model(comfy)
+    compiled = _compiled(comfy, tmp_path / "unused")
+    attention = "attention_pytorch" if "--use-pytorch-cross-attention" in argv else "attention_sub_quad"
+    spec = {**compiled._spec(model), "comfy_argv": argv, "attention": attention, "sdpa": sdpa}
+    report, packages = _build(spec, comfyui_path, tmp_path / "build")
+    assert {entry["sdpa"] for entry in report["lists"].values()} == {built_with}, report
+    assert all(0 <= e["self_test_rel_l2"] < 0.05 for e in report["lists"].values()), report
+    assert set(packages) == {"double_blocks", "single_blocks"}
+    if why:
+        assert set(report["fell_back"]) == {"double_blocks", "single_blocks"}
+        assert all(why in reason for reason in report["fell_back"].values()), report["fell_back"]
+    else:
+        assert "fell_back" not in report
