@@ -37,6 +37,7 @@ Writes DIR/<list>.pt2 for each block list and DIR/build.json ({"lists": {...: {"
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -164,18 +165,25 @@ def cudnn_first_attention(func: Any, q: Any, k: Any, v: Any, heads: int, mask: A
     priority cannot be set from outside. FLUX's call (heads already split, no mask) is ComfyUI's attention_pytorch
     with that priority changed; any other call is left to ComfyUI (`func`)."""
     import torch
-    from torch.nn.attention import SDPBackend, sdpa_kernel
 
     if func.__name__ != "attention_pytorch" or not skip_reshape or mask is not None or kwargs.get("enable_gqa"):
         return func(q, k, v, heads, mask=mask, skip_reshape=skip_reshape, skip_output_reshape=skip_output_reshape,
                     **kwargs)
-    priority = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    with sdpa_kernel(priority, set_priority=True):
+    with cudnn_first_priority():
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.0, is_causal=False)
     if skip_output_reshape:
         return out
     b, _, _, dim_head = q.shape
     return out.transpose(1, 2).reshape(b, -1, heads * dim_head)
+
+
+def cudnn_first_priority() -> Any:
+    """SDPA's backend priority with cuDNN's kernel first. Entered around the attention call while tracing and around
+    the whole export and compile, since the kernel may be picked when the program is traced or when it is lowered."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                        SDPBackend.MATH], set_priority=True)
 
 
 def sdpa_options(sdpa: str, attention: str) -> dict[str, Any]:
@@ -306,9 +314,12 @@ def _build_one(name: str, block: Any, sdpa: str, spec: dict[str, Any], io_dtype:
     options = sdpa_options(sdpa, picked)
     module = _call_module(name, block, weights, options).eval()
     acts, dynamic = example_inputs(name, block, io_dtype, device)
+    def priority() -> Any:
+        return cudnn_first_priority() if sdpa == "cudnn_first" else contextlib.nullcontext()
+
     training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with priority(), torch.inference_mode(False), torch.no_grad():
             # forward(*inputs): the one positional parameter's dynamic shapes, one entry per input
             program = torch.export.export(module, acts + params,
                                           dynamic_shapes=(dynamic + (None,) * len(params),), strict=False)
@@ -326,7 +337,8 @@ def _build_one(name: str, block: Any, sdpa: str, spec: dict[str, Any], io_dtype:
         from torch._inductor import list_mode_options
 
         configs.update(list_mode_options(spec["compile_mode"]))
-    torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
+    with priority():
+        torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
     compiled = time.perf_counter()
     return {"file": path.name, "weights": weights, "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
             "self_test_rel_l2": _self_test(path, block, acts, params, device),
