@@ -201,7 +201,9 @@ def sdpa_options(sdpa: str, attention: str) -> dict[str, Any]:
 
         override.calls = 0
         return {"optimized_attention_override": override}
-    raise ValueError(f"unknown sdpa choice {sdpa!r} (this build knows 'comfy' and 'cudnn_first')")
+    from .policy import TRACED_SDPA_CHOICES
+
+    raise ValueError(f"unknown sdpa choice {sdpa!r} (this build knows {', '.join(TRACED_SDPA_CHOICES)})")
 
 
 def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[tuple, tuple]:
@@ -299,7 +301,7 @@ def _self_test(path: Path, block: Any, acts: tuple, params: tuple, device: Any) 
     return round(worst, 5)
 
 
-def _build_one(name: str, block: Any, sdpa: str, spec: dict[str, Any], io_dtype: Any, device: Any,
+def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str, Any], io_dtype: Any, device: Any,
                out: Path) -> dict[str, Any]:
     """Export, compile and self-test one block list's package; its report entry."""
     import torch
@@ -308,10 +310,7 @@ def _build_one(name: str, block: Any, sdpa: str, spec: dict[str, Any], io_dtype:
     started = time.perf_counter()
     weights = [n for n, _ in block.named_parameters()]
     params = tuple(p.detach() for _, p in block.named_parameters())
-    from comfy.ldm.modules import attention
-
-    picked = getattr(attention.optimized_attention, "__name__", "unknown")
-    options = sdpa_options(sdpa, picked)
+    options = sdpa_options(sdpa, attention)
     module = _call_module(name, block, weights, options).eval()
     acts, dynamic = example_inputs(name, block, io_dtype, device)
     def priority() -> Any:
@@ -359,10 +358,11 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
                            "the build would not compute what the server does")
     report: dict[str, Any] = {"lists": {}, "torch": torch.__version__}
     for name, block in one_block_each(spec).items():
-        choices = [spec.get("sdpa", "comfy")] + (["comfy"] if spec.get("sdpa", "comfy") != "comfy" else [])
+        wanted = spec.get("sdpa", "comfy")
+        choices = [wanted] if wanted == "comfy" else [wanted, "comfy"]
         for n, sdpa in enumerate(choices):
             try:
-                report["lists"][name] = _build_one(name, block, sdpa, spec, io_dtype, device, out)
+                report["lists"][name] = _build_one(name, block, sdpa, picked, spec, io_dtype, device, out)
                 break
             except Exception as exc:
                 if n + 1 == len(choices):
