@@ -163,9 +163,31 @@ def post(url: str, body: dict, timeout_s: float) -> dict:
     return response.json()
 
 
+# --soak: what a busy endpoint's queue mixes (sizes, step counts, batches), cycled with periods that never line up,
+# so each size meets each step count and batch; every shape is one the compiled blocks take without a rebuild
+# (dynamic token count, batches of 1 and 2+), so a request that runs eager once the packages are loaded is a finding.
+SOAK_SIZES = [(832, 1536), (1024, 1024), (1536, 832), (768, 1344), (512, 512)]
+SOAK_STEPS = [8, 4, 12, 6]
+SOAK_IMAGES = [1, 1, 2]
+
+
 def request_body(index: int, args) -> dict:
-    return {"input": {"prompt": PROMPTS[index % len(PROMPTS)], "seed": 1000 + index, "width": args.width,
-                      "height": args.height, "num_inference_steps": args.steps}}
+    body = {"prompt": PROMPTS[index % len(PROMPTS)], "seed": 1000 + index, "width": args.width,
+            "height": args.height, "num_inference_steps": args.steps}
+    if getattr(args, "mixed", False):
+        (body["width"], body["height"]), body["num_inference_steps"], body["num_images"] = (
+            SOAK_SIZES[index % len(SOAK_SIZES)], SOAK_STEPS[index % len(SOAK_STEPS)], SOAK_IMAGES[index % len(SOAK_IMAGES)])
+    return {"input": body}
+
+
+def check_shape(output: dict, body: dict) -> None:
+    """A reply whose images are not the size and count asked for is a failure, not a success."""
+    want = (body["input"]["width"], body["input"]["height"])
+    images = output.get("images") or [output.get("image") or {}]
+    got = [(i.get("width"), i.get("height")) for i in images]
+    count = body["input"].get("num_images", 1)
+    if len(got) != count or any(g != want for g in got):
+        raise RuntimeError(f"asked for {count} image(s) of {want[0]}x{want[1]}, got {got}")
 
 
 def image_of(reply: dict) -> dict:
@@ -201,6 +223,8 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
            "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "bench",
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
            "RUNPOD_LOG_LEVEL": "INFO", **spec.get("env", {})}
+    if getattr(args, "mixed", False):         # two incompressible stand-in PNGs exceed /run's 10 MB; /runsync takes 20
+        env["MAX_RESPONSE_BYTES"] = "20000000"
     if spec["shipped"]:
         env.update(WARMUP_STEPS=str(args.warmup_steps), WORKFLOWS_DIR=str(REPO / "workflows"), WARMUP_SIZES=args.size)
         if args.tcmalloc:
@@ -269,8 +293,10 @@ def back_to_back(api: str, status_url: str, t0: float, args) -> dict[str, Any]:
     before = compiled_calls(status_url)
     while time.perf_counter() - t0 < args.load_window_s:
         t = time.perf_counter()
+        body = request_body(index, args)
         try:
-            out = image_of(post(api, request_body(index, args), timeout_s=600))
+            out = image_of(post(api, body, timeout_s=600))
+            check_shape(out, body)
         except Exception as exc:
             failures.append({"at_s": round(t - t0, 2), "error": str(exc)[:500]})
             index += 1
@@ -278,13 +304,20 @@ def back_to_back(api: str, status_url: str, t0: float, args) -> dict[str, Any]:
         now = compiled_calls(status_url)
         done.append({"at_s": round(t - t0, 2), "wall_s": round(time.perf_counter() - t, 3),
                      "compiled": now > before, **summarize_timings(out)})
+        if args.mixed:
+            b = body["input"]
+            done[-1]["shape"] = f'{b["width"]}x{b["height"]}x{b["num_images"]}@{b["num_inference_steps"]}'
         before, index = now, index + 1
-        if sum(d["compiled"] for d in done) >= args.compiled_runs:
+        if args.soak and len(done) + len(failures) >= args.soak:
+            break
+        if not args.soak and sum(d["compiled"] for d in done) >= args.compiled_runs:
             break
     eager = [d for d in done if not d["compiled"]]
     compiled = [d for d in done if d["compiled"]]
     first_compiled = next((d for d in done if d["compiled"]), None)
-    return {"warm": eager, "compiled": compiled, "failures": failures, "requests": len(done) + len(failures),
+    after = done[done.index(first_compiled):] if first_compiled else []
+    return {"eager_after_compiled": [d.get("shape") or d["at_s"] for d in after if not d["compiled"]],
+            "warm": eager, "compiled": compiled, "failures": failures, "requests": len(done) + len(failures),
             "requests_before_compiled": done.index(first_compiled) if first_compiled else len(done),
             "compiled_ready_at_s": first_compiled["at_s"] if first_compiled else None,
             "warm_median_s": round(statistics.median(d["wall_s"] for d in eager), 3) if eager else None,
@@ -368,14 +401,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--standin-args", default="--full --device cuda")
     p.add_argument("--comfy-args", default="", help="extra ComfyUI flags (--cpu for a CPU smoke run)")
     p.add_argument("--prime", action="store_true", help="one untimed start first (bytecode, page cache)")
+    p.add_argument("--soak", type=int, default=0,
+                   help="shipped variants: after the first image, N requests back to back whatever the compiled path "
+                        "does (within --load-window-s), mixing sizes, step counts and batches (SOAK_*); each reply "
+                        "is checked for the images asked for, and requests that ran eager after the first compiled "
+                        "one are listed")
     args = p.parse_args(argv)
+    args.mixed = args.soak > 0
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
     args.comfyui, args.out, args.work = args.comfyui.resolve(), args.out.resolve(), args.work.resolve()
     args.artifacts = args.work / "artifacts"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.work / "empty-frontend").mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"_env": environment(), "_args": {"size": args.size, "steps": args.steps,
-                                                                 "warmup_steps": args.warmup_steps}}
+                                                                 "warmup_steps": args.warmup_steps, "soak": args.soak}}
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "tools.standins", *args.standin_args.split(), "--out",
                     str(args.comfyui / "models")], cwd=REPO, check=True)
@@ -386,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     results["_disk"] = disk_rate(model_files(args.comfyui))
     if args.prime:  # bytecode for every module both processes import, and the files in the page cache
         results["_prime"] = run_variant("prime", VARIANTS["baseline"], argparse.Namespace(
-            **{**vars(args), "warm_runs": 0, "compiled_runs": 0, "load_window_s": 0, "steps": 1}), env_base, args.work)
+            **{**vars(args), "warm_runs": 0, "compiled_runs": 0, "load_window_s": 0, "steps": 1, "soak": 0,
+               "mixed": False}), env_base, args.work)
     for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
         print(f"=== {name}", flush=True)
         results[name] = run_variant(name, VARIANTS[name], args, env_base, args.work)

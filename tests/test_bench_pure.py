@@ -152,3 +152,27 @@ def test_page_cache_share_of_a_file_just_written_and_read_is_whole(tmp_path):
     path.write_bytes(b"\x01" * (1 << 20))
     path.read_bytes()
     assert cached_fraction(path) == 1.0
+
+
+def test_coldstart_soak_mixes_every_size_with_every_step_count_and_batch_and_refuses_wrong_images():
+    import argparse
+
+    import pytest
+
+    from bench.coldstart import SOAK_IMAGES, SOAK_SIZES, SOAK_STEPS, check_shape, request_body
+
+    args = argparse.Namespace(width=832, height=1536, steps=28, mixed=True)
+    bodies = [request_body(i, args)["input"] for i in range(300)]
+    combos = {((b["width"], b["height"]), b["num_inference_steps"], b["num_images"]) for b in bodies}
+    assert len(combos) == len(SOAK_SIZES) * len(SOAK_STEPS) * len(set(SOAK_IMAGES))  # the periods never line up
+    plain = request_body(3, argparse.Namespace(width=832, height=1536, steps=28, mixed=False))["input"]
+    assert (plain["width"], plain["height"], plain["num_inference_steps"]) == (832, 1536, 28)
+    assert "num_images" not in plain                        # the default caller's request is unchanged
+
+    two = {"input": {"width": 1024, "height": 1024, "num_images": 2}}
+    check_shape({"image": {"width": 1024, "height": 1024},
+                 "images": [{"same_as": "image", "width": 1024, "height": 1024}, {"width": 1024, "height": 1024}]}, two)
+    with pytest.raises(RuntimeError, match="asked for 2 image"):
+        check_shape({"image": {"width": 1024, "height": 1024}, "images": [{"width": 1024, "height": 1024}]}, two)
+    with pytest.raises(RuntimeError, match="1024x1024"):
+        check_shape({"images": [{"width": 832, "height": 1536}]}, {"input": {"width": 1024, "height": 1024}})
