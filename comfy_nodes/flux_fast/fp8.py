@@ -45,6 +45,10 @@ def fp8_forward(module: torch.nn.Linear) -> Callable[[torch.Tensor], torch.Tenso
     return forward
 
 
+def _tracing() -> bool:
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 def fp8_rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """y = x @ weight.T + bias with fp8 e4m3 operands: per-row scales for x, per-output-channel for weight."""
     shape = x.shape
@@ -52,7 +56,11 @@ def fp8_rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     x2 = x.reshape(-1, shape[-1])
     rows = x2.shape[0]
     pad = rows_padding(rows)
-    if pad:
+    # Traced (the compiled blocks' export), the row count is symbolic (batch x tokens, or the batch alone for the
+    # modulation layers): `if pad` would be a guard on batch % 16 that no dynamic batch range satisfies, and the
+    # export fails. So a trace always pads and slices, by a symbolic amount that is zero where it need not pad.
+    always = _tracing()
+    if always or pad:
         x2 = torch.nn.functional.pad(x2, (0, 0, 0, pad))
     xf = x2.float()
     x_scale = xf.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / FP8_MAX
@@ -67,7 +75,7 @@ def fp8_rowwise_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
     out = torch._scaled_mm(xq, wq.t(), scale_a=x_scale, scale_b=w_scale, out_dtype=x.dtype)
     if isinstance(out, tuple):
         out = out[0]
-    if pad:
+    if always or pad:
         out = out[:rows]
     if bias is not None:
         out = out + bias.to(out.dtype)
