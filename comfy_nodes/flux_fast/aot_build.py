@@ -301,21 +301,19 @@ def _self_test(path: Path, block: Any, acts: tuple, params: tuple, device: Any) 
     return round(worst, 5)
 
 
-def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str, Any], io_dtype: Any, device: Any,
-               out: Path) -> dict[str, Any]:
-    """Export, compile and self-test one block list's package; its report entry."""
+def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any, device: Any) -> tuple[Any, tuple, tuple]:
+    """torch.export of one block as the served model calls it, with dynamic batch and token counts and no constants:
+    (program, example activations, their dynamic dims). The first half of a build, apart so that a test can check
+    on the CPU that a block exports for every compute path (fp8 included), where compiling it needs a GPU."""
     import torch
     import comfy.model_management as mm
 
-    started = time.perf_counter()
     weights = [n for n, _ in block.named_parameters()]
     params = tuple(p.detach() for _, p in block.named_parameters())
     options = sdpa_options(sdpa, attention)
     module = _call_module(name, block, weights, options).eval()
     acts, dynamic = example_inputs(name, block, io_dtype, device)
-    def priority() -> Any:
-        return cudnn_first_priority() if sdpa == "cudnn_first" else contextlib.nullcontext()
-
+    priority = cudnn_first_priority if sdpa == "cudnn_first" else contextlib.nullcontext
     training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
     try:
         with priority(), torch.inference_mode(False), torch.no_grad():
@@ -324,22 +322,34 @@ def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str,
                                           dynamic_shapes=(dynamic + (None,) * len(params),), strict=False)
     finally:
         mm.in_training = training
-    exported = time.perf_counter()
     hook = options.get("optimized_attention_override")
     if hook is not None and not hook.calls:
         raise RuntimeError(f"{name}: the block never reached ComfyUI's attention hook, so sdpa={sdpa} was not traced")
-    path = out / f"{name}.pt2"
     if program.state_dict or program.constants:
         raise RuntimeError(f"{name}: the exported block holds constants: {sorted(program.state_dict)[:5]}")
+    return program, acts, dynamic
+
+
+def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str, Any], io_dtype: Any, device: Any,
+               out: Path) -> dict[str, Any]:
+    """Export, compile and self-test one block list's package; its report entry."""
+    import torch
+
+    started = time.perf_counter()
+    program, acts, dynamic = export_block(name, block, sdpa, attention, io_dtype, device)
+    exported = time.perf_counter()
+    path = out / f"{name}.pt2"
     configs: dict[str, Any] = {}
     if spec.get("compile_mode", "default") != "default":
         from torch._inductor import list_mode_options
 
         configs.update(list_mode_options(spec["compile_mode"]))
-    with priority():
+    with cudnn_first_priority() if sdpa == "cudnn_first" else contextlib.nullcontext():
         torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
     compiled = time.perf_counter()
-    return {"file": path.name, "weights": weights, "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
+    params = tuple(p.detach() for _, p in block.named_parameters())
+    return {"file": path.name, "weights": [n for n, _ in block.named_parameters()],
+            "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
             "self_test_rel_l2": _self_test(path, block, acts, params, device),
             "export_s": round(exported - started, 2), "compile_s": round(compiled - exported, 2)}
 

@@ -236,8 +236,9 @@ def traced_sdpa(capability: str, attention: str) -> str:
     ComfyUI picks the kernel at each call: up to v0.3.64 it preferred cuDNN's, since late 2025 it prefers
     FlashAttention on Linux ("slightly faster" on the consumer cards it was tried on). On an H100, cuDNN's sm90
     kernel is what v0.3.64's compiled blocks ran (0.57 ms a call, 33 ms of a 0.158 s step: bench/profiles/
-    dit-profile-h100-b.json), and v0.33.0's compiled step, traced with FlashAttention, takes 0.185 s. So Hopper
-    cards trace cuDNN first; everything else keeps ComfyUI's own choice. The build checks the package against
+    dit-profile-h100-b.json), and v0.33.0's compiled step, traced with FlashAttention, took 0.185 s; traced cuDNN
+    first it takes 0.160 s (H100, BENCHMARKS.md). So Hopper cards trace cuDNN first; everything else keeps
+    ComfyUI's own choice. The build checks the package against
     ComfyUI's eager block either way, and falls back to ComfyUI's choice if the cuDNN-first block fails to build."""
     return "cudnn_first" if capability.split(".")[0] == "9" and attention == "attention_pytorch" else "comfy"
 
