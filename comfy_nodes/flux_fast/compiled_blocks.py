@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import logging
 import os
 import platform
@@ -273,6 +274,22 @@ class _Block(torch.nn.Module):
         return self.eager(*args, **kwargs)
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Violation|Exit|Interrupt)\w*(?::|$)")
+
+
+def reason_from_log(text: str, limit: int = 400) -> str:
+    """A failed build's reason for `info` and the log: the last exception the child raised and the two lines after
+    it (where torch puts the detail), or, with no Python exception (a native crash), the log's last three lines.
+    The log's last lines alone are torch's advice, which cut off the error itself ("...atch = L['inputs']...")."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "no output"
+    raised = [i for i, line in enumerate(lines) if _EXCEPTION_LINE.match(line)]
+    if raised:
+        return " | ".join(lines[raised[-1]:raised[-1] + 3])[:limit]
+    return " | ".join(lines[-3:])[-limit:]
+
+
 # ---- the build in a child process ---------------------------------------------------------------------------
 class _Build:
     """aot_build.py in a child process: the serving process only polls it."""
@@ -328,10 +345,9 @@ class _Build:
 
     def tail(self) -> str:
         try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+            return reason_from_log(self.log_path.read_text(errors="replace"))
         except OSError:
             return "no log"
-        return " | ".join(line.strip() for line in lines[-3:])[-400:]
 
     def cleanup(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -242,6 +242,7 @@ def test_a_build_that_fails_is_noted_so_the_next_worker_serves_eager_without_bui
             break
         time.sleep(1)
     assert first.state == "failed" and "attends with attention_this_process_lacks" in first.reason, first.status()
+    assert "RuntimeError: the server attends with" in first.reason, first.reason   # the error itself, not torch's advice
     assert "(exit code 1)" in first.reason, first.reason       # how the child ended: a crash would name its signal
     assert [p.name for p in shared.glob("*.failed.json")] == [f"{first.wanted}.failed.json"]
 
@@ -449,3 +450,25 @@ def test_fp8_compute_blocks_export_for_any_batch_and_prompt_length(comfy, tmp_pa
         for value, dims in zip(inputs, dynamic):
             for dim in dims:                 # batch and tokens stay symbolic: one package for every request's shape
                 assert not isinstance(value.shape[dim], int), (name, dim, value.shape)
+
+
+def test_a_failed_builds_reason_is_the_error_it_raised_not_the_advice_printed_after_it():
+    """What `action: info` says of a failed build. The H100 fp8 build's reason was the log's last 400 characters,
+    which began mid-word after the error ("atch = L['inputs']...") and ended in torch's advice to try draft_export."""
+    from flux_fast.compiled_blocks import reason_from_log
+
+    log = """flux_fast build: exporting double_blocks
+Traceback (most recent call last):
+  File "aot_build.py", line 400, in <module>
+torch._dynamo.exc.UserError: Constraints violated (batch)! For more information, run with TORCH_LOGS="+dynamic".
+  - Not all values of batch = L['inputs'][0].size()[0] in the specified range batch <= 64 satisfy the generated guard
+
+The error above occurred when calling torch.export.export. If you would like to view some more information about
+this error, and get a list of all other errors that may occur in your export call, use draft_export().
+"""
+    reason = reason_from_log(log)
+    assert reason.startswith("torch._dynamo.exc.UserError: Constraints violated (batch)!"), reason
+    assert "Not all values of batch" in reason and "draft_export" not in reason and len(reason) <= 400
+    # a native crash leaves no Python exception: the last lines, whatever they are
+    assert reason_from_log("loading package\ncompiling single_blocks\n") == "loading package | compiling single_blocks"
+    assert reason_from_log("") == "no output"
