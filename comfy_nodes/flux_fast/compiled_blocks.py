@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
