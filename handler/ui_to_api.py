@@ -666,14 +666,14 @@ class _Converter:
         assert instance is not None
         outer_inputs = instance.inputs
         outer_slot = _instance_slot(instance, link.origin_slot)
-        if not 0 <= outer_slot < len(outer_inputs):
-            # The instance did not save this input: nothing is connected and no widget value is promoted.
-            return None
-        outer = outer_inputs[outer_slot]
-        if outer.get("link") is None:
-            value = self._promoted_widget_value(instance, outer_slot)
-            return None if value is _MISSING else ("widget", value)
-        return self.resolve_input(instance, outer_slot, visited)
+        saved = 0 <= outer_slot < len(outer_inputs)
+        if saved and outer_inputs[outer_slot].get("link") is not None:
+            return self.resolve_input(instance, outer_slot, visited)
+        # Unconnected outside: the value the instance shows for it, if it saved one.
+        value = self._promoted_widget_value(instance, outer_slot) if saved else _MISSING
+        if value is _MISSING:
+            value = _definition_widget_value(instance, link.origin_slot)
+        return None if value is _MISSING else ("widget", value)
 
     def _promoted_widget_value(self, instance: _Node, slot: int) -> Any:
         """The value of the widget a subgraph instance shows for input `slot`, if it saved one."""
@@ -793,6 +793,42 @@ class _Converter:
 
 
 _MISSING = object()
+
+
+def _definition_widget_value(instance: _Node, definition_slot: int) -> Any:
+    """The instance's saved value for the definition's input `definition_slot`, read as the frontend reads it.
+
+    The frontend rebuilds a subgraph node's widgets from the definition: each definition input that feeds an inner
+    widget becomes a promoted widget, in the definition's order, and the instance's `widgets_values` fill them by
+    position. A saved instance often lists fewer inputs than that (only some promoted widgets are kept among its
+    `inputs`), while `widgets_values` still holds one value per promoted widget: reading only the saved inputs would
+    run the definition's stale inner values (another prompt, seed or model file) instead of what the GUI shows.
+    """
+    scope = instance.subgraph
+    declared = (scope.definition or {}).get("inputs") if scope is not None else None
+    saved = instance.raw.get("widgets_values")
+    if not isinstance(declared, list) or not 0 <= definition_slot < len(declared):
+        return _MISSING
+    if isinstance(saved, dict):
+        entry = declared[definition_slot]
+        return saved.get(entry.get("name"), _MISSING) if isinstance(entry, dict) else _MISSING
+    promoted = [slot for slot in range(len(declared)) if _feeds_a_widget(scope, slot)]
+    if not isinstance(saved, list) or len(saved) != len(promoted) or definition_slot not in promoted:
+        return _MISSING
+    return saved[promoted.index(definition_slot)]
+
+
+def _feeds_a_widget(scope: _Scope, definition_slot: int) -> bool:
+    """Whether the definition's input `definition_slot` is linked to an inner node's widget input (a promoted widget)."""
+    for link in scope.links.values():
+        if link.origin_id != SUBGRAPH_INPUT_ID or link.origin_slot != definition_slot:
+            continue
+        target = scope.nodes.get(link.target_id) or {}
+        inputs = target.get("inputs") or []
+        if 0 <= link.target_slot < len(inputs) and isinstance(inputs[link.target_slot], dict) \
+                and inputs[link.target_slot].get("widget"):
+            return True
+    return False
 
 
 def _instance_slot(instance: _Node, definition_slot: int) -> int:

@@ -392,6 +392,29 @@ def test_subgraph_instance_that_saved_fewer_inputs_than_its_definition():
     assert instance["inputs"]
 
 
+def test_subgraph_values_fill_the_definitions_promoted_widgets_by_position_even_where_the_instance_saved_fewer():
+    """What the GUI shows on a subgraph node is what runs. The frontend fills the node's promoted widgets (one per
+    definition input that feeds an inner widget, in the definition's order) from `widgets_values` by position; saved
+    instances of ComfyUI's own templates list fewer inputs than that. Reading only the saved inputs ran the inner
+    nodes' stale values instead (another prompt, seed or model file: 10 templates of 0.1.47 against frontend 1.48.7)."""
+    wf = load("subgraph_v1.json")
+    instance = next(n for n in wf["nodes"] if n["id"] == 20)
+    definition = wf["definitions"]["subgraphs"][0]
+    definition["inputs"].append({"id": "a3", "name": "guidance", "type": "FLOAT", "linkIds": [107]})
+    definition["links"].append({"id": 107, "origin_id": -10, "origin_slot": 2, "target_id": 2, "target_slot": 1,
+                                "type": "FLOAT"})
+    guidance = next(n for n in definition["nodes"] if n["id"] == 2)
+    guidance["inputs"].append({"name": "guidance", "type": "FLOAT", "widget": {"name": "guidance"}, "link": 107})
+    instance["widgets_values"] = ["a lighthouse in a storm", 2.5]    # the instance saved only `text` among its inputs
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:1"]["inputs"]["text"] == "a lighthouse in a storm"
+    assert got["20:2"]["inputs"]["guidance"] == 2.5                  # not the inner node's stale 4.0
+    # a value count that matches neither the saved inputs nor the definition's widgets is not guessed at
+    instance["widgets_values"] = ["a lighthouse in a storm", 2.5, 7]
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:1"]["inputs"]["text"] == "placeholder inside the subgraph" and got["20:2"]["inputs"]["guidance"] == 4.0
+
+
 def test_widgets_values_as_an_object_are_mapped_by_name():
     info = copy.deepcopy(OBJECT_INFO)
     info["MyCustomNode"] = {
