@@ -18,6 +18,8 @@ with tools.frontend_compare):
 * legacy `Reroute` nodes and native reroutes, `PrimitiveNode` (its value is copied into its targets),
   muted (mode 2) nodes, bypassed (mode 4) nodes (same slot first, then the first input of a matching type),
   subgraphs from `definitions.subgraphs` (flattened with `outer:inner` ids), notes and other virtual nodes;
+* a subgraph node's shown values: `widgets_values` fill the definition's promoted widgets (its inputs that feed an
+  inner widget, in definition order) by position, also where the saved instance lists fewer inputs;
 * inputs linked to nodes that were not emitted are dropped, exactly as the browser does.
 
 Frontend-only text transforms (dynamic prompts `{a|b}`, `%date:...%` in file name prefixes) are not applied:
