@@ -814,23 +814,23 @@ def _definition_widget_value(instance: _Node, definition_slot: int) -> Any:
     if isinstance(saved, dict):
         entry = declared[definition_slot]
         return saved.get(entry.get("name"), _MISSING) if isinstance(entry, dict) else _MISSING
-    promoted = [slot for slot in range(len(declared)) if _feeds_a_widget(scope, slot)]
+    promoted = _promoted_slots(scope)
     if not isinstance(saved, list) or len(saved) != len(promoted) or definition_slot not in promoted:
         return _MISSING
     return saved[promoted.index(definition_slot)]
 
 
-def _feeds_a_widget(scope: _Scope, definition_slot: int) -> bool:
-    """Whether the definition's input `definition_slot` is linked to an inner node's widget input (a promoted widget)."""
+def _promoted_slots(scope: _Scope) -> list[int]:
+    """The definition's inputs that are linked to an inner node's widget input (promoted widgets), in order."""
+    slots = set()
     for link in scope.links.values():
-        if link.origin_id != SUBGRAPH_INPUT_ID or link.origin_slot != definition_slot:
+        if link.origin_id != SUBGRAPH_INPUT_ID:
             continue
-        target = scope.nodes.get(link.target_id) or {}
-        inputs = target.get("inputs") or []
+        inputs = (scope.nodes.get(link.target_id) or {}).get("inputs") or []
         if 0 <= link.target_slot < len(inputs) and isinstance(inputs[link.target_slot], dict) \
                 and inputs[link.target_slot].get("widget"):
-            return True
-    return False
+            slots.add(link.origin_slot)
+    return sorted(slots)
 
 
 def _instance_slot(instance: _Node, definition_slot: int) -> int:

@@ -301,6 +301,17 @@ def _self_test(path: Path, block: Any, acts: tuple, params: tuple, device: Any) 
     return round(worst, 5)
 
 
+def _sdpa_priority(sdpa: str) -> Any:
+    """The backend priority a block with this `sdpa` is exported and compiled under."""
+    return cudnn_first_priority() if sdpa == "cudnn_first" else contextlib.nullcontext()
+
+
+def _parameters(block: Any) -> tuple[list[str], tuple]:
+    """(names, detached tensors) of a block's parameters, in the order the package takes them."""
+    named = list(block.named_parameters())
+    return [n for n, _ in named], tuple(p.detach() for _, p in named)
+
+
 def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any, device: Any) -> tuple[Any, tuple, tuple]:
     """torch.export of one block as the served model calls it, with dynamic batch and token counts and no constants:
     (program, example activations, their dynamic dims). The first half of a build, apart so that a test can check
@@ -308,15 +319,13 @@ def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any
     import torch
     import comfy.model_management as mm
 
-    weights = [n for n, _ in block.named_parameters()]
-    params = tuple(p.detach() for _, p in block.named_parameters())
+    weights, params = _parameters(block)
     options = sdpa_options(sdpa, attention)
     module = _call_module(name, block, weights, options).eval()
     acts, dynamic = example_inputs(name, block, io_dtype, device)
-    priority = cudnn_first_priority if sdpa == "cudnn_first" else contextlib.nullcontext
     training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
     try:
-        with priority(), torch.inference_mode(False), torch.no_grad():
+        with _sdpa_priority(sdpa), torch.inference_mode(False), torch.no_grad():
             # forward(*inputs): the one positional parameter's dynamic shapes, one entry per input
             program = torch.export.export(module, acts + params,
                                           dynamic_shapes=(dynamic + (None,) * len(params),), strict=False)
@@ -344,12 +353,11 @@ def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str,
         from torch._inductor import list_mode_options
 
         configs.update(list_mode_options(spec["compile_mode"]))
-    with cudnn_first_priority() if sdpa == "cudnn_first" else contextlib.nullcontext():
+    with _sdpa_priority(sdpa):
         torch._inductor.aoti_compile_and_package(program, package_path=str(path), inductor_configs=configs)
     compiled = time.perf_counter()
-    params = tuple(p.detach() for _, p in block.named_parameters())
-    return {"file": path.name, "weights": [n for n, _ in block.named_parameters()],
-            "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
+    weights, params = _parameters(block)
+    return {"file": path.name, "weights": weights, "inputs": describe_inputs(acts, dynamic), "sdpa": sdpa,
             "self_test_rel_l2": _self_test(path, block, acts, params, device),
             "export_s": round(exported - started, 2), "compile_s": round(compiled - exported, 2)}
 
