@@ -174,7 +174,7 @@ SOAK_IMAGES = [1, 1, 2]
 def request_body(index: int, args) -> dict:
     body = {"prompt": PROMPTS[index % len(PROMPTS)], "seed": 1000 + index, "width": args.width,
             "height": args.height, "num_inference_steps": args.steps}
-    if getattr(args, "mixed", False):
+    if args.mixed:
         (body["width"], body["height"]), body["num_inference_steps"], body["num_images"] = (
             SOAK_SIZES[index % len(SOAK_SIZES)], SOAK_STEPS[index % len(SOAK_STEPS)], SOAK_IMAGES[index % len(SOAK_IMAGES)])
     return {"input": body}
@@ -223,7 +223,7 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
            "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "bench",
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
            "RUNPOD_LOG_LEVEL": "INFO", **spec.get("env", {})}
-    if getattr(args, "mixed", False):         # two incompressible stand-in PNGs exceed /run's 10 MB; /runsync takes 20
+    if args.mixed:         # two incompressible stand-in PNGs exceed /run's 10 MB; /runsync takes 20
         env["MAX_RESPONSE_BYTES"] = "20000000"
     if spec["shipped"]:
         env.update(WARMUP_STEPS=str(args.warmup_steps), WORKFLOWS_DIR=str(REPO / "workflows"), WARMUP_SIZES=args.size)
