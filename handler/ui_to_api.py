@@ -28,6 +28,7 @@ the browser applies them as it queues, the saved file holds the raw text, and th
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +52,49 @@ REROUTE_TYPE = "Reroute"
 PRIMITIVE_TYPE = "PrimitiveNode"
 VIRTUAL_TYPES = frozenset({REROUTE_TYPE, PRIMITIVE_TYPE, "Note", "MarkdownNote"})
 
-# Input types the frontend draws a widget for. Everything else (MODEL, CLIP, IMAGE, custom types) is a socket.
-WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+
+
+@dataclass(frozen=True)
+class _WidgetType:
+    """How the frontend draws one input type as a widget: its `ComfyWidgets` entry (frontend scripts/widgets.ts)."""
+
+    fallback: Any = None  # the value it starts with when the input declares no default
+    default_path: tuple[str, ...] | None = ("default",)  # where in the input's options its default is; None: never
+    saved: bool = True  # kept in `widgets_values`; IMAGECOMPARE's value never is, and is sent all the same
+    helpers: tuple[str, ...] = ()  # frontend-only widgets drawn right after it: saved, never sent
+
+
+# Input types the frontend draws a widget for, and so sends a value for. Everything else (MODEL, CLIP, IMAGE, custom
+# types) is a socket. The frontend-defined types (COLOR, CURVE, PAINTER...) are drawn by the frontend's own widgets,
+# and their values are sent like any other widget's.
+WIDGETS: dict[str, _WidgetType] = {
+    "INT": _WidgetType(0), "FLOAT": _WidgetType(0.0), "STRING": _WidgetType(""), "BOOLEAN": _WidgetType(False),
+    "COMBO": _WidgetType(None),  # without a default: its first option (_default_for)
+    "MARKDOWN": _WidgetType(""),
+    "TEXTAREA": _WidgetType("", default_path=("options", "default")),
+    "COLOR": _WidgetType("#000000"),
+    "IMAGECOMPARE": _WidgetType(["", ""], default_path=None, saved=False),
+    "BOUNDING_BOX": _WidgetType({"x": 0, "y": 0, "width": 512, "height": 512}, helpers=("x", "y", "width", "height")),
+    "CHART": _WidgetType({}, default_path=("options", "data")),
+    "GALLERIA": _WidgetType([], default_path=("options", "images")),
+    "PAINTER": _WidgetType(""),
+    "COMPOSITOR": _WidgetType({}),
+    "CURVE": _WidgetType({"points": [[0, 0], [1, 1]], "interpolation": "monotone_cubic"}),
+    "RANGE": _WidgetType({"min": 0.0, "max": 1.0}),
+    "BOUNDING_BOXES": _WidgetType([]),
+    "COLORS": _WidgetType([]),
+    "PREVIEW_3D": _WidgetType(""),  # the 3D viewer's widget (frontend extension load3d): the file it shows
+}
+# Inputs frontend extensions add to a class's definition before drawing it (extensions/core/load3d.ts, saveMesh.ts):
+# their widgets come after the class's own required ones, are saved, and are sent, though the server never reads them.
+INJECTED_INPUTS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "Preview3D": (("image", ["PREVIEW_3D"]),),
+    "SaveGLB": (("image", ["PREVIEW_3D"]),),
+}
+WIDGET_TYPES = frozenset(WIDGETS)
+# Widgets whose value the GUI renders in the browser as it queues (the 3D viewer's screenshots, uploaded to the GUI's
+# own ComfyUI): no saved value stands for them, so a workflow that runs such a node cannot be converted.
+BROWSER_RENDERED_TYPES = frozenset({"LOAD_3D"})
 DYNAMIC_COMBO_TYPE = "COMFY_DYNAMICCOMBO_V3"  # a combo whose value decides which further inputs the node has
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize", "increment-wrap"})
 # Input option keys that make the frontend add an upload widget (its value, e.g. "image", is saved too).
@@ -104,6 +146,7 @@ class _WidgetSlot:
     name: str
     serialize: bool  # False for frontend-only widgets (control, filter list, upload): value never sent
     optional: bool = False  # present in some frontend versions only; matched by value
+    saved: bool = True  # False: never in `widgets_values` (loading skips it), its default is sent
     accepts: frozenset | None = None  # values an optional slot may hold
     default: Any = None
     # A dynamic combo (V3 DynamicCombo): option key -> the inputs that option adds. The frontend draws their widgets
@@ -140,14 +183,19 @@ def _input_options(spec: Any) -> dict[str, Any]:
 
 
 def _default_for(spec: Any) -> Any:
+    """The value the frontend's widget for `spec` starts with (a fresh copy: list and dict values are mutable)."""
     opts = _input_options(spec)
-    if "default" in opts:
-        return opts["default"]
     kind = _widget_kind(spec)
+    widget = WIDGETS.get(kind, _WidgetType())
+    found: Any = opts if widget.default_path else None
+    for key in widget.default_path or ():
+        found = found.get(key) if isinstance(found, dict) else None
+    if found is not None or (widget.default_path == ("default",) and "default" in opts):
+        return copy.deepcopy(found)
     if kind == "COMBO":
         options = spec[0] if isinstance(spec[0], list) else opts.get("options") or []
         return options[0] if options else None
-    return {"INT": 0, "FLOAT": 0.0, "STRING": "", "BOOLEAN": False}.get(kind)
+    return copy.deepcopy(widget.fallback)
 
 
 def _ordered_inputs(info: dict[str, Any], section: str) -> list[tuple[str, Any]]:
@@ -179,7 +227,9 @@ def _option_inputs(inputs: Any) -> list[tuple[str, list[tuple[str, Any]]]]:
 def widget_slots(info: dict[str, Any]) -> list[_WidgetSlot]:
     """The widget list the frontend builds for a node class, including its frontend-only widgets. A dynamic
     combo's own inputs are not in it: they depend on the value it holds (`_WidgetSlot.expand`)."""
-    return _slots_for([(section, _ordered_inputs(info, section)) for section in ("required", "optional")])
+    injected = list(INJECTED_INPUTS.get(info.get("name"), ()))
+    return _slots_for([(section, _ordered_inputs(info, section) + (injected if section == "required" else []))
+                       for section in ("required", "optional")])
 
 
 def _slots_for(sections: list[tuple[str, list[tuple[str, Any]]]], prefix: str = "") -> list[_WidgetSlot]:
@@ -196,9 +246,11 @@ def _slots_for(sections: list[tuple[str, list[tuple[str, Any]]]], prefix: str = 
                 default = opts.get("default", keys[0] if keys else None)
                 slots.append(_WidgetSlot(name, True, default=default, dynamic=dynamic))
                 continue
-            if kind not in WIDGET_TYPES or opts.get("forceInput"):
+            widget = WIDGETS.get(kind)
+            if widget is None or opts.get("forceInput"):
                 continue
-            slots.append(_WidgetSlot(name, True, default=_default_for(spec)))
+            slots.append(_WidgetSlot(name, True, default=_default_for(spec), saved=widget.saved))
+            slots.extend(_WidgetSlot(f"{name}:{helper}", False) for helper in widget.helpers)
             control = opts.get("control_after_generate")
             if control is None and kind == "INT" and name in IMPLICIT_SEED_NAMES:
                 # Newer frontends add the control for these names; older ones do not: match by value.
@@ -227,6 +279,8 @@ def match_values(slots: list[_WidgetSlot], values: list[Any]) -> list[tuple[_Wid
         if si == len(slots):
             return [] if vi == len(values) else None
         slot = slots[si]
+        if not slot.saved:
+            return walk(slots, si + 1, vi)
         if slot.optional:
             if vi < len(values) and (slot.accepts is None or _hashable_in(values[vi], slot.accepts)):
                 rest = walk(slots, si + 1, vi + 1)
@@ -251,10 +305,33 @@ def _hashable_in(value: Any, accepted: frozenset) -> bool:
         return False
 
 
+def _custom_combo_values(saved: list[Any]) -> dict[str, Any]:
+    """CustomCombo's widgets, which the frontend builds itself (extensions/core/customWidgets.ts): `choice`, a hidden
+    `index`, then `option1`, `option2`... Loading sets the options in order, and setting the last one to a value
+    adds an empty one after it, so the options are the saved values up to the first empty one (an empty one is
+    always last). `index` is computed, never read: where `choice` stands among the options, -1 when nowhere. The
+    server passes all of them to the node (it accepts every input), which outputs `choice` and `index`."""
+    choice = saved[0] if saved else ""
+    options: list[Any] = []
+    for value in [*saved[2:], ""]:
+        options.append(value)
+        if value in ("", None):
+            break
+    index = next((i for i, value in enumerate(options) if value == choice and type(value) is type(choice)), -1)
+    return {"choice": choice, "index": index, **{f"option{i}": value for i, value in enumerate(options, 1)}}
+
+
+# Nodes whose widgets a frontend extension builds beyond what /object_info declares.
+NODE_WIDGET_EXTENSIONS = {"CustomCombo": _custom_combo_values}
+
+
 def widget_values_by_name(
     node_id: str, class_type: str, info: dict[str, Any], saved: Any
 ) -> dict[str, Any]:
     """Map a node's saved `widgets_values` (list or dict) to `{input name: value}` for the API prompt."""
+    extension = NODE_WIDGET_EXTENSIONS.get(class_type)
+    if extension is not None and isinstance(saved, list):
+        return extension(saved)
     slots = widget_slots(info)
     if saved is None:
         saved = []
@@ -281,6 +358,8 @@ def widget_values_by_name(
         pending = list(slots)
         while pending:
             slot = pending.pop(0)
+            if not slot.saved:
+                continue
             if slot.optional and not (vi < len(saved) and _hashable_in(saved[vi], slot.accepts or frozenset())):
                 continue
             value = saved[vi] if vi < len(saved) else slot.default
@@ -362,6 +441,82 @@ def _id(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
+
+
+def _with_unique_node_ids(subgraphs: list[Any], workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subgraph definitions with their node ids made unique across the whole file, as the frontend does on load
+    (litegraph subgraphDeduplication.ts), since a prompt's node ids are `<instance>:<inner id>`.
+
+    Ids are taken in file order, root nodes' numeric ids first; an inner node whose id is already taken gets the next
+    free id after the graph's last node id (`state.lastNodeId`, or `last_node_id` in a version 0.4 file), which
+    every id kept also raises. The definition's links follow. Copies: the caller's workflow is not changed.
+    """
+    def numeric(value: Any) -> int | None:
+        key = _id(value)
+        return int(key) if key.lstrip("-").isdigit() and str(int(key)) == key else None
+
+    state = workflow.get("state")
+    last = 0
+    if workflow.get("version") != 0.4 and isinstance(state, dict) and _is_number(state.get("lastNodeId")):
+        last = max(0, int(state["lastNodeId"]))
+    if _is_number(workflow.get("last_node_id")):
+        last = int(workflow["last_node_id"])
+    root_nodes = workflow.get("nodes") if isinstance(workflow.get("nodes"), list) else []
+    used_numbers = {int(n["id"]) for n in root_nodes
+                    if isinstance(n, dict) and _is_number(n.get("id")) and float(n["id"]).is_integer()}
+    used_keys = {str(n) for n in used_numbers}
+    out = []
+    for definition in subgraphs:
+        if not isinstance(definition, dict):
+            continue
+        if not isinstance(definition.get("nodes"), list) or not isinstance(definition.get("links") or [], list):
+            out.append(definition)  # malformed: refused, with the field named, where it is read
+            continue
+        remap: dict[str, int] = {}
+        nodes = []
+        for node in definition["nodes"]:
+            if not isinstance(node, dict) or node.get("id") is None or not _hashable(node["id"]):
+                nodes.append(node)
+                continue
+            key = _id(node["id"])
+            if key in used_keys:
+                while True:
+                    last += 1
+                    if last not in used_numbers:
+                        break
+                remap[key] = last
+                used_numbers.add(last)
+                used_keys.add(str(last))
+                nodes.append({**node, "id": last})
+                continue
+            used_keys.add(key)
+            number = numeric(node["id"])
+            if number is not None:
+                used_numbers.add(number)
+                last = max(last, number)
+            nodes.append(node)
+        if remap:
+            definition = {**definition, "nodes": nodes, "links": [_remapped_link(link, remap)
+                                                                  for link in definition.get("links") or []]}
+        out.append(definition)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) < 2**53
+
+
+def _remapped_link(link: Any, remap: dict[str, int]) -> Any:
+    if isinstance(link, dict):
+        return {**link, **{k: remap[_id(link[k])] for k in ("origin_id", "target_id") if k in link
+                           and _hashable(link[k]) and _id(link[k]) in remap}}
+    if isinstance(link, list) and len(link) >= 4:
+        patched = list(link)
+        for i in (1, 3):
+            if _hashable(patched[i]) and _id(patched[i]) in remap:
+                patched[i] = remap[_id(patched[i])]
+        return patched
+    return link
 
 
 def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
@@ -477,7 +632,7 @@ class _Converter:
         subgraphs = (definitions or {}).get("subgraphs")
         if subgraphs is not None and not isinstance(subgraphs, list):
             raise _malformed("'definitions.subgraphs' must be a list.", {"field": "definitions.subgraphs"})
-        self.definitions = {_id(d.get("id")): d for d in subgraphs or [] if isinstance(d, dict)}
+        self.definitions = {_id(d.get("id")): d for d in _with_unique_node_ids(subgraphs or [], workflow)}
         extra = _object_or_none(workflow.get("extra"), "extra")
         self.group_nodes = _object_or_none((extra or {}).get("groupNodes"), "extra.groupNodes") or {}
         self.by_exec_id: dict[str, _Node] = {}
@@ -762,6 +917,7 @@ class _Converter:
             if node.mode in (MODE_NEVER, MODE_BYPASS) or node.subgraph is not None or node.type in VIRTUAL_TYPES:
                 continue
             info = self.object_info[node.type]
+            _refuse_browser_rendered(node, info)
             inputs: dict[str, Any] = {
                 name: _wrap(value)
                 for name, value in widget_values_by_name(node.exec_id, node.type, info, node.raw.get("widgets_values")).items()
@@ -795,6 +951,20 @@ class _Converter:
 
 
 _MISSING = object()
+
+
+def _refuse_browser_rendered(node: _Node, info: dict[str, Any]) -> None:
+    for section in ("required", "optional"):
+        for name, spec in _ordered_inputs(info, section):
+            if _widget_kind(spec) in BROWSER_RENDERED_TYPES:
+                raise WorkflowConversionError(
+                    f"Node {node.label()}: input '{name}' is a {_widget_kind(spec)} view that the GUI renders in the "
+                    "browser and uploads to its own ComfyUI as it queues; a worker has no browser to render it. "
+                    "Remove or bypass the node, or load the rendered images with LoadImage and send them as input "
+                    "files.",
+                    {"class_type": node.type, "input": name, "input_type": _widget_kind(spec)},
+                    node_id=node.exec_id,
+                )
 
 
 def _definition_widget_value(instance: _Node, definition_slot: int) -> Any:

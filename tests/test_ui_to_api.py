@@ -144,18 +144,19 @@ def test_bypassed_node_passes_its_input_through_and_muted_nodes_are_dropped():
 
 def test_subgraph_is_flattened_with_path_ids_and_its_promoted_widget_value():
     """Version-1 file: links are objects, a native reroute sits on the VAE link (parentId), and a subgraph's
-    inner nodes come out as "20:1".. with the prompt typed on the subgraph node."""
+    inner nodes come out as "20:21".. (ids 1-3 are root nodes too, so the frontend renumbers them after the last
+    node id, 20) with the prompt typed on the subgraph node."""
     got = convert(load("subgraph_v1.json"), OBJECT_INFO)
-    assert got["20:1"] == api("CLIPTextEncode", "CLIP Text Encode (Prompt)", text="a castle on a hill at sunset",
+    assert got["20:21"] == api("CLIPTextEncode", "CLIP Text Encode (Prompt)", text="a castle on a hill at sunset",
                               clip=["2", 0])
-    assert got["20:2"] == api("FluxGuidance", "FluxGuidance", conditioning=["20:1", 0], guidance=4.0)
-    assert got["20:3"] == api("ConditioningZeroOut", "Conditioning Zero Out", conditioning=["20:1", 0])
-    assert got["9"]["inputs"]["positive"] == ["20:2", 0]
-    assert got["9"]["inputs"]["negative"] == ["20:3", 0]
+    assert got["20:22"] == api("FluxGuidance", "FluxGuidance", conditioning=["20:21", 0], guidance=4.0)
+    assert got["20:23"] == api("ConditioningZeroOut", "Conditioning Zero Out", conditioning=["20:21", 0])
+    assert got["9"]["inputs"]["positive"] == ["20:22", 0]
+    assert got["9"]["inputs"]["negative"] == ["20:23", 0]
     assert got["9"]["inputs"]["seed"] == 42
     assert got["10"]["inputs"] == {"samples": ["9", 0], "vae": ["3", 0]}
     assert "20" not in got and "20:4" not in got  # the instance itself and the inner Note
-    assert sorted(got) == ["1", "10", "11", "2", "20:1", "20:2", "20:3", "3", "7", "8", "9"]
+    assert sorted(got) == ["1", "10", "11", "2", "20:21", "20:22", "20:23", "3", "7", "8", "9"]
 
 
 def test_subgraph_without_a_saved_promoted_value_keeps_the_inner_widget_value():
@@ -163,7 +164,7 @@ def test_subgraph_without_a_saved_promoted_value_keeps_the_inner_widget_value():
     instance = next(n for n in wf["nodes"] if n["id"] == 20)
     del instance["widgets_values"]
     got = convert(wf, OBJECT_INFO)
-    assert got["20:1"]["inputs"]["text"] == "placeholder inside the subgraph"
+    assert got["20:21"]["inputs"]["text"] == "placeholder inside the subgraph"
 
 
 def test_subgraph_input_fed_by_a_link_from_outside():
@@ -173,7 +174,7 @@ def test_subgraph_input_fed_by_a_link_from_outside():
                         "type": "STRING"})
     next(n for n in wf["nodes"] if n["id"] == 20)["inputs"][1]["link"] = 11
     got = convert(wf, OBJECT_INFO)
-    assert got["20:1"]["inputs"]["text"] == ["30", 0]
+    assert got["20:21"]["inputs"]["text"] == ["30", 0]
     assert got["30"] == api("PrimitiveString", "Text", value="from outside")
 
 
@@ -407,12 +408,12 @@ def test_subgraph_values_fill_the_definitions_promoted_widgets_by_position_even_
     guidance["inputs"].append({"name": "guidance", "type": "FLOAT", "widget": {"name": "guidance"}, "link": 107})
     instance["widgets_values"] = ["a lighthouse in a storm", 2.5]    # the instance saved only `text` among its inputs
     got = convert(wf, OBJECT_INFO)
-    assert got["20:1"]["inputs"]["text"] == "a lighthouse in a storm"
-    assert got["20:2"]["inputs"]["guidance"] == 2.5                  # not the inner node's stale 4.0
+    assert got["20:21"]["inputs"]["text"] == "a lighthouse in a storm"
+    assert got["20:22"]["inputs"]["guidance"] == 2.5                  # not the inner node's stale 4.0
     # a value count that matches neither the saved inputs nor the definition's widgets is not guessed at
     instance["widgets_values"] = ["a lighthouse in a storm", 2.5, 7]
     got = convert(wf, OBJECT_INFO)
-    assert got["20:1"]["inputs"]["text"] == "placeholder inside the subgraph" and got["20:2"]["inputs"]["guidance"] == 4.0
+    assert got["20:21"]["inputs"]["text"] == "placeholder inside the subgraph" and got["20:22"]["inputs"]["guidance"] == 4.0
 
 
 def test_widgets_values_as_an_object_are_mapped_by_name():
@@ -541,3 +542,72 @@ def test_img2img_ui_workflow_names_an_image_a_stock_comfyui_has():
     ui = json.loads((ROOT / "workflows" / "flux1-dev-img2img.ui.json").read_text())
     loader = next(n for n in ui["nodes"] if n["type"] == "LoadImage")
     assert loader["widgets_values"][0] == "example.png"
+
+
+# ---- widgets the frontend itself defines (each expected prompt is frontend 1.48.7's own export of the fixture) -------
+
+
+def test_frontend_defined_widget_types_are_sent_like_any_widget():
+    """COLOR, CURVE, PAINTER, BOUNDING_BOX and IMAGECOMPARE are drawn by the frontend's own widgets and their values
+    are queued: ImageCompare's `compare_view` is never saved yet always sent (without it ComfyUI refuses the
+    required input), Painter's PAINTER mask takes its own saved position (before, width got the mask's file name and
+    every later value shifted), and a bounding box's four helper numbers are saved but never sent."""
+    got = convert(load("frontend_widgets.json"), OBJECT_INFO)
+    assert got["2"] == api("ImageCompare", "Compare Images", compare_view={"__value__": ["", ""]},
+                           image_a=["1", 0], image_b=["1", 0])
+    assert got["3"] == api("Painter", "Painter", mask="painter/painter-3.png [temp]", width=640, height=832,
+                           bg_color="#112233")
+    assert got["4"] == api("ColorToRGBInt", "Color Picker", color="#0a9299")
+    assert got["5"] == api("CurveEditor", "Curve Editor",
+                           curve={"points": [[0, 0], [0.4, 0.6], [1, 1]], "interpolation": "monotone_cubic"})
+    assert got["6"] == api("ImageCropV2", "Crop Image", image=["1", 0],
+                           crop_region={"x": 16, "y": 32, "width": 256, "height": 128})
+
+
+def test_frontend_widget_defaults_are_fresh_values_where_nothing_was_saved():
+    """A node saved without values gets the widgets' starting values, as the GUI would queue them; list and dict
+    defaults are copies, so filling one node never changes another."""
+    workflow = {"version": 0.4, "links": [], "nodes": [
+        node(1, "CurveEditor", widgets=[]), node(2, "CurveEditor", widgets=[]), node(3, "ColorToRGBInt", widgets=[])]}
+    got = convert(workflow, OBJECT_INFO)
+    assert got["1"]["inputs"]["curve"] == OBJECT_INFO["CurveEditor"]["input"]["required"]["curve"][1]["default"]
+    assert got["1"]["inputs"]["curve"] is not got["2"]["inputs"]["curve"]
+    assert got["3"]["inputs"]["color"] == "#ffffff"
+
+
+def test_custom_combo_sends_its_options_and_the_index_of_its_choice():
+    """CustomCombo's options are widgets the frontend adds itself; ComfyUI passes them all to the node, whose INDEX
+    output is the `index` sent. Loading stops at the first empty option (node 7's "c" is lost in the GUI too), and
+    a choice among no option has index -1."""
+    got = convert(load("frontend_widgets.json"), OBJECT_INFO)
+    assert got["7"]["inputs"] == {"choice": "b", "index": 1, "option1": "a", "option2": "b", "option3": ""}
+    assert got["8"]["inputs"] == {"choice": "zzz", "index": -1, "option1": "x", "option2": "y", "option3": ""}
+
+
+def test_the_3d_viewers_injected_widget_is_sent_and_keeps_later_values_in_place():
+    got = convert(load("frontend_widgets.json"), OBJECT_INFO)
+    assert got["9"] == api("SaveGLB", "Save 3D Model", filename_prefix="3d/test", image="")
+
+
+def test_a_view_only_the_browser_renders_is_refused_naming_the_node():
+    """Load3D's `image` is a screenshot of the GUI's 3D viewer, uploaded to the GUI's own ComfyUI as it queues."""
+    workflow = {"version": 0.4, "links": [], "nodes": [
+        node(3, "Load3D", outputs=[("image", "IMAGE")], widgets=["toy.glb", "upload3dmodel", 1024, 1024])]}
+    with pytest.raises(WorkflowConversionError) as err:
+        convert(workflow, OBJECT_INFO)
+    assert err.value.node_id == "3"
+    assert "input 'image' is a LOAD_3D view" in str(err.value) and "Load3D" in str(err.value)
+    workflow["nodes"][0]["mode"] = 4  # bypassed: nothing to render, the rest converts
+    workflow["nodes"].append(node(4, "ColorToRGBInt", widgets=["#000000"]))
+    assert sorted(convert(workflow, OBJECT_INFO)) == ["4"]
+
+
+def test_subgraph_node_ids_are_made_unique_across_the_file_as_the_frontend_does():
+    """Two definitions reuse inner ids 1 and 2, and id 1 is a root node too. The frontend renumbers a taken id to
+    the next free one after the file's last node id (5 here, then raised by every id kept), in file order, and
+    the definition's links follow; prompt ids are `<instance>:<inner id>`, so they must match what the GUI queues."""
+    got = convert(load("subgraph_ids.json"), OBJECT_INFO)
+    assert sorted(got) == ["1", "4:2", "4:6", "4:7", "5:3", "5:8"]
+    assert got["4:7"]["inputs"] == {"string_a": ["4:6", 0], "string_b": ["4:2", 0], "delimiter": " + "}
+    assert got["4:6"]["inputs"] == {"value": "left"} and got["5:8"]["inputs"] == {"value": "inner one"}
+    assert load("subgraph_ids.json")["definitions"]["subgraphs"][0]["nodes"][0]["id"] == 1  # the file is untouched
