@@ -611,3 +611,19 @@ def test_subgraph_node_ids_are_made_unique_across_the_file_as_the_frontend_does(
     assert got["4:7"]["inputs"] == {"string_a": ["4:6", 0], "string_b": ["4:2", 0], "delimiter": " + "}
     assert got["4:6"]["inputs"] == {"value": "left"} and got["5:8"]["inputs"] == {"value": "inner one"}
     assert load("subgraph_ids.json")["definitions"]["subgraphs"][0]["nodes"][0]["id"] == 1  # the file is untouched
+
+
+def test_api_to_ui_saves_frontend_widgets_as_the_gui_does_and_converts_back():
+    """tools.api_to_ui (which writes the shipped .ui.json files) saves a bounding box's helper numbers after it and
+    never saves ImageCompare's view, so the GUI file loads with every value in its place."""
+    from tools.api_to_ui import api_to_ui
+
+    prompt = {"1": api("LoadImage", "Load Image", image="example.png"),
+              "2": api("ImageCompare", "Compare Images", compare_view={"__value__": ["", ""]}, image_a=["1", 0],
+                       image_b=["6", 0]),
+              "6": api("ImageCropV2", "Crop Image", image=["1", 0],
+                       crop_region={"x": 16, "y": 32, "width": 256, "height": 128})}
+    ui = api_to_ui(prompt, OBJECT_INFO)
+    saved = {n["type"]: n["widgets_values"] for n in ui["nodes"]}
+    assert saved["ImageCompare"] == [] and saved["ImageCropV2"][1:] == [16, 32, 256, 128]
+    assert convert(ui, OBJECT_INFO) == prompt

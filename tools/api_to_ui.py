@@ -91,7 +91,10 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any], workflow_name
             {"localized_name": name, "name": name, "type": kind, "link": None} for name, kind in _socket_inputs(info)
         ]
         widgets_values = []
+        shown: dict[str, Any] = {}
         for slot in widget_slots(info):
+            if not slot.saved:
+                continue  # the GUI never saves it (IMAGECOMPARE)
             if slot.serialize:
                 value = api_inputs.get(slot.name, slot.default)
                 if _is_link(value):
@@ -102,12 +105,17 @@ def api_to_ui(prompt: dict[str, Any], object_info: dict[str, Any], workflow_name
                 elif isinstance(value, dict) and "__value__" in value:
                     value = value["__value__"]
                 widgets_values.append(value)
+                shown[slot.name] = value
             elif slot.name.endswith(":control"):
                 widgets_values.append(CONTROL_VALUE)
             elif slot.name.endswith(":control_filter"):
                 widgets_values.append("")
             elif slot.name.endswith(":upload"):
                 widgets_values.append("image")
+            elif ":" in slot.name:  # a helper a widget draws after itself: a bounding box's x, y, width, height
+                owner, field = slot.name.rsplit(":", 1)
+                box = shown.get(owner)
+                widgets_values.append(box.get(field, 0) if isinstance(box, dict) else 0)
         outputs = [
             {"localized_name": name, "name": name, "type": kind, "links": []}
             for name, kind in zip(info.get("output_name") or info.get("output") or [], info.get("output") or [])
