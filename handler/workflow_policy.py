@@ -55,6 +55,7 @@ from typing import Any, Callable, Mapping
 from . import graph_sizes, node_packs
 from .errors import WorkflowPolicyError
 from .graph_values import UNKNOWN, Reader, coerce, declared_inputs, unwrap, widget_type
+from .ui_to_api import WIDGET_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,10 @@ DENIED_NODES = frozenset({
 # Inputs of our fast-path node a caller's graph may not choose: set back to the values that defer to FLUX_FAST_*.
 DEPLOYER_INPUTS = {"FluxFastPatch": {"compute": "default", "compile": True, "upcast_weights": "auto"}}
 
-# Input types whose literal values ComfyUI's widgets produce; any other type is a socket fed by a link.
-_WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "*"})
+# Input types a caller may give a literal value: those the GUI draws a widget for (the converter's one table), and
+# "*"; any other type is a socket fed by a link. Not PAINTER, GALLERIA and PREVIEW_3D: their values name files in
+# ComfyUI's temp, input or output folders that the GUI wrote, and a caller's graph reads only its own job's files.
+_WIDGET_TYPES = (WIDGET_TYPES - {"PAINTER", "GALLERIA", "PREVIEW_3D"}) | {"*"}
 # Text inputs whose name says they hold a path: "file", "model_file", "image_path", "output_dir", "folder"...
 _PATH_WORDS = re.compile(r"(^|_)(paths?|files?|filename|folders?|dirs?|directory)(_|$)", re.IGNORECASE)
 # Text inputs whose name says they hold a URL: "url", "image_url", "uri", "link"...

@@ -311,3 +311,31 @@ def test_a_dynamic_combo_takes_its_option_keys_and_the_chosen_options_inputs_as_
     graph["5"]["inputs"].update({"codec": {"__value__": "vp9"}, "codec.encoding": "auto"})
     err = refusal_v0330(graph, rules)
     assert err.details["input"] == "codec" and "h264" in err.details["rule"]
+
+
+# ------------------------------------------------------- literals of the widgets the frontend itself defines
+
+GUI_INFO = json.loads((Path(__file__).parent / "fixtures" / "object_info.json").read_text(encoding="utf-8"))
+
+
+def test_literals_of_frontend_drawn_widgets_pass_where_the_deployer_allows_the_class():
+    """What the converter sends for a GUI workflow (a color, a curve) is a literal the GUI itself queues: a deployer
+    who allows these classes must not get "takes a COLOR from another node's output" for them."""
+    graph = {"1": {"class_type": "ColorToRGBInt", "inputs": {"color": "#0a9299"}},
+             "2": {"class_type": "CurveEditor", "inputs": {"curve": {"points": [[0, 0], [1, 1]],
+                                                                     "interpolation": "linear"}}}}
+    rules = NodeRules(allowed=frozenset({"ColorToRGBInt", "CurveEditor"}))
+    assert enforce(graph, GUI_INFO, NAMES, rules=rules) == graph
+
+
+def test_a_painter_mask_must_be_this_jobs_upload_even_where_painter_is_allowed():
+    """Painter's mask names a file the GUI wrote into ComfyUI's temp folder (another job's, or the GUI's own);
+    on a worker it may only be an image uploaded with this job, like any upload input."""
+    rules = NodeRules(allowed=frozenset({"Painter"}))
+    graph = {"3": {"class_type": "Painter", "inputs": {"mask": "painter/painter-3.png [temp]", "width": 512,
+                                                       "height": 512, "bg_color": "#000000"}}}
+    with pytest.raises(WorkflowPolicyError) as info:
+        enforce(graph, GUI_INFO, NAMES, rules=rules)
+    assert info.value.details["input"] == "mask" and "uploaded with this job" in str(info.value)
+    graph["3"]["inputs"]["mask"] = "face.png"
+    assert enforce(graph, GUI_INFO, NAMES, rules=rules)["3"]["inputs"]["mask"] == "job7-abcd1234/face.png"
