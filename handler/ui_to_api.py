@@ -830,7 +830,32 @@ class _Converter:
         value = self._promoted_widget_value(instance, outer_slot) if saved else _MISSING
         if value is _MISSING:
             value = _definition_widget_value(instance, link.origin_slot)
+        if value is _MISSING and not inp.get("widget"):
+            # A socket (PreviewAny's source, a switch's branch) reads what the instance shows for that input: the
+            # promoted widget, which is the first inner widget the same input feeds, at its own value.
+            value = self._inner_widget_value(node.scope, link.origin_slot)
         return None if value is _MISSING else ("widget", value)
+
+    def _inner_widget_value(self, scope: _Scope, definition_slot: int) -> Any:
+        declared = (scope.definition or {}).get("inputs")
+        entry = declared[definition_slot] if isinstance(declared, list) and 0 <= definition_slot < len(declared) else {}
+        link_ids = entry.get("linkIds") if isinstance(entry, dict) and isinstance(entry.get("linkIds"), list) else []
+        fed = [scope.links[_id(i)] for i in link_ids if _hashable(i) and _id(i) in scope.links]
+        fed += [link for link in scope.links.values() if link not in fed]
+        for link in fed:
+            if link.origin_id != SUBGRAPH_INPUT_ID or link.origin_slot != definition_slot:
+                continue
+            target = self.by_exec_id.get(":".join((*scope.path, link.target_id)))
+            inputs = target.inputs if target is not None else []
+            widget = (inputs[link.target_slot].get("widget") or {}) if 0 <= link.target_slot < len(inputs) else {}
+            info = self.object_info.get(target.type) if target is not None else None
+            if not widget.get("name") or info is None:
+                continue
+            values = widget_values_by_name(target.exec_id, target.type, info, target.raw.get("widgets_values"))
+            values.update(target.widget_overrides)
+            if widget["name"] in values:
+                return values[widget["name"]]
+        return _MISSING
 
     def _promoted_widget_value(self, instance: _Node, slot: int) -> Any:
         """The value of the widget a subgraph instance shows for input `slot`, if it saved one."""

@@ -627,3 +627,24 @@ def test_api_to_ui_saves_frontend_widgets_as_the_gui_does_and_converts_back():
     saved = {n["type"]: n["widgets_values"] for n in ui["nodes"]}
     assert saved["ImageCompare"] == [] and saved["ImageCropV2"][1:] == [16, 32, 256, 128]
     assert convert(ui, OBJECT_INFO) == prompt
+
+
+def test_a_socket_fed_by_an_unset_subgraph_input_reads_the_widget_the_same_input_feeds():
+    """A subgraph input that feeds an inner widget is shown on the instance as that widget; an inner socket fed by
+    the same input (PreviewAny's source here, a switch's branch in ComfyUI's templates) gets the widget's value.
+    Where the instance saved no value (newer frontends keep promoted widgets in `proxyWidgets`), that is the inner
+    widget's own value; dropping the input instead made ComfyUI refuse a required input (6 templates of 0.1.47)."""
+    wf = load("subgraph_v1.json")
+    instance = next(n for n in wf["nodes"] if n["id"] == 20)
+    instance["widgets_values"] = []
+    definition = wf["definitions"]["subgraphs"][0]
+    definition["inputs"][1]["linkIds"].append(108)
+    definition["links"].append({"id": 108, "origin_id": -10, "origin_slot": 1, "target_id": 5, "target_slot": 0,
+                                "type": "*"})
+    definition["nodes"].append(node(5, "PreviewAny", inputs=[("source", "*", 108)]))
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:21"]["inputs"]["text"] == "placeholder inside the subgraph"
+    assert got["20:5"]["inputs"] == {"source": "placeholder inside the subgraph"}
+    instance["widgets_values"] = ["a castle on a hill at sunset"]  # a saved value wins, for both
+    got = convert(wf, OBJECT_INFO)
+    assert got["20:5"]["inputs"] == {"source": "a castle on a hill at sunset"}
