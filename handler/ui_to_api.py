@@ -698,7 +698,7 @@ class _Converter:
         for node_id, raw in scope.nodes.items():
             mode = int(raw.get("mode") or 0)
             if parent_mode in (MODE_NEVER, MODE_BYPASS) and mode == MODE_ALWAYS:
-                # Inside a muted or bypassed subgraph instance nothing runs.
+                # Inside a muted or bypassed subgraph instance of the root graph nothing runs.
                 mode = MODE_NEVER
             node = _Node(scope, raw, node_id, ":".join((*scope.path, node_id)), raw["type"], mode)
             self.by_exec_id[node.exec_id] = node
@@ -716,7 +716,11 @@ class _Converter:
                     _parse_links(definition.get("links"), where), definition, node,
                 )
                 node.subgraph = inner
-                self._expand_scope(inner, mode, (*stack, node.type))
+                # The frontend (graphToPrompt) skips the inner nodes of muted and bypassed instances of the root graph
+                # only: inside a subgraph, a muted or bypassed instance passes its inputs through as any node does,
+                # but its inner nodes are queued with their own modes, and ComfyUI runs those an output needs.
+                inherited = mode if not scope.path or parent_mode in (MODE_NEVER, MODE_BYPASS) else MODE_ALWAYS
+                self._expand_scope(inner, inherited, (*stack, node.type))
             elif node.type in self.group_nodes or node.type.startswith(("workflow>", "workflow/")):
                 raise WorkflowConversionError(
                     f"Node {node.label()} is a legacy group node, which this converter does not flatten; open the "

@@ -648,3 +648,12 @@ def test_a_socket_fed_by_an_unset_subgraph_input_reads_the_widget_the_same_input
     instance["widgets_values"] = ["a castle on a hill at sunset"]  # a saved value wins, for both
     got = convert(wf, OBJECT_INFO)
     assert got["20:5"]["inputs"] == {"source": "a castle on a hill at sunset"}
+
+
+def test_a_bypassed_subgraph_inside_a_subgraph_still_queues_its_inner_nodes_as_the_gui_does():
+    """The frontend skips the inner nodes of muted and bypassed instances of the root graph only (instance 11 here);
+    a bypassed instance inside a subgraph (10:5) passes its inputs through, but its inner nodes are queued with their
+    own modes (frontend 1.48.7's export of this fixture; USO's reference template does this)."""
+    got = convert(load("nested_bypass.json"), OBJECT_INFO)
+    assert got == {"10:5:1": api("PrimitiveString", "Text", value="inner"),
+                   "10:6": api("PrimitiveString", "Text", value="outer")}
