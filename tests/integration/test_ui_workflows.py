@@ -150,3 +150,41 @@ def test_shipped_ui_workflow_converts_with_live_node_definitions_and_validates(c
     strip = lambda g: {k: {**v, "_meta": {"title": v.get("_meta", {}).get("title")}} for k, v in g.items()}  # noqa: E731
     assert strip(prompt) == strip(expected)
     _validate(comfy_url, prompt)
+
+
+def _ui_node(id, type, inputs=(), outputs=(), widgets=None):
+    return {"id": id, "type": type, "pos": [0, 0], "size": [300, 100], "flags": {}, "order": 0, "mode": 0,
+            "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs],
+            "outputs": [{"name": n, "type": t, "links": links} for n, t, links in outputs],
+            "properties": {}, "widgets_values": widgets if widgets is not None else []}
+
+
+def _run(comfy_url: str, prompt: dict, timeout: float = 120.0) -> dict:
+    status, body = _http(comfy_url + "/prompt", {"prompt": prompt, "client_id": uuid.uuid4().hex})
+    reply = json.loads(body)
+    assert status == 200 and reply.get("node_errors") == {}, json.dumps(reply, indent=1)[:3000]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = json.loads(_http(f"{comfy_url}/history/{reply['prompt_id']}")[1]).get(reply["prompt_id"])
+        if entry and entry.get("status", {}).get("completed") is not None:
+            assert entry["status"]["status_str"] == "success", json.dumps(entry["status"])[:2000]
+            return entry["outputs"]
+        time.sleep(0.5)
+    pytest.fail("the prompt did not finish")
+
+
+def test_frontend_defined_widgets_run_on_comfyui_as_the_gui_queues_them(comfy_url, object_info):
+    """ImageCompare's `compare_view` (never saved by the GUI, always queued) is a required input: without it ComfyUI
+    refuses the node. CustomCombo's INDEX output is the `index` the frontend sends, computed from the options."""
+    workflow = {"version": 0.4, "last_node_id": 4, "nodes": [
+        _ui_node(1, "EmptyImage", outputs=[("IMAGE", "IMAGE", [1, 2])], widgets=[8, 8, 1, 0]),
+        _ui_node(2, "ImageCompare", inputs=[("image_a", "IMAGE", 1), ("image_b", "IMAGE", 2)]),
+        _ui_node(3, "CustomCombo", outputs=[("STRING", "STRING", []), ("INDEX", "INT", [3])],
+                 widgets=["portrait", 0, "landscape", "portrait", "square"]),
+        _ui_node(4, "PreviewAny", inputs=[("source", "*", 3)], widgets=[None, None, None]),
+    ], "links": [[1, 1, 0, 2, 0, "IMAGE"], [2, 1, 0, 2, 1, "IMAGE"], [3, 3, 1, 4, 0, "INT"]]}
+    prompt = convert(workflow, object_info)
+    assert prompt["2"]["inputs"]["compare_view"] == {"__value__": ["", ""]}
+    outputs = _run(comfy_url, prompt)
+    assert outputs["4"]["text"] == ["1"]
+    assert "2" in outputs  # ImageCompare ran and reported its images
