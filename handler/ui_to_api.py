@@ -411,6 +411,22 @@ class _Scope:
     links: dict[str, _Link]
     definition: dict[str, Any] | None = None
     instance: "_Node | None" = None  # the subgraph node (in the parent scope) this scope is an instance of
+    _fed: dict[int, list[_Link]] | None = None  # definition input slot -> the links it feeds (fed_by_input)
+
+    def fed_by_input(self, definition_slot: int) -> list[_Link]:
+        """The links from the definition's input `definition_slot`, in the order of the input's `linkIds`, then in
+        the links table's; built once per scope, so a graph's size never makes this quadratic."""
+        if self._fed is None:
+            self._fed = {}
+            for link in self.links.values():
+                if link.origin_id == SUBGRAPH_INPUT_ID:
+                    self._fed.setdefault(link.origin_slot, []).append(link)
+        links = self._fed.get(definition_slot, [])
+        declared = (self.definition or {}).get("inputs")
+        entry = declared[definition_slot] if isinstance(declared, list) and 0 <= definition_slot < len(declared) else {}
+        order = entry.get("linkIds") if isinstance(entry, dict) and isinstance(entry.get("linkIds"), list) else []
+        rank = {_id(i): n for n, i in enumerate(order) if _hashable(i)}
+        return sorted(links, key=lambda link: rank.get(link.id, len(rank)))
 
 
 @dataclass
@@ -841,14 +857,7 @@ class _Converter:
         return None if value is _MISSING else ("widget", value)
 
     def _inner_widget_value(self, scope: _Scope, definition_slot: int) -> Any:
-        declared = (scope.definition or {}).get("inputs")
-        entry = declared[definition_slot] if isinstance(declared, list) and 0 <= definition_slot < len(declared) else {}
-        link_ids = entry.get("linkIds") if isinstance(entry, dict) and isinstance(entry.get("linkIds"), list) else []
-        fed = [scope.links[_id(i)] for i in link_ids if _hashable(i) and _id(i) in scope.links]
-        fed += [link for link in scope.links.values() if link not in fed]
-        for link in fed:
-            if link.origin_id != SUBGRAPH_INPUT_ID or link.origin_slot != definition_slot:
-                continue
+        for link in scope.fed_by_input(definition_slot):
             target = self.by_exec_id.get(":".join((*scope.path, link.target_id)))
             inputs = target.inputs if target is not None else []
             widget = (inputs[link.target_slot].get("widget") or {}) if 0 <= link.target_slot < len(inputs) else {}
