@@ -19,7 +19,13 @@ with tools.frontend_compare):
   muted (mode 2) nodes, bypassed (mode 4) nodes (same slot first, then the first input of a matching type),
   subgraphs from `definitions.subgraphs` (flattened with `outer:inner` ids), notes and other virtual nodes;
 * a subgraph node's shown values: `widgets_values` fill the definition's promoted widgets (its inputs that feed an
-  inner widget, in definition order) by position, also where the saved instance lists fewer inputs;
+  inner widget, in definition order) by position, also where the saved instance lists fewer inputs; an inner socket
+  fed by an unset subgraph input reads the widget the same input feeds;
+* the widgets the frontend defines itself (`WIDGETS`: COLOR, CURVE, PAINTER, BOUNDING_BOX, IMAGECOMPARE...), those
+  its extensions add (`INJECTED_INPUTS`, `NODE_WIDGET_EXTENSIONS`: the 3D viewer's, CustomCombo's options and
+  index); a view only the browser renders (Load3D) is refused, naming the node;
+* subgraph node ids made unique across the file as the frontend does on load (they are half of a prompt id);
+* muted and bypassed instances of the root graph skip their inner nodes; nested ones queue them, as the browser does;
 * inputs linked to nodes that were not emitted are dropped, exactly as the browser does.
 
 Frontend-only text transforms (dynamic prompts `{a|b}`, `%date:...%` in file name prefixes) are not applied:
