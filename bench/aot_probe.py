@@ -35,6 +35,47 @@ def timed(fn, runs: int, sync) -> float:
     return round(sorted(best)[len(best) // 2], 4)
 
 
+def family(name: str) -> str:
+    """A kernel's family, by the names cuBLAS, cuDNN and inductor give them."""
+    low = name.lower()
+    if "sdpa" in low or "flash" in low or "fmha" in low or "attention" in low:
+        return "attention"
+    if "gemm" in low or "cutlass" in low or "sm90_xmma" in low or "nvjet" in low or "scaled_mm" in low:
+        return "gemm"
+    if low.startswith("triton_"):
+        return "triton " + ("reduction" if "_red_" in low or "_per_" in low else "pointwise")
+    return "other"
+
+
+def kernel_table(torch, fn, top: int = 25) -> dict:
+    """One call under the profiler: GPU ms per kernel family, the top kernels, the kernel count."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    by_name: dict = {}
+    for e in kernels:
+        total, count = by_name.get(e.name, (0.0, 0))
+        by_name[e.name] = (total + e.device_time / 1000, count + 1)
+    families: dict = {}
+    for name, (ms, _) in by_name.items():
+        families[family(name)] = round(families.get(family(name), 0.0) + ms, 2)
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:top]
+    return {"gpu_ms": round(sum(ms for ms, _ in by_name.values()), 2), "kernels": len(kernels), "families": families,
+            "top": [{"name": n[:140], "ms": round(ms, 3), "calls": c} for n, (ms, c) in ranked]}
+
+
+def build_report(build) -> dict | None:
+    try:
+        return json.loads((build.dir / "out" / "build.json").read_text()) if build else None
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--comfyui", type=Path, required=True)
@@ -45,6 +86,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--compute", default="bf16")
     p.add_argument("--build-timeout-s", type=float, default=400)
+    p.add_argument("--profile", action="store_true",
+                   help="profile one eager and one compiled model call: the top kernels by GPU time, per family")
     p.add_argument("--tcmalloc", type=Path, default=None,
                    help="libtcmalloc_minimal.so.4, preloaded into the build's child as start.sh preloads it into a "
                         "worker: on 2026-12-07 (H100) the probe's child build failed without it, with no Python "
@@ -78,6 +121,13 @@ def main() -> int:
         for param in model.parameters():
             param.copy_(torch.randn(param.shape, generator=g, device=device, dtype=torch.float32).mul_(0.02))
             param.requires_grad_(False)
+    if args.compute == "fp8_rowwise":
+        # The served state of `compute = fp8_rowwise`: the blocks' Linear weights stay in the checkpoint's fp8
+        # (ComfyUI casts them per layer eagerly; the package reads them as they are).
+        for blocks in (model.double_blocks, model.single_blocks):
+            for module in blocks.modules():
+                if isinstance(module, torch.nn.Linear) and policy.fp8_eligible(module.in_features, module.out_features):
+                    module.weight.data = module.weight.data.to(torch.float8_e4m3fn)
     model.eval()
     res["model_init_s"] = round(time.perf_counter() - t, 2)
     b, h, w = 1, args.height // 8, args.width // 8
@@ -98,7 +148,7 @@ def main() -> int:
 
     plan = policy.make_plan(args.compute, True, "auto", {})
     compiled = CompiledBlocks(plan, args.compute, device, torch.bfloat16, Flux, FLUX_DEV, "probe",
-                              env={"FLUX_FAST_ARTIFACTS_DIR": str(args.out.parent / "probe-artifacts"),
+                              env={"FLUX_FAST_ARTIFACTS_DIR": str(args.out.with_name(args.out.stem + "-artifacts")),
                                    "FLUX_FAST_ARTIFACTS_SECRET": "probe"})
 
     def call():
@@ -117,6 +167,7 @@ def main() -> int:
         res["build_wall_s"] = round(time.perf_counter() - t, 1)
         res["build_log_tail"] = build.tail() if build else None
         res["build_exit"] = build.exit_status() if build else None
+        res["build_report"] = build_report(build)        # read before the load cleans the build's folder up
         res["child_preload"] = str(args.tcmalloc) if args.tcmalloc else None
         print("built", res["build_wall_s"], res["build_log_tail"], flush=True)
         try:
@@ -130,6 +181,8 @@ def main() -> int:
         res["status_after_load"] = compiled.status()
         res["compiled_s"] = timed(call, args.runs, sync)
         out = call().float()
+        if args.profile:
+            res["profile"] = {"eager": kernel_table(torch, eager), "compiled": kernel_table(torch, call)}
         compiled.end_run()
         res["rel_l2_vs_eager"] = round(((out - reference).norm() / reference.norm()).item(), 5)
         print("compiled", res["first_compiled_call_s"], res["compiled_s"], res["rel_l2_vs_eager"],

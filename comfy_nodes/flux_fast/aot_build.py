@@ -48,11 +48,16 @@ from typing import Any
 
 log = logging.getLogger("flux_fast.build")
 
-# Example sizes: distinct and > 1, so export keeps every dynamic dimension symbolic and apart (a size-1 or a
-# repeated example size would be specialised or unified).
-EXAMPLE_BATCH = 2
-EXAMPLE_IMG_TOKENS = 96
-EXAMPLE_TXT_TOKENS = 40
+# Example sizes (batch, image tokens, text tokens): distinct, > 1 and unlike any static dimension of a block, so
+# export keeps every dynamic dimension symbolic and apart (a size-1 or a repeated example size would be specialised
+# or unified). They are also the sizes inductor tunes the GPU kernels for: AOTInductor benchmarks each Triton
+# kernel's configurations at compile time on the example's sizes, and the package runs every size with the config
+# picked there. Tuned on a toy size (96 + 40 tokens) the fp8 package's quantisation and elementwise kernels ran
+# slowly at a real one (bench/aot_probe.py, BENCHMARKS.md), so GPU builds use the row counts of the default request
+# (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows in every Linear (2 x 2496 image rows,
+# 2 x 136 text rows). CPU builds (tests) keep a toy size: their kernels are not tuned and compile time matters.
+EXAMPLE_SIZES = {"cuda": (2, 2496, 136), "cpu": (2, 96, 40)}
+EXAMPLE_ENV = "FLUX_FAST_BUILD_EXAMPLE"   # "B,IMG,TXT": a bench's override (bench/aot_probe.py compares sizes)
 MAX_BATCH = 64
 TOLERANCE = 0.05    # rel. L2 a package may differ from the eager block by (bf16 rounding is ~0.003)
 
@@ -213,7 +218,7 @@ def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[t
 
     hidden = block.hidden_size if hasattr(block, "hidden_size") else block.hidden_dim
     head_dim = hidden // block.num_heads
-    b, n_img, n_txt = EXAMPLE_BATCH, EXAMPLE_IMG_TOKENS, EXAMPLE_TXT_TOKENS
+    b, n_img, n_txt = example_sizes(torch.device(device).type)
     batch = Dim("batch", min=1, max=MAX_BATCH)
     auto = Dim.AUTO
     g = torch.Generator(device="cpu").manual_seed(1)
@@ -230,6 +235,23 @@ def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[t
         args = (t(b, n_img + n_txt, hidden), vec, pe)
         dynamic = ({0: batch, 1: auto}, {0: batch}, {0: batch, 2: auto})
     return args, dynamic
+
+
+def example_sizes(device_type: str, env: Any = None) -> tuple[int, int, int]:
+    """(batch, image tokens, text tokens) of the export's example for a device type (EXAMPLE_SIZES says why)."""
+    import os
+
+    raw = (os.environ if env is None else env).get(EXAMPLE_ENV, "").strip()
+    if not raw:
+        return EXAMPLE_SIZES.get(device_type, EXAMPLE_SIZES["cuda"])
+    try:
+        sizes = tuple(int(v) for v in raw.split(","))
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3 or len(set(sizes)) != 3 or min(sizes) < 2 or sizes[0] > MAX_BATCH:
+        raise ValueError(f"{EXAMPLE_ENV}={raw!r}: expected three distinct sizes 'BATCH,IMG_TOKENS,TXT_TOKENS', each "
+                         f">= 2, the batch <= {MAX_BATCH}")
+    return sizes  # type: ignore[return-value]
 
 
 def describe_inputs(args: tuple, dynamic: tuple) -> list[dict[str, Any]]:
@@ -374,7 +396,7 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     if spec.get("attention") and spec["attention"] != picked:
         raise RuntimeError(f"the server attends with {spec['attention']} but this process picked {picked}: "
                            "the build would not compute what the server does")
-    report: dict[str, Any] = {"lists": {}, "torch": torch.__version__}
+    report: dict[str, Any] = {"lists": {}, "torch": torch.__version__, "example": list(example_sizes(device.type))}
     for name, block in one_block_each(spec).items():
         wanted = spec.get("sdpa", "comfy")
         choices = [wanted] if wanted == "comfy" else [wanted, "comfy"]
@@ -390,6 +412,8 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
                 report.setdefault("fell_back", {})[name] = f"{sdpa}: {type(exc).__name__}: {str(exc)[:300]}"
         log.info("flux_fast build: %s (sdpa=%s) exported in %.1f s, compiled in %.1f s", name,
                  report["lists"][name]["sdpa"], report["lists"][name]["export_s"], report["lists"][name]["compile_s"])
+    if device.type == "cuda":       # what the child needs beside the server (compiled_blocks.BUILD_VRAM_BYTES)
+        report["peak_gpu_mib"] = round(torch.cuda.max_memory_reserved(device) / 2**20)
     (out / "build.json").write_text(json.dumps(report, indent=1))
     return report
 
