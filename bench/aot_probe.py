@@ -32,7 +32,11 @@ def timed(fn, runs: int, sync) -> float:
         fn()
         sync()
         best.append(time.perf_counter() - t)
+    SERIES.append([round(v, 4) for v in best])    # in call order: a card that slows down under load shows here
     return round(sorted(best)[len(best) // 2], 4)
+
+
+SERIES: list = []
 
 
 def family(name: str) -> str:
@@ -180,6 +184,7 @@ def main() -> int:
         res["first_compiled_call_s"] = round(time.perf_counter() - t, 2)
         res["status_after_load"] = compiled.status()
         res["compiled_s"] = timed(call, args.runs, sync)
+        res["compiled_series_s"] = SERIES[-1]
         out = call().float()
         if args.profile:
             res["profile"] = {"eager": kernel_table(torch, eager), "compiled": kernel_table(torch, call)}
