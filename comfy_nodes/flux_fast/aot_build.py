@@ -54,9 +54,9 @@ log = logging.getLogger("flux_fast.build")
 # kernel's configurations at compile time on the example's sizes, and the package runs every size with the config
 # picked there. Tuned on a toy size (96 + 40 tokens) the fp8 package's fused quantisation kernels took 10.8 ms a
 # step at 832x1536 on an H100, tuned at the real rows 9.1 ms (bench/aot_probe.py, BENCHMARKS.md; the build's peak
-# GPU memory rises from 0.8 to 2.4 GiB, inside BUILD_VRAM_BYTES), so GPU builds use the row counts of the default request
-# (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows in every Linear (2 x 2496 image rows,
-# 2 x 136 text rows). CPU builds (tests) keep a toy size: their kernels are not tuned and compile time matters.
+# GPU memory rises from 0.8 to 2.4 GiB, inside BUILD_VRAM_BYTES), so GPU builds use the row counts of the default
+# request (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows in every Linear (2 x 2496
+# image rows, 2 x 136 text rows). CPU builds (tests) keep a toy size: their kernels are not tuned and compile time matters.
 EXAMPLE_SIZES = {"cuda": (2, 2496, 136), "cpu": (2, 96, 40)}
 EXAMPLE_ENV = "FLUX_FAST_BUILD_EXAMPLE"   # "B,IMG,TXT": a bench's override (bench/aot_probe.py compares sizes)
 MAX_BATCH = 64
