@@ -34,3 +34,12 @@ def test_the_bench_override_is_read_and_checked():
     for bad in ("2,96", "2,96,96", "1,96,40", "a,b,c", "999,96,40"):
         with pytest.raises(ValueError, match=aot_build.EXAMPLE_ENV):
             aot_build.example_sizes("cuda", env={aot_build.EXAMPLE_ENV: bad})
+
+
+def test_a_gpu_short_of_memory_tunes_at_the_small_example_rather_than_fail_its_build():
+    """A 24 GB card beside its served models has ~3 GiB free: a build that ran out there would leave it eager."""
+    tight = aot_build.example_sizes("cuda", env={}, free_bytes=aot_build.REAL_EXAMPLE_FREE_BYTES - 1)
+    roomy = aot_build.example_sizes("cuda", env={}, free_bytes=40 * 2**30)
+    assert tight == aot_build.example_sizes("cpu", env={})
+    assert roomy == aot_build.example_sizes("cuda", env={})
+    assert tight[0] * tight[1] < roomy[0] * roomy[1]

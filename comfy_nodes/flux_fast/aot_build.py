@@ -53,11 +53,15 @@ log = logging.getLogger("flux_fast.build")
 # or unified). They are also the sizes inductor tunes the GPU kernels for: AOTInductor benchmarks each Triton
 # kernel's configurations at compile time on the example's sizes, and the package runs every size with the config
 # picked there. Tuned on a toy size (96 + 40 tokens) the fp8 package's fused quantisation kernels took 10.8 ms a
-# step at 832x1536 on an H100, tuned at the real rows 9.1 ms (bench/aot_probe.py, BENCHMARKS.md; the build's peak
-# GPU memory rises from 0.8 to 2.4 GiB, inside BUILD_VRAM_BYTES), so GPU builds use the row counts of the default
-# request (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows in every Linear (2 x 2496
-# image rows, 2 x 136 text rows). CPU builds (tests) keep a toy size: their kernels are not tuned and compile time matters.
+# step at 832x1536 on an H100, tuned at the real rows 9.1 ms (bench/aot_probe.py, BENCHMARKS.md). So GPU builds use
+# the row counts of the default request (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows
+# in every Linear (2 x 2496 image rows, 2 x 136 text rows). That raises the build's peak GPU memory from 0.8 to
+# 2.4-2.5 GiB: a GPU with less free than REAL_EXAMPLE_FREE_BYTES (a 24 GB card beside its served models) tunes at
+# the toy size, as every build did before, rather than run out and leave the worker eager. CPU builds (tests) keep
+# the toy size: their kernels are not tuned, and compile time matters there.
 EXAMPLE_SIZES = {"cuda": (2, 2496, 136), "cpu": (2, 96, 40)}
+TIGHT_EXAMPLE = EXAMPLE_SIZES["cpu"]
+REAL_EXAMPLE_FREE_BYTES = 3 * 2**30   # the real example's build peaked at 2.4-2.5 GiB (H100, H200), context aside
 EXAMPLE_ENV = "FLUX_FAST_BUILD_EXAMPLE"   # "B,IMG,TXT": a bench's override (bench/aot_probe.py compares sizes)
 MAX_BATCH = 64
 TOLERANCE = 0.05    # rel. L2 a package may differ from the eager block by (bf16 rounding is ~0.003)
@@ -212,14 +216,15 @@ def sdpa_options(sdpa: str, attention: str) -> dict[str, Any]:
     raise ValueError(f"unknown sdpa choice {sdpa!r} (this build knows {', '.join(TRACED_SDPA_CHOICES)})")
 
 
-def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[tuple, tuple]:
-    """Example inputs of one block call and export's dynamic shapes for them."""
+def example_inputs(name: str, block: Any, io_dtype: Any, device: Any,
+                   sizes: tuple[int, int, int] | None = None) -> tuple[tuple, tuple]:
+    """Example inputs of one block call (at `sizes`, else example_sizes') and export's dynamic shapes for them."""
     import torch
     from torch.export import Dim
 
     hidden = block.hidden_size if hasattr(block, "hidden_size") else block.hidden_dim
     head_dim = hidden // block.num_heads
-    b, n_img, n_txt = example_sizes(torch.device(device).type)
+    b, n_img, n_txt = sizes or example_sizes(torch.device(device).type)
     batch = Dim("batch", min=1, max=MAX_BATCH)
     auto = Dim.AUTO
     g = torch.Generator(device="cpu").manual_seed(1)
@@ -238,12 +243,15 @@ def example_inputs(name: str, block: Any, io_dtype: Any, device: Any) -> tuple[t
     return args, dynamic
 
 
-def example_sizes(device_type: str, env: Any = None) -> tuple[int, int, int]:
-    """(batch, image tokens, text tokens) of the export's example for a device type (EXAMPLE_SIZES says why)."""
+def example_sizes(device_type: str, env: Any = None, free_bytes: int | None = None) -> tuple[int, int, int]:
+    """(batch, image tokens, text tokens) of the export's example for a device type and, on a GPU, the memory free
+    to the build (EXAMPLE_SIZES says why)."""
     import os
 
     raw = (os.environ if env is None else env).get(EXAMPLE_ENV, "").strip()
     if not raw:
+        if device_type != "cpu" and free_bytes is not None and free_bytes < REAL_EXAMPLE_FREE_BYTES:
+            return TIGHT_EXAMPLE
         return EXAMPLE_SIZES.get(device_type, EXAMPLE_SIZES["cuda"])
     try:
         sizes = tuple(int(v) for v in raw.split(","))
@@ -335,7 +343,8 @@ def _parameters(block: Any) -> tuple[list[str], tuple]:
     return [n for n, _ in named], tuple(p.detach() for _, p in named)
 
 
-def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any, device: Any) -> tuple[Any, tuple, tuple]:
+def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any, device: Any,
+                 sizes: tuple[int, int, int] | None = None) -> tuple[Any, tuple, tuple]:
     """torch.export of one block as the served model calls it, with dynamic batch and token counts and no constants:
     (program, example activations, their dynamic dims). The first half of a build, apart so that a test can check
     on the CPU that a block exports for every compute path (fp8 included), where compiling it needs a GPU."""
@@ -345,7 +354,7 @@ def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any
     weights, params = _parameters(block)
     options = sdpa_options(sdpa, attention)
     module = _call_module(name, block, weights, options).eval()
-    acts, dynamic = example_inputs(name, block, io_dtype, device)
+    acts, dynamic = example_inputs(name, block, io_dtype, device, sizes)
     training, mm.in_training = mm.in_training, True     # ComfyUI's plain-torch RoPE (see the module docstring)
     try:
         with _sdpa_priority(sdpa), torch.inference_mode(False), torch.no_grad():
@@ -363,12 +372,12 @@ def export_block(name: str, block: Any, sdpa: str, attention: str, io_dtype: Any
 
 
 def _build_one(name: str, block: Any, sdpa: str, attention: str, spec: dict[str, Any], io_dtype: Any, device: Any,
-               out: Path) -> dict[str, Any]:
+               out: Path, sizes: tuple[int, int, int]) -> dict[str, Any]:
     """Export, compile and self-test one block list's package; its report entry."""
     import torch
 
     started = time.perf_counter()
-    program, acts, dynamic = export_block(name, block, sdpa, attention, io_dtype, device)
+    program, acts, dynamic = export_block(name, block, sdpa, attention, io_dtype, device, sizes)
     exported = time.perf_counter()
     path = out / f"{name}.pt2"
     configs: dict[str, Any] = {}
@@ -397,13 +406,17 @@ def build(spec: dict[str, Any], out: Path) -> dict[str, Any]:
     if spec.get("attention") and spec["attention"] != picked:
         raise RuntimeError(f"the server attends with {spec['attention']} but this process picked {picked}: "
                            "the build would not compute what the server does")
-    report: dict[str, Any] = {"lists": {}, "torch": torch.__version__, "example": list(example_sizes(device.type))}
+    free = torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+    sizes = example_sizes(device.type, free_bytes=free)
+    if free is not None and sizes == TIGHT_EXAMPLE:
+        log.info("flux_fast build: %.1f GiB of GPU memory free; tuning at the small example %s", free / 2**30, sizes)
+    report: dict[str, Any] = {"lists": {}, "torch": torch.__version__, "example": list(sizes)}
     for name, block in one_block_each(spec).items():
         wanted = spec.get("sdpa", "comfy")
         choices = [wanted] if wanted == "comfy" else [wanted, "comfy"]
         for n, sdpa in enumerate(choices):
             try:
-                report["lists"][name] = _build_one(name, block, sdpa, picked, spec, io_dtype, device, out)
+                report["lists"][name] = _build_one(name, block, sdpa, picked, spec, io_dtype, device, out, sizes)
                 break
             except Exception as exc:
                 if n + 1 == len(choices):
