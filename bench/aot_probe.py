@@ -93,14 +93,18 @@ def main() -> int:
     p.add_argument("--profile", action="store_true",
                    help="profile one eager and one compiled model call: the top kernels by GPU time, per family")
     p.add_argument("--tcmalloc", type=Path, default=None,
-                   help="libtcmalloc_minimal.so.4, preloaded into the build's child as start.sh preloads it into a "
-                        "worker: on 2026-12-07 (H100) the probe's child build failed without it, with no Python "
-                        "error, while the same build passed inside workers, which have it; run both to tell")
+                   help="libtcmalloc_minimal.so.4, preloaded into this process and the build's child as start.sh "
+                        "preloads it into a worker: on 2026-12-07 (H100) loading a package without it killed the "
+                        "process (the child's self-test, and this probe 3 times of 3); the serving code now refuses "
+                        "to load GPU packages without it (compiled_blocks.tcmalloc_preloaded)")
     args = p.parse_args()
     if args.tcmalloc:
         import os
 
-        os.environ["LD_PRELOAD"] = str(args.tcmalloc.resolve())      # inherited by the child only
+        library = str(args.tcmalloc.resolve())
+        if library not in os.environ.get("LD_PRELOAD", ""):     # preloading needs a fresh process: start it again
+            env = {**os.environ, "LD_PRELOAD": library}
+            os.execve(sys.executable, [sys.executable, "-m", "bench.aot_probe", *sys.argv[1:]], env)
     sys.path[:0] = [str(args.comfyui.resolve()), str(REPO / "comfy_nodes")]
     import comfy.options
 

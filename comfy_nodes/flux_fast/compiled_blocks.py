@@ -30,6 +30,7 @@ One `CompiledBlocks` per patched model:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -162,6 +163,26 @@ def host_cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
         pass
     digest = hashlib.sha256(flags.encode()).hexdigest()[:12] if flags else "unknown"
     return f"{platform.machine()}-{digest}"
+
+
+def tcmalloc_preloaded(maps: Path = Path("/proc/self/maps")) -> bool:
+    """Whether tcmalloc is mapped into this process (start.sh preloads it; the image installs it).
+
+    Why it gates loading GPU packages: on an H100 with torch 2.11, loading an AOTInductor CUDA package in a process
+    under glibc's malloc killed the process with no Python error, every time it was tried (3 of 3 loads in
+    bench.aot_probe, and the build child's own self-test in an earlier run), while every load in a process with
+    tcmalloc preloaded worked (every worker and probe since, 2026-12-07; BENCHMARKS.md). A worker started outside the
+    image, or a GUI user's ComfyUI with these nodes, then serves eager and says why instead of dying at its first
+    compiled run."""
+    try:
+        return "libtcmalloc" in maps.read_text()
+    except OSError:
+        return False
+
+
+NO_TCMALLOC = ("compiled blocks are loaded on a GPU only in a process with tcmalloc preloaded, as start.sh does "
+               "(LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4): without it, loading a package killed "
+               "the process (torch 2.11, H100); serving eager")
 
 
 # ---- one block list's runners ---------------------------------------------------------------------------------
@@ -353,6 +374,12 @@ class _Build:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _tcmalloc() -> bool:
+    """tcmalloc_preloaded() for this process, read once: what a process preloads cannot change."""
+    return tcmalloc_preloaded()
+
+
 # ---- the owner ----------------------------------------------------------------------------------------------
 class CompiledBlocks:
     """Which path each sampling run takes, for one patched model, and everything the compiled path needs."""
@@ -455,6 +482,11 @@ class CompiledBlocks:
 
     def _resolve(self, diffusion_model: torch.nn.Module) -> str:
         """'compiled' or 'eager' for the run that starts now, loading or building what it can."""
+        if self.device.type == "cuda" and not _tcmalloc():
+            if self.reason != NO_TCMALLOC:
+                log.warning("flux_fast: %s", NO_TCMALLOC)
+            self.state, self.reason = "eager", NO_TCMALLOC
+            return "eager"
         spec = self._spec(diffusion_model)
         if spec is None:
             self.state, self.reason = "eager", "no block has all its weights on the device (partial load)"
