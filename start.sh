@@ -132,6 +132,8 @@ esac
 # rate of 0, keeps freed memory for reuse: when ComfyUI swaps a model out of a small GPU (T5 and the DiT trade
 # places on a 16 GB card every prompt), the copy to the host lands in pages already mapped instead of fresh
 # ones, which glibc would page-fault at ~1.5 GiB/s (measured on an H100 host: 14 GiB/s reused; BENCHMARKS.md).
+# It is also what lets a GPU worker load its compiled blocks: under glibc's malloc, loading a package killed the
+# process (torch 2.11, H100), so FluxFastPatch loads them only where tcmalloc is mapped (compiled_blocks.py).
 if [[ -z "${LD_PRELOAD:-}" ]]; then
   tcmalloc="$(ls /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 2>/dev/null || true)"
   if [[ -n "$tcmalloc" ]]; then
