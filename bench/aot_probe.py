@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.kernels import family
+
 REPO = Path(__file__).resolve().parent.parent
 FLUX_DEV = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
                 hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56],
@@ -37,18 +39,6 @@ def timed(fn, runs: int, sync) -> float:
 
 
 SERIES: list = []
-
-
-def family(name: str) -> str:
-    """A kernel's family, by the names cuBLAS, cuDNN and inductor give them."""
-    low = name.lower()
-    if "sdpa" in low or "flash" in low or "fmha" in low or "attention" in low:
-        return "attention"
-    if "gemm" in low or "cutlass" in low or "sm90_xmma" in low or "nvjet" in low or "scaled_mm" in low:
-        return "gemm"
-    if low.startswith("triton_"):
-        return "triton " + ("reduction" if "_red_" in low or "_per_" in low else "pointwise")
-    return "other"
 
 
 def kernel_table(torch, fn, top: int = 25) -> dict:

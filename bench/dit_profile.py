@@ -29,23 +29,11 @@ import sys
 import time
 from pathlib import Path
 
+from bench.kernels import family
+
 FLUX_DEV = dict(in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096, hidden_size=3072,
                 mlp_ratio=4.0, num_heads=24, depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56],
                 theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True)
-
-FAMILIES = (
-    ("gemm", ("gemm", "nvjet", "sm90_xmma", "cutlass", "xmma", "scaled_mm", "matmul", "f8f8bf16")),
-    ("attention", ("fmha", "flash", "cudnn", "attention", "sdpa", "attn")),
-    ("fused elementwise (triton)", ("triton",)),
-)
-
-
-def family(name: str) -> str:
-    low = name.lower()
-    for fam, keys in FAMILIES:
-        if any(k in low for k in keys):
-            return fam
-    return "other"
 
 
 def build_model(torch, depth: int | None, single: int | None):

@@ -2,8 +2,8 @@
 
 A caller notices these as speed: AOTInductor picks each GPU kernel's launch configuration by benchmarking it on the
 export's example sizes, and the package runs every request with what it picked. Tuned on a toy size, the fp8
-package's fused quantisation kernels took 10.8 ms a step on an H100 against 9.1 ms tuned at the default request's
-rows (BENCHMARKS.md, "Where the fp8 step goes"). A dynamic dimension whose
+package's step took 127.4 ms of GPU time on an H100 against 126.6 ms tuned at the default request's rows
+(BENCHMARKS.md, "Where the fp8 step goes"). A dynamic dimension whose
 example size repeats another's is unified with it by export, and the package then refuses every request where the
 two differ, so the sizes must stay distinct."""
 

@@ -176,3 +176,16 @@ def test_coldstart_soak_mixes_every_size_with_every_step_count_and_batch_and_ref
         check_shape({"image": {"width": 1024, "height": 1024}, "images": [{"width": 1024, "height": 1024}]}, two)
     with pytest.raises(RuntimeError, match="1024x1024"):
         check_shape({"images": [{"width": 832, "height": 1536}]}, {"input": {"width": 1024, "height": 1024}})
+
+
+def test_kernel_families_name_fused_triton_kernels_as_triton_work():
+    """A profile that counted inductor's fused quantisation kernels as GEMMs (their names list `_scaled_mm`) put
+    19.8 ms of Triton work into the fp8 GEMM figure (bench/aot_probe.py, 2026-12-07): fusion names say Triton."""
+    from bench.kernels import family
+
+    assert family("triton_red_fused__scaled_mm__to_copy_abs_add_amax_clamp_constant_pad_nd_div_gelu") == \
+        "triton fp8 quantisation"
+    assert family("triton_poi_fused__scaled_dot_product_cudnn_attention__to_copy_add_permute") == "triton"
+    assert family("nvjet_sm90_qqtst_128x128_128x6_1x1_h_bz_coopA_algo2_ovscale_TNT") == "gemm"
+    assert family("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16") == "attention"
+    assert family("void at::native::vectorized_elementwise_kernel") == "other"
