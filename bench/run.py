@@ -60,6 +60,7 @@ class Scenario:
     budget_s: float = 150.0         # rough time it needs; skipped when less is left
     num_images: int = 1             # images per request (the `num_images` field)
     loras: bool = False             # the LoRA request sequence and probes of bench/loras.py instead of warm_runs
+    profile: bool = False           # profile sampling runs inside ComfyUI (bench/custom_nodes/bench_profile)
     note: str = ""
 
 
@@ -70,6 +71,12 @@ SCENARIOS = {
                         note="shipped graph: FluxFastPatch compute=default (bf16), compile on, warm-up"),
     "fp8": Scenario("fp8", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"}, budget_s=110,
                     note="opt-in FLUX_FAST_COMPUTE=fp8_rowwise"),
+    "fp8-profile": Scenario("fp8-profile", fast=True, warmup=True, env={"FLUX_FAST_COMPUTE": "fp8_rowwise"},
+                            warm_runs=3, exactness=False, profile=True, budget_s=140,
+                            note="fp8 with sampling runs 3-6 profiled inside ComfyUI (host and GPU per step); its "
+                                 "timings carry the profiler's overhead"),
+    "shipped-profile": Scenario("shipped-profile", fast=True, warmup=True, warm_runs=3, exactness=False, profile=True,
+                                budget_s=130, note="shipped (bf16) with sampling runs 3-6 profiled inside ComfyUI"),
     "autotune": Scenario("autotune", fast=True, warmup=True, env={"FLUX_FAST_COMPILE_MODE": "max-autotune-no-cudagraphs"},
                          budget_s=330, note="shipped with compile mode max-autotune-no-cudagraphs"),
     "sizes": Scenario("sizes", fast=True, warmup=True, warmup_sizes=((1024, 1024),), request_size=(768, 1344),
@@ -442,6 +449,8 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
     env = {"TORCHINDUCTOR_CACHE_DIR": str(work / "inductor-cache"), "TORCH_LOGS": "recompiles",
            "FLUX_FAST_ARTIFACTS_DIR": str(work / "flux-fast-artifacts"), "FLUX_FAST_ARTIFACTS_SECRET": "bench",
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", **sc.env}
+    if sc.profile:
+        env["BENCH_PROFILE_DIR"] = str(sdir / "profile")
     extra = list(args.comfy_args) + list(sc.extra_args)
     if sc.fast:  # the shipped worker: ComfyUI as start.sh starts it
         flags, proc_env = worker_process_settings(args.tcmalloc, sc.cap_gib or gpu_total_gib())
@@ -522,6 +531,9 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
                 res["fast_path_status"] = fast_path_status(proc.url)
             proc.stop()
             res["peak_gpu_mib"] = mem.peak_mib
+            if sc.profile:
+                res["profile"] = {path.stem: json.loads(path.read_text())
+                                  for path in sorted((sdir / "profile").glob("run-*.json"))}
             res["recompiles"] = sum("Recompiling function" in line
                                     for line in proc.log_path.read_text(errors="replace").splitlines())
             if args.keep_logs:
