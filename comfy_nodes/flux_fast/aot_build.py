@@ -52,8 +52,8 @@ log = logging.getLogger("flux_fast.build")
 # export keeps every dynamic dimension symbolic and apart (a size-1 or a repeated example size would be specialised
 # or unified). They are also the sizes inductor tunes the GPU kernels for: AOTInductor benchmarks each Triton
 # kernel's configurations at compile time on the example's sizes, and the package runs every size with the config
-# picked there. Tuned on a toy size (96 + 40 tokens) the fp8 package's fused quantisation kernels took 10.8 ms a
-# step at 832x1536 on an H100, tuned at the real rows 9.1 ms (bench/aot_probe.py, BENCHMARKS.md). So GPU builds use
+# picked there. Tuned on a toy size (96 + 40 tokens) the fp8 package's step took 127.4 ms of GPU time at 832x1536
+# on an H100, tuned at the real rows 126.6 ms (bench/aot_probe.py, BENCHMARKS.md): small, but free. So GPU builds use
 # the row counts of the default request (832x1536, 256 text tokens): batch 2 of half the tokens gives the same rows
 # in every Linear (2 x 2496 image rows, 2 x 136 text rows). That raises the build's peak GPU memory from 0.8 to
 # 2.4-2.5 GiB: a GPU with less free than REAL_EXAMPLE_FREE_BYTES (a 24 GB card beside its served models) tunes at
