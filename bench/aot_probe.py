@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.kernels import family
+from bench.kernels import families_ms, tally, top_kernels
 
 REPO = Path(__file__).resolve().parent.parent
 FLUX_DEV = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096,
@@ -25,7 +25,9 @@ FLUX_DEV = dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=
                 theta=10000, patch_size=2, qkv_bias=True, guidance_embed=True, txt_ids_dims=[])
 
 
-def timed(fn, runs: int, sync) -> float:
+def timed(fn, runs: int, sync, series: list | None = None) -> float:
+    """Median seconds of `runs` synchronised calls after one untimed; `series` gets them in call order (a card
+    that slows down under load shows there)."""
     fn()
     sync()
     best = []
@@ -34,11 +36,9 @@ def timed(fn, runs: int, sync) -> float:
         fn()
         sync()
         best.append(time.perf_counter() - t)
-    SERIES.append([round(v, 4) for v in best])    # in call order: a card that slows down under load shows here
+    if series is not None:
+        series.extend(round(v, 4) for v in best)
     return round(sorted(best)[len(best) // 2], 4)
-
-
-SERIES: list = []
 
 
 def kernel_table(torch, fn, top: int = 25) -> dict:
@@ -50,17 +50,10 @@ def kernel_table(torch, fn, top: int = 25) -> dict:
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         fn()
         torch.cuda.synchronize()
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
-    by_name: dict = {}
-    for e in kernels:
-        total, count = by_name.get(e.name, (0.0, 0))
-        by_name[e.name] = (total + e.device_time / 1000, count + 1)
-    families: dict = {}
-    for name, (ms, _) in by_name.items():
-        families[family(name)] = round(families.get(family(name), 0.0) + ms, 2)
-    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:top]
-    return {"gpu_ms": round(sum(ms for ms, _ in by_name.values()), 2), "kernels": len(kernels), "families": families,
-            "top": [{"name": n[:140], "ms": round(ms, 3), "calls": c} for n, (ms, c) in ranked]}
+    kernels, _ = tally(prof)
+    return {"gpu_ms": round(sum(us for _, us in kernels.values()) / 1000, 2),
+            "kernels": sum(calls for calls, _ in kernels.values()), "families": families_ms(kernels),
+            "top": top_kernels(kernels, top)}
 
 
 def build_report(build) -> dict | None:
@@ -177,8 +170,8 @@ def main() -> int:
         call()                                   # resolves: loads, binds, checks
         res["first_compiled_call_s"] = round(time.perf_counter() - t, 2)
         res["status_after_load"] = compiled.status()
-        res["compiled_s"] = timed(call, args.runs, sync)
-        res["compiled_series_s"] = SERIES[-1]
+        res["compiled_series_s"] = []
+        res["compiled_s"] = timed(call, args.runs, sync, res["compiled_series_s"])
         out = call().float()
         if args.profile:
             res["profile"] = {"eager": kernel_table(torch, eager), "compiled": kernel_table(torch, call)}

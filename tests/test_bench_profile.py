@@ -34,7 +34,7 @@ def test_the_summary_reads_a_real_profile(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch is not installed in this interpreter")
     from torch.profiler import ProfilerActivity, profile
 
-    from bench.kernels import family
+    from bench import kernels
 
     node = _node(monkeypatch)
     x = torch.randn(64, 64)
@@ -42,7 +42,7 @@ def test_the_summary_reads_a_real_profile(monkeypatch):
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(4):
             x = torch.tanh(x @ x)
-    summary = node._summary(prof, time.perf_counter() - started, 4, family)
+    summary = node._summary(prof, time.perf_counter() - started, 4, kernels)
     assert summary["steps"] == 4 and summary["wall_ms_per_step"] > 0
     assert summary["gpu_busy_ms_per_step"] == 0 and summary["kernels"] == 0       # no GPU: all host time
     assert any("mm" in op["name"] and op["calls"] == 4 for op in summary["top_host_ops"])

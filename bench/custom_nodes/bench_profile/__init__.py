@@ -47,22 +47,10 @@ def gpu_busy_and_gaps(spans: list[tuple[float, float]]) -> tuple[float, dict[str
     return busy, gaps
 
 
-def _summary(prof, wall_s: float, steps: int, family) -> dict:
-    import torch
-
-    kernels: dict[str, list] = {}
-    spans = []
-    for event in prof.events():
-        if event.device_type != torch.autograd.DeviceType.CUDA or not event.device_time:
-            continue
-        entry = kernels.setdefault(event.name, [0, 0.0])
-        entry[0] += 1
-        entry[1] += event.device_time
-        spans.append((event.time_range.start, event.time_range.end))
+def _summary(prof, wall_s: float, steps: int, kernels_module) -> dict:
+    """The run's per-step figures; `kernels_module` is bench.kernels (imported once the repository is on the path)."""
+    kernels, spans = kernels_module.tally(prof)
     busy_us, gaps = gpu_busy_and_gaps(spans)
-    families: dict[str, float] = {}
-    for name, (_, us) in kernels.items():
-        families[family(name)] = round(families.get(family(name), 0.0) + us / 1000, 2)
     host = sorted(prof.key_averages(), key=lambda a: -a.self_cpu_time_total)[:30]
     steps = max(steps, 1)
     return {
@@ -70,9 +58,7 @@ def _summary(prof, wall_s: float, steps: int, family) -> dict:
         "gpu_busy_ms_per_step": round(busy_us / 1000 / steps, 2),
         "gpu_idle_ms_per_step": round((wall_s * 1e6 - busy_us) / 1000 / steps, 2),
         "idle_gaps": gaps, "kernels": sum(c for c, _ in kernels.values()),
-        "families_ms": dict(sorted(families.items(), key=lambda kv: -kv[1])),
-        "top_kernels": [{"name": n[:140], "calls": c, "ms": round(us / 1000, 2)}
-                        for n, (c, us) in sorted(kernels.items(), key=lambda kv: -kv[1][1])[:25]],
+        "families_ms": kernels_module.families_ms(kernels), "top_kernels": kernels_module.top_kernels(kernels),
         "top_host_ops": [{"name": a.key[:140], "calls": a.count, "self_cpu_ms": round(a.self_cpu_time_total / 1000, 2),
                           "cpu_ms": round(a.cpu_time_total / 1000, 2)} for a in host],
     }
@@ -83,7 +69,7 @@ def _install(directory: Path, first: int, count: int) -> None:
     import torch
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))    # the repository, for bench.kernels
-    from bench.kernels import family
+    from bench import kernels
 
     original = comfy.sample.sample
     calls = {"n": 0}
@@ -107,7 +93,7 @@ def _install(directory: Path, first: int, count: int) -> None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / f"run-{run}.json"
-            path.write_text(json.dumps(_summary(prof, wall, int(steps), family), indent=1))
+            path.write_text(json.dumps(_summary(prof, wall, int(steps), kernels), indent=1))
             log.warning("bench: sampling run %d profiled (%.2f s) -> %s", run, wall, path)
         except Exception:
             log.exception("bench: writing the profile of sampling run %d failed", run)
