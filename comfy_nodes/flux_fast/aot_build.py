@@ -286,7 +286,14 @@ def skip_isa_probe(device_type: str) -> None:
 
 
 def load_package(source: Path | bytes, device: Any) -> Any:
-    """An AOTInductor package loaded for `device`, from a file or from bytes already checked (artifacts.py)."""
+    """An AOTInductor package loaded for `device`, from a file or from bytes already checked (artifacts.py).
+
+    Loaded single-threaded: the default runner keeps one model instance and, before each call, waits on the GPU for
+    the previous call to end (cudaEventSynchronize), so the card idled while the host launched every block: 55
+    synchronisations a step, ~8 ms of a 135 ms fp8 step on an H100 (bench_profile, BENCHMARKS.md). The
+    single-threaded runner leaves ordering to the stream, as eager PyTorch does. It is not safe for two threads at
+    once, so every caller serialises its calls (compiled_blocks._ListRunners.call; the build's self-test has one
+    thread)."""
     import io
 
     import torch
@@ -294,7 +301,7 @@ def load_package(source: Path | bytes, device: Any) -> Any:
     skip_isa_probe(device.type)
     index = device.index if device.type == "cuda" and device.index is not None else -1
     return torch._inductor.aoti_load_package(io.BytesIO(source) if isinstance(source, bytes) else str(source),
-                                             device_index=index)
+                                             run_single_threaded=True, device_index=index)
 
 
 def compare_outputs(expected: Any, got: Any) -> tuple[float, str | None]:

@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -201,6 +202,7 @@ class _ListRunners:
             raise ValueError("the package names no weights (built by another version)")
         self.want = [getattr(torch, expected[w]) for w in self.weights]   # the dtypes the package was built for
         self.runner = load_package(package.data, device)
+        self.lock = threading.Lock()
         self.targets = []       # per block: [(module, attribute)] in the package's weight order
         self.weighted = []      # per block: its modules that can carry weight functions
         for block in blocks:
@@ -263,7 +265,8 @@ class _ListRunners:
         return values
 
     def call(self, i: int, tensors: list[torch.Tensor]) -> Any:
-        out = self.runner.loader.boxed_run([*tensors, *self.params[i]])
+        with self.lock:     # the runner is single-threaded (aot_build.load_package): one call at a time
+            out = self.runner.loader.boxed_run([*tensors, *self.params[i]])
         return (out[0], out[1]) if self.name == "double_blocks" else out[0]
 
 
