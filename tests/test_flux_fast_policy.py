@@ -154,3 +154,12 @@ def test_hopper_cards_trace_attention_with_cudnn_first_and_others_keep_comfyuis_
     for attention in ("attention_sage", "attention_xformers", "attention_sub_quad"):   # no kernel to choose there
         assert policy.traced_sdpa("9.0", attention) == "comfy", attention
     assert set(policy.TRACED_SDPA_CHOICES) == {"comfy", "cudnn_first"}
+
+
+def test_gc_freeze_is_on_by_default_off_with_0_and_a_bad_value_is_named():
+    assert policy.resolve_gc_freeze({}) is True
+    assert policy.resolve_gc_freeze({"FLUX_FAST_GC_FREEZE": "0"}) is False
+    assert policy.resolve_gc_freeze({"FLUX_FAST_GC_FREEZE": " On "}) is True
+    with pytest.raises(PolicyError, match="FLUX_FAST_GC_FREEZE='later' is not 0 or 1"):
+        policy.resolve_gc_freeze({"FLUX_FAST_GC_FREEZE": "later"})
+    assert policy.check_env({"FLUX_FAST_GC_FREEZE": "later"}) == ["FLUX_FAST_GC_FREEZE='later' is not 0 or 1"]

@@ -8,6 +8,7 @@
   it is free, ComfyUI's tiled decode otherwise. See decode.py.
 
 policy.py holds every decision and environment variable, free of torch so the CPU tests can check them.
+gc_freeze.py keeps ComfyUI's own garbage collection, which walks every object of its start, off the replies.
 compiled_blocks.py runs the DiT's blocks from ahead-of-time compiled packages, which aot_build.py builds in a
 process of its own and artifacts.py keeps across workers (only what this deployment built is loaded).
 
@@ -24,7 +25,7 @@ import sys
 from typing import Any
 
 from .policy import (COMPUTE_CHOICES, DECODE_CHOICES, UPCAST_CHOICES, PolicyError, make_plan, resolve_compile,
-                     resolve_decode)
+                     resolve_decode, resolve_gc_freeze)
 
 log = logging.getLogger("flux_fast")
 
@@ -110,12 +111,16 @@ _PATCH_STATUS: dict[str, Any] = {"state": "not run yet", "reason": "no workflow 
 
 
 def status() -> dict[str, Any]:
-    """The fast path's state: the last patch's outcome and each compiled model's (see compiled_blocks)."""
+    """The fast path's state: the last patch's outcome, each compiled model's (see compiled_blocks), and how many
+    objects of ComfyUI's start are kept out of garbage collection (gc_freeze.py; 0 when off)."""
+    import gc
+
     compiled, frames = [], 0
     if f"{__name__}.compiled_blocks" in sys.modules:
         module = sys.modules[f"{__name__}.compiled_blocks"]
         compiled, frames = module.statuses(), module.traced_in_process()
-    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "traced_in_process": frames}
+    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "traced_in_process": frames,
+            "gc_frozen": gc.get_freeze_count()}
 
 
 def _add_status_route() -> None:
@@ -177,6 +182,17 @@ def _compiling() -> bool:
         return False          # the handler refuses to start on a bad value (policy.check_env)
 
 
+def _freezing() -> bool:
+    try:
+        return resolve_gc_freeze(os.environ)
+    except PolicyError:
+        return False          # the handler refuses to start on a bad value (policy.check_env)
+
+
+if "server" in sys.modules and _freezing():   # ComfyUI's server process only: not the build child, not tests
+    from .gc_freeze import freeze
+
+    freeze()
 if "server" in sys.modules and _compiling():
     _prepare_loading()
 

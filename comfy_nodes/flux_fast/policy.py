@@ -28,6 +28,9 @@ Environment variables (read when the node runs, so the handler or start.sh can s
 * ``FLUX_FAST_ARTIFACTS_DIR``: the shared folder (start.sh: the network volume when one is mounted) where the first
   worker of a GPU model publishes its build for later ones; read and written only with the secret below.
 * ``FLUX_FAST_ARTIFACTS_SECRET``: the key that signs and checks artifacts in the shared folder (HMAC-SHA256).
+* ``FLUX_FAST_GC_FREEZE``: ``1`` (default) or ``0``: when ComfyUI's server imports these nodes, move every object it
+  has created so far (its modules, torch's, ~540,000 objects) out of reach of the garbage collector (gc_freeze.py).
+  Read once, at import.
 
 ``check_env`` checks all of them at once, so the handler can refuse to start on a bad value instead of failing
 every job (the node itself only reads them when it runs).
@@ -56,6 +59,7 @@ DECODE_CHOICES = ("default", "auto", "tiled")
 ENV_ARTIFACTS = "FLUX_FAST_ARTIFACTS_DIR"
 ENV_BAKED_ARTIFACTS = "FLUX_FAST_BAKED_ARTIFACTS_DIR"
 ENV_ARTIFACTS_SECRET = "FLUX_FAST_ARTIFACTS_SECRET"
+ENV_GC_FREEZE = "FLUX_FAST_GC_FREEZE"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -112,6 +116,13 @@ def resolve_on_cpu(env: Mapping[str, str]) -> bool:
     if raw and raw not in _TRUE | _FALSE:
         raise PolicyError(f"{ENV_ON_CPU}='{raw}' is not 0 or 1")
     return raw in _TRUE
+
+
+def resolve_gc_freeze(env: Mapping[str, str]) -> bool:
+    raw = env.get(ENV_GC_FREEZE, "").strip().lower()
+    if raw and raw not in _TRUE | _FALSE:
+        raise PolicyError(f"{ENV_GC_FREEZE}='{raw}' is not 0 or 1")
+    return raw not in _FALSE
 
 
 def resolve_compile_mode(env: Mapping[str, str]) -> str:
@@ -247,7 +258,7 @@ def check_env(env: Mapping[str, str]) -> list[str]:
     """Every FLUX_FAST_* problem in `env`, one sentence each naming the variable, the value and the rule."""
     problems = []
     for check in (lambda: make_plan("default", True, "auto", env), lambda: resolve_on_cpu(env),
-                  lambda: resolve_decode("default", env)):
+                  lambda: resolve_decode("default", env), lambda: resolve_gc_freeze(env)):
         try:
             check()
         except PolicyError as err:
