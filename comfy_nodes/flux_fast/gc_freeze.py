@@ -6,7 +6,7 @@ created by its imports (torch, transformers, ComfyUI's nodes): 0.31 s a collecti
 which no other thread of the process runs. The prompt worker sends the `executing: null` message that ends a job
 just before that collection, from another thread than the server's event loop, which must still take the GIL to
 put the message on the websocket; when the collection wins that race the reply waits for it. On the H100 worker,
-two requests in five lost 0.2-0.35 s that way, plain ComfyUI's as well (BENCHMARKS.md, "Single-threaded runners":
+two requests in five lost 0.17-0.35 s that way, plain ComfyUI's as well (BENCHMARKS.md, "Single-threaded runners":
 the PNG save's 0.20 against 0.42-0.55 s). The first job of a cold start pays it as well: ComfyUI's first collection
 is due after its first prompt (the warm-up the job cancels).
 
