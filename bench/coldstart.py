@@ -230,7 +230,10 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         if args.tcmalloc:
             env.update(LD_PRELOAD=str(args.tcmalloc))
     else:
-        env.update(WARMUP_STEPS="0", WORKFLOWS_DIR=str(plain_workflows(work)), COMFYUI_PERF_ARGS="")
+        # Plain ComfyUI: our nodes are on its path (the plain graph does not use them), so their one process-wide
+        # effect, the garbage-collection freeze at import, is turned off.
+        env.update(WARMUP_STEPS="0", WORKFLOWS_DIR=str(plain_workflows(work)), COMFYUI_PERF_ARGS="",
+                   FLUX_FAST_GC_FREEZE="0")
     api = f"http://127.0.0.1:{port}/runsync"
     t0 = time.perf_counter()
     proc = subprocess.Popen(["bash", str(REPO / "start.sh"), "--rp_serve_api", "--rp_api_port", str(port),

@@ -451,6 +451,10 @@ def run_scenario(sc: Scenario, args, work: Path, results: dict, res: dict) -> di
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", **sc.env}
     if sc.profile:
         env["BENCH_PROFILE_DIR"] = str(sdir / "profile")
+    if not sc.fast:
+        # Plain ComfyUI: our nodes are on its path (the plain graph does not use them), so their one process-wide
+        # effect, the garbage-collection freeze at import, is turned off.
+        env["FLUX_FAST_GC_FREEZE"] = "0"
     extra = list(args.comfy_args) + list(sc.extra_args)
     if sc.fast:  # the shipped worker: ComfyUI as start.sh starts it
         flags, proc_env = worker_process_settings(args.tcmalloc, sc.cap_gib or gpu_total_gib())
