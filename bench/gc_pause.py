@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -69,9 +70,11 @@ def variant(comfyui: Path, python: str, freeze: str, prompts: int, gap_s: float)
                          "save_node_s": result.node_seconds.get("2")})
         log_text = (out / "comfyui.log").read_text(errors="replace")
         frozen = [line for line in log_text.splitlines() if "kept out of garbage collection" in line]
-        return {"FLUX_FAST_GC_FREEZE": freeze, "frozen_log": frozen[-1][-120:] if frozen else None, "prompts": rows,
-                "reply_median_s": round(statistics.median(r["reply_s"] for r in rows), 4),
-                "save_node_median_s": round(statistics.median(r["save_node_s"] or 0 for r in rows), 4)}
+        result = {"FLUX_FAST_GC_FREEZE": freeze, "frozen_log": frozen[-1][-120:] if frozen else None,
+                  "prompts": rows, "reply_median_s": round(statistics.median(r["reply_s"] for r in rows), 4),
+                  "save_node_median_s": round(statistics.median(r["save_node_s"] or 0 for r in rows), 4)}
+        shutil.rmtree(out, ignore_errors=True)      # kept, with ComfyUI's log, only when the variant failed
+        return result
     finally:
         proc.terminate()
         try:
