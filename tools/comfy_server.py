@@ -50,8 +50,11 @@ class ComfyServer:
     """`with ComfyServer(path, python) as srv: srv.get_json("/object_info")` — started, ready, and stopped."""
 
     def __init__(self, comfyui: Path, python: str, *, production_args: bool = True, extra_args: tuple[str, ...] = (),
-                 placeholders: bool = True, ready_timeout_s: float = 600.0, log_path: Path | None = None):
+                 placeholders: bool = True, ready_timeout_s: float = 600.0, log_path: Path | None = None,
+                 env: dict[str, str] | None = None):
+        """`env`: variables set for ComfyUI's process on top of this one's (e.g. a FLUX_FAST_* switch)."""
         self.comfyui = Path(comfyui)
+        self.env = env or {}
         self.python = python
         self.args = (*(PRODUCTION_ARGS if production_args else ()), *extra_args)
         self.placeholders = placeholders
@@ -93,7 +96,7 @@ class ComfyServer:
         log_path = self.log_path or Path(self._base, "comfyui.log")
         self._log = open(log_path, "wb")
         self._proc = subprocess.Popen(cmd, cwd=self.comfyui, stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+                                      env={**os.environ, **self.env}, start_new_session=True)
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
