@@ -19,6 +19,8 @@ Why each piece (first measured on one H100 with ComfyUI v0.3.64; re-measured on 
   (aot_build.py) and only loaded here (compiled_blocks.py): the serving process never traces or compiles. An
   APPLY_MODEL wrapper (the mechanism ComfyUI's TorchCompileModel node uses) puts them in place for each model call
   and an OUTER_SAMPLE wrapper marks sampling runs, so a run takes one path from its first step to its last.
+* Conditioning on the card for the run (conds.py): ComfyUI copies a prompt's conditioning from host memory at every
+  step, a blocking copy that drains the card's queue each time; a CALC_COND_BATCH wrapper moves it once.
 
 Everything here is a no-op off CUDA unless FLUX_FAST_ON_CPU=1 (the CPU test suite runs the production workflow
 through compiled blocks that way); otherwise the model passes through unchanged and the log says why.
@@ -31,6 +33,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import conds
 from .compiled_blocks import LISTS, CompiledBlocks
 from .fp8 import fp8_forward
 from .policy import Plan, fp8_eligible, resident_decision
@@ -85,6 +88,8 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str]:
     patched.set_injections(PATCH_KEY, [weights.injection()])
     patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, weights.on_detach)
 
+    patched.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY)
+    patched.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY, conds.wrapper())
     patched.remove_wrappers_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY)
     patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
     if plan.compile:
