@@ -17,6 +17,7 @@ Variants (run in this order; each gets fresh inductor and Triton caches, as a ne
   shipped-colddisk    as shipped-artifacts with the model files evicted from the page cache
   baseline-colddisk   baseline with the model files evicted from the page cache
   noprefetch-colddisk shipped-colddisk without the boot-time prefetch (what it buys)
+  shipped-highvram    as shipped-artifacts with ComfyUI's --highvram (the DiT read straight onto the card)
 The page cache is emptied for the model files with posix_fadvise(DONTNEED) (and vm.drop_caches where allowed), and
 the fraction still cached is measured with mincore(2) before the start, so a run that could not evict says so.
 
@@ -56,6 +57,9 @@ VARIANTS = {
     "shipped-colddisk": {"shipped": True, "cold_disk": True},
     "baseline-colddisk": {"shipped": False, "cold_disk": True},
     "noprefetch-colddisk": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_MODELS": "0"}},
+    # ComfyUI's --highvram: the DiT is created on the card and its file read straight into it, instead of into host
+    # memory first and onto the card at the first sampling run (unet_inital_load_device); models stay on the card.
+    "shipped-highvram": {"shipped": True, "cold_disk": False, "comfy_args": "--highvram"},
 }
 # Phases read off the worker's log: (name, text that marks it; the first line containing it counts, or ending
 # with it when the text ends in "$").
@@ -218,7 +222,8 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
     port = args.port
     env = {**env_base, "COMFYUI_PATH": str(args.comfyui), "COMFYUI_PYTHON": sys.executable,
            "HANDLER_PYTHON": sys.executable, "COMFYUI_URL": f"http://127.0.0.1:{port + 1}",
-           "COMFYUI_ARGS": f"--front-end-root {work / 'empty-frontend'} {args.comfy_args}".strip(),
+           "COMFYUI_ARGS": f"--front-end-root {work / 'empty-frontend'} {args.comfy_args} {spec.get('comfy_args', '')}"
+           .strip(),
            "TORCHINDUCTOR_CACHE_DIR": str(vdir / "inductor"), "TRITON_CACHE_DIR": str(vdir / "triton"),
            "FLUX_FAST_ARTIFACTS_DIR": str(args.artifacts), "FLUX_FAST_ARTIFACTS_SECRET": "bench",
            "FLUX_FAST_BAKED_ARTIFACTS_DIR": "", "COMFYUI_OUTPUT_DIR": str(vdir / "output"),
