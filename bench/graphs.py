@@ -13,17 +13,22 @@ Graph = dict[str, dict[str, Any]]
 FAST_NODE_TYPES = ("FluxFastPatch",)
 # Our decode node, and the stock node (with its extra inputs at their defaults) the plain graph uses instead.
 FAST_DECODE = ("FluxFastDecode", "VAEDecodeTiled", {"temporal_size": 64, "temporal_overlap": 8})
+# Our save node and ComfyUI's, whose inputs it shares.
+FAST_SAVE = ("FluxFastSaveImage", "SaveImage")
 
 
 def without_fast_path(graph: Graph) -> Graph:
     """The plain ComfyUI graph: every FluxFastPatch node removed and its consumers wired to its model input,
-    every FluxFastDecode replaced by the VAEDecodeTiled it stands in for (same tile size and overlap)."""
+    every FluxFastDecode replaced by the VAEDecodeTiled it stands in for (same tile size and overlap), every
+    FluxFastSaveImage by ComfyUI's SaveImage."""
     g = copy.deepcopy(graph)
     fast_decode, stock_decode, stock_extra = FAST_DECODE
     for node in g.values():
         if node.get("class_type") == fast_decode:
             inputs = {k: v for k, v in node.get("inputs", {}).items() if k != "mode"}
             node["class_type"], node["inputs"] = stock_decode, {**inputs, **stock_extra}
+        elif node.get("class_type") == FAST_SAVE[0]:
+            node["class_type"] = FAST_SAVE[1]
     fast = {nid: node for nid, node in g.items() if node.get("class_type") in FAST_NODE_TYPES}
     for nid in fast:
         del g[nid]

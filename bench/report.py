@@ -75,7 +75,7 @@ def scenario_rows(results: dict) -> list[str]:
             _f(s.get("warm_median_s"), 2), rx(_s(base, "warm_median_s"), s.get("warm_median_s")),
             _f(s.get("s_per_step_median"), 4), rx(_s(base, "s_per_step_median"), s.get("s_per_step_median")),
             _f(nodes.get("KSampler"), 2), _f(nodes.get("FluxFastDecode", nodes.get("VAEDecodeTiled", nodes.get("VAEDecode"))), 2),
-            _f(nodes.get("SaveImage"), 2), _f(nodes.get("CLIPTextEncode"), 2),
+            _f(nodes.get("FluxFastSaveImage", nodes.get("SaveImage")), 2), _f(nodes.get("CLIPTextEncode"), 2),
             _f(s.get("handler_overhead_median_s"), 3), _f(s.get("outputs_median_s"), 3),
             _f(r.get("peak_gpu_mib")), _f(s.get("response_bytes")), _f(r.get("recompiles")),
         ]) + " |")

@@ -376,7 +376,8 @@ def exactness_probe(client, graph: dict, output_dir: Path, store: Path, steps: i
     g = graphs.set_inputs(g, "KSampler", seed=EXACT_SEED, steps=steps)
     g = graphs.set_inputs(g, "EmptySD3LatentImage", width=SIZE["width"], height=SIZE["height"])
     g = graphs.set_inputs(g, "ModelSamplingFlux", width=SIZE["width"], height=SIZE["height"])
-    g = graphs.set_inputs(g, "SaveImage", filename_prefix=f"exact_{store.stem}")
+    for save in graphs.FAST_SAVE:
+        g = graphs.set_inputs(g, save, filename_prefix=f"exact_{store.stem}")
     g = graphs.with_latent_output(g, prefix=f"exact_{store.stem}")
     result = client.run(g, timeout_s=600)
     image = latent = None

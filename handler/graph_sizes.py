@@ -349,7 +349,7 @@ NO_SIZE = frozenset({
     "FluxFastPatch", "CLIPTextEncode", "CLIPTextEncodeFlux", "FluxGuidance", "ConditioningZeroOut",
     "ConditioningSetTimestepRange", "ReferenceLatent", "FluxKontextImageScale", "BasicGuider", "CFGGuider",
     "RandomNoise", "DisableNoise", "KSamplerSelect", "BasicScheduler", "BetaSamplingScheduler",
-    "SaveImage", "PreviewImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "SaveWEBM", "SaveVideo", "LoadAudio",
+    "SaveImage", "FluxFastSaveImage", "PreviewImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "SaveWEBM", "SaveVideo", "LoadAudio",
     "SaveAudio", "PreviewAudio", "PreviewAny",
 })
 # FluxKontextImageScale picks one of a fixed list of sizes around 1 megapixel.

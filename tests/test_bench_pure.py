@@ -44,6 +44,13 @@ def test_baseline_graph_decodes_with_stock_tiled_node_at_the_same_tiles():
     assert g[decode]["class_type"] == "FluxFastDecode"      # the shipped graph itself is untouched
 
 
+def test_baseline_graph_saves_with_comfyuis_own_save_node():
+    g = shipped()
+    (save,) = graphs.node_ids(g, "FluxFastSaveImage")
+    base = graphs.without_fast_path(g)
+    assert base[save] == {**g[save], "class_type": "SaveImage"}     # same inputs, title and links; ComfyUI's encoder
+
+
 def test_baseline_graph_follows_chained_fast_nodes():
     g = {"1": {"class_type": "UNETLoader", "inputs": {}},
          "2": {"class_type": "FluxFastPatch", "inputs": {"model": ["1", 0]}},

@@ -35,8 +35,9 @@ def fake():
     info = {}
     for path in sorted(WORKFLOWS.glob("*.api.json")):
         info.update(object_info_for(load_json(path)))
-    info["SaveImage"]["output_node"] = True
-    info.update(object_info_for({"1": {"class_type": "EmptyImage", "inputs": {"width": 1, "height": 1, "batch_size": 1, "color": 0}}}))
+    info.update(object_info_for(_tiny()))          # ComfyUI's own SaveImage, which callers' graphs use
+    for save in ("SaveImage", "FluxFastSaveImage"):
+        info[save]["output_node"] = True
     server = FakeComfyUI(info).start()
     yield server
     server.stop()

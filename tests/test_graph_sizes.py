@@ -174,7 +174,7 @@ def test_the_shipped_graph_at_the_largest_simple_request_passes_and_its_sizes_ar
     latent = next(n for n in graph.values() if n["class_type"] == "EmptySD3LatentImage")
     latent["inputs"].update(width=2048, height=2048, batch_size=4)
     sizes = check(graph, OBJECT_INFO, LIMITS)
-    save = next(nid for nid, n in graph.items() if n["class_type"] == "SaveImage")
+    save = next(nid for nid, n in graph.items() if n["class_type"] == "FluxFastSaveImage")
     decoded = graph[save]["inputs"]["images"]
     assert sizes[(decoded[0], decoded[1])] == Size(4, 1, 2048, 2048)
 

@@ -146,7 +146,7 @@ def test_the_shipped_graph_passes_the_shape_rules():
 
 def test_output_nodes_get_a_per_job_mark_and_nothing_else_changes():
     marked = mark_output_nodes(T2I, OBJECT_INFO, "job-7")
-    save = next(nid for nid, n in T2I.items() if n["class_type"] == "SaveImage")
+    save = next(nid for nid, n in T2I.items() if n["class_type"] == "FluxFastSaveImage")
     assert marked[save]["inputs"] == {**T2I[save]["inputs"], "worker_job_id": "job-7"}
     assert {nid: n for nid, n in marked.items() if nid != save} == {nid: n for nid, n in T2I.items() if nid != save}
     assert "worker_job_id" not in T2I[save]["inputs"]  # the caller's graph is not modified in place

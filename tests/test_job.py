@@ -25,6 +25,8 @@ def fake():
     info = {}
     for path in sorted(WORKFLOWS.glob("*.api.json")):
         info.update(object_info_for(load_json(path)))
+    # ComfyUI's own SaveImage, which callers' graphs use (the shipped ones save with FluxFastSaveImage)
+    info.update(object_info_for({"2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}))
     server = FakeComfyUI(info).start()
     yield server
     server.stop()
@@ -76,7 +78,7 @@ def test_each_job_gets_its_own_output_prefix_so_cached_results_never_point_at_co
     worker = make_worker(fake)
     worker.handle({"id": "a", "input": {"prompt": "x", "seed": 1, "width": 256, "height": 256}})
     worker.handle({"id": "b", "input": {"prompt": "x", "seed": 1, "width": 256, "height": 256}})
-    prefixes = [next(n for n in p["prompt"].values() if n["class_type"] == "SaveImage")["inputs"]["filename_prefix"] for p in fake.prompts]
+    prefixes = [next(n for n in p["prompt"].values() if n["class_type"] == "FluxFastSaveImage")["inputs"]["filename_prefix"] for p in fake.prompts]
     assert prefixes[0] != prefixes[1]
 
 
@@ -310,7 +312,7 @@ def test_every_job_cleans_its_folders_and_an_interrupted_one_is_cleaned_again_la
     worker = make_worker(fake, job_timeout_s=1.0, comfyui_input_dir=dirs["input"], comfyui_output_dir=dirs["output"],
                          comfyui_temp_dir=dirs["temp"])
     assert worker.handle({"id": "slow", "input": {"prompt": "x", "width": 256, "height": 256}})["details"]["type"] == "timeout"
-    folder = next(n for n in fake.prompts[-1]["prompt"].values() if n["class_type"] == "SaveImage")["inputs"]["filename_prefix"].split("/")[0]
+    folder = next(n for n in fake.prompts[-1]["prompt"].values() if n["class_type"] == "FluxFastSaveImage")["inputs"]["filename_prefix"].split("/")[0]
     assert folder.startswith("slow-")
     late = dirs["output"] / folder / "flux_00001_.png"  # the interrupted prompt still saved its image
     late.parent.mkdir()

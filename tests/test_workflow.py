@@ -19,7 +19,7 @@ def template():
 def test_shipped_workflow_is_the_flux_graph(template):
     classes = {node["class_type"] for node in template.graph.values()}
     assert {"UNETLoader", "DualCLIPLoader", "VAELoader", "CLIPTextEncode", "FluxGuidance", "EmptySD3LatentImage",
-            "ModelSamplingFlux", "KSampler", "FluxFastDecode", "SaveImage"} <= classes
+            "ModelSamplingFlux", "KSampler", "FluxFastDecode", "FluxFastSaveImage"} <= classes
     sampler = next(n for n in template.graph.values() if n["class_type"] == "KSampler")["inputs"]
     assert (sampler["cfg"], sampler["sampler_name"], sampler["scheduler"]) == (1.0, "euler", "simple")
     clip = next(n for n in template.graph.values() if n["class_type"] == "DualCLIPLoader")["inputs"]

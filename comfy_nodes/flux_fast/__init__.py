@@ -6,6 +6,8 @@
   speed. See patch.py.
 * "FluxFastDecode" replaces VAEDecodeTiled: the whole latent in one pass when the memory ComfyUI estimates for
   it is free, ComfyUI's tiled decode otherwise. See decode.py.
+* "FluxFastSaveImage" replaces SaveImage: the same files, pixels and embedded workflow, with a PNG encoder that
+  takes milliseconds instead of Pillow's 0.1-0.2 s at level 4. See save.py and png.py.
 
 policy.py holds every decision and environment variable, free of torch so the CPU tests can check them.
 gc_freeze.py keeps ComfyUI's own garbage collection, which walks every object of its start, off the replies.
@@ -107,6 +109,37 @@ class FluxFastDecode:
         return (fast_decode.decode(vae, samples, tile_size, overlap, resolve_decode(mode, os.environ)),)
 
 
+class FluxFastSaveImage:
+    """ComfyUI's Save Image with a PNG encoder ~20x faster than its Pillow level 4 (save.py, png.py)."""
+
+    CATEGORY = "image"
+    FUNCTION = "save_images"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_NODE = True
+    DESCRIPTION = ("Saves the input images to your ComfyUI output directory, as Save Image does (same pixels, file "
+                   "names and embedded workflow), with a faster PNG encoder: a few milliseconds instead of 0.1-0.2 s "
+                   "an image, for files up to ~10% larger.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "images": ("IMAGE", {"tooltip": "The images to save."}),
+                "filename_prefix": ("STRING", {
+                    "default": "ComfyUI",
+                    "tooltip": "The prefix for the file to save, as in Save Image (%date:...% and %Node.widget% "
+                               "formatting included)."}),
+            },
+            "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
+        }
+
+    def save_images(self, images, filename_prefix="ComfyUI", prompt=None, extra_pnginfo=None):
+        from .save import save_images  # numpy and ComfyUI imports only when the node runs
+
+        return save_images(images, filename_prefix, prompt, extra_pnginfo)
+
+
 _PATCH_STATUS: dict[str, Any] = {"state": "not run yet", "reason": "no workflow with FluxFastPatch has run"}
 
 
@@ -196,8 +229,10 @@ if "server" in sys.modules and _freezing():   # ComfyUI's server process only: n
 if "server" in sys.modules and _compiling():
     _prepare_loading()
 
-NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch, "FluxFastDecode": FluxFastDecode}
+NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch, "FluxFastDecode": FluxFastDecode,
+                       "FluxFastSaveImage": FluxFastSaveImage}
 NODE_DISPLAY_NAME_MAPPINGS = {
     "FluxFastPatch": "FLUX fast path (bf16 weights, compile, opt-in fp8)",
     "FluxFastDecode": "VAE Decode (whole when it fits, else tiled)",
+    "FluxFastSaveImage": "Save Image (fast PNG)",
 }
