@@ -39,7 +39,7 @@ def _edited_like_in_the_gui() -> dict:
         links[link_id] = entry
 
     vae_link = next(l for l in ui["links"] if l[1] == 3)          # VAELoader -> decode
-    image_link = next(l for l in ui["links"] if l[1] == 10)       # decode -> SaveImage
+    image_link = next(l for l in ui["links"] if l[1] == 10)       # decode -> save
     # 1. A Reroute between the VAE loader and the decoder.
     node(20, "Reroute", [{"name": "", "type": "*", "link": vae_link[0]}], [{"name": "", "type": "VAE", "links": [30]}])
     vae_link[3], vae_link[4] = 20, 0
@@ -78,7 +78,7 @@ def test_gui_edited_ui_workflow_runs_with_simple_fields(worker):
     assert "Reroute" not in by_class and "PrimitiveNode" not in by_class
     assert "ImageInvert" not in by_class and "PreviewImage" not in by_class
     assert by_class["FluxFastDecode"][1]["vae"] == ["3", 0]                 # through the reroute
-    assert by_class["SaveImage"][1]["images"] == [by_class["FluxFastDecode"][0], 0]  # around the bypass
+    assert by_class["FluxFastSaveImage"][1]["images"] == [by_class["FluxFastDecode"][0], 0]  # around the bypass
     assert by_class["KSampler"][1]["seed"] == 424242                        # from the primitive
     assert by_class["KSampler"][1]["steps"] == 2
     assert by_class["CLIPTextEncode"][1]["text"] == "edited in the GUI"
