@@ -6,7 +6,8 @@ Three images bracket what a real render costs: `random` (uniform noise, incompre
 give, the largest and slowest a PNG of this size gets), `gradient` (smooth with +-1 grain, about as compressible
 as a real picture gets) and `texture` (bicubic colour fields with +-3 grain, closer to a photographic render). Each is encoded with Pillow at every `compress_level` 0-9 (ComfyUI's SaveImage uses 4, its PreviewImage 1)
 and decoded back: PNG is lossless at every level, which the run checks pixel for pixel. Times are the median of
-`--repeats` encodes, on whatever CPU runs it; no test asserts on them.
+`--repeats` encodes, on whatever CPU runs it; no test asserts on them. The last two rows of each image are the
+shipped save node's encoder (comfy_nodes/flux_fast/png.py: Sub filter, level 1) with ISA-L and with zlib.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ def images(width: int, height: int) -> dict[str, Image.Image]:
             "texture": Image.fromarray(texture, "RGB")}
 
 
-def metadata(size: int = 20_000) -> PngImagePlugin.PngInfo:
-    """A tEXt chunk the size of the prompt JSON ComfyUI embeds for the shipped workflow (uncompressed text)."""
+PROMPT_TEXT = json.dumps({"x": "p" * 20_000})   # the size of the prompt JSON ComfyUI embeds for the shipped workflow
+
+
+def metadata() -> PngImagePlugin.PngInfo:
+    """A tEXt chunk like the one SaveImage writes (uncompressed text)."""
     info = PngImagePlugin.PngInfo()
-    info.add_text("prompt", json.dumps({"x": "p" * size}))
+    info.add_text("prompt", PROMPT_TEXT)
     return info
 
 
@@ -59,6 +63,29 @@ def measure(image: Image.Image, level: int, repeats: int) -> dict:
             "base64_mb": round(4 * -(-len(data) // 3) / 1e6, 2), "pixels_identical": same}
 
 
+def measure_fast(image: Image.Image, deflate: str, repeats: int) -> dict:
+    """The shipped save node's encoder (comfy_nodes/flux_fast/png.py) with the same text chunk, ISA-L or zlib."""
+    import zlib
+
+    from comfy_nodes.flux_fast import png
+
+    compress = zlib.compress
+    if deflate == "isal":
+        from isal import isal_zlib
+
+        compress = isal_zlib.compress
+    pixels, texts = np.asarray(image), {"prompt": PROMPT_TEXT}
+    times, data = [], b""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        data = png.encode(pixels, texts, deflate=compress)
+        times.append(time.perf_counter() - t0)
+    with Image.open(io.BytesIO(data)) as back:
+        same = back.tobytes() == image.tobytes() and back.size == image.size and back.mode == image.mode
+    return {"level": f"save node ({deflate} {png.LEVEL})", "encode_s": round(statistics.median(times), 4),
+            "bytes": len(data), "base64_mb": round(4 * -(-len(data) // 3) / 1e6, 2), "pixels_identical": same}
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--width", type=int, default=832)
@@ -72,10 +99,11 @@ def main(argv: list[str] | None = None) -> dict:
                         "cpu": platform.processor() or platform.machine(), "size": f"{args.width}x{args.height}"}}
     for name, image in images(args.width, args.height).items():
         rows = results[name] = [measure(image, level, args.repeats) for level in levels]
+        rows += [measure_fast(image, deflate, args.repeats) for deflate in ("isal", "zlib")]
         print(f"{name} {args.width}x{args.height}")
         print("  level  encode_s      bytes  base64_MB  identical")
         for r in rows:
-            print(f"  {r['level']:>5}  {r['encode_s']:>8.4f}  {r['bytes']:>9}  {r['base64_mb']:>9}  {r['pixels_identical']}")
+            print(f"  {r['level']!s:>5}  {r['encode_s']:>8.4f}  {r['bytes']:>9}  {r['base64_mb']:>9}  {r['pixels_identical']}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(results, fh, indent=1)
