@@ -146,7 +146,8 @@ def preflight(*, files: int, width: int | None, height: int | None, output_forma
 
 
 def png_metadata_bytes(prompt: dict[str, Any], extra_pnginfo: dict[str, Any] | None = None) -> int:
-    """Bytes of tEXt that ComfyUI's SaveImage writes into each PNG (unless --disable-metadata)."""
+    """Bytes of tEXt that ComfyUI's SaveImage (and the shipped FluxFastSaveImage, the same chunks) writes into each
+    PNG (unless --disable-metadata)."""
     total = len(json.dumps(prompt)) + len("prompt") + 12
     for key, value in (extra_pnginfo or {}).items():
         total += len(json.dumps(value)) + len(key) + 12
