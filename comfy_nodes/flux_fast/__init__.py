@@ -128,8 +128,7 @@ class FluxFastSaveImage:
                 "images": ("IMAGE", {"tooltip": "The images to save."}),
                 "filename_prefix": ("STRING", {
                     "default": "ComfyUI",
-                    "tooltip": "The prefix for the file to save, as in Save Image (%date:...% and %Node.widget% "
-                               "formatting included)."}),
+                    "tooltip": "The prefix for the file to save, as in Save Image."}),
             },
             "hidden": {"prompt": "PROMPT", "extra_pnginfo": "EXTRA_PNGINFO"},
         }
