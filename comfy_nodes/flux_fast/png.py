@@ -5,7 +5,7 @@ Why: ComfyUI's SaveImage encodes with Pillow at zlib level 4, adaptive filtering
 warm request on the H100 worker (4.34 s for an fp8 request: the largest step after sampling, BENCHMARKS.md). Here the
 rows are filtered with numpy ("Sub": each byte minus the same channel of the pixel to its left) and deflated by
 ISA-L (`isal`, level 1) when it is installed, by the standard library's zlib at level 1 otherwise: 4-12 ms for the
-same images with ISA-L, files 0-11% larger than level 4's. PNG is lossless at every level and filter, so the pixels
+same images with ISA-L, files 0-13% larger than level 4's. PNG is lossless at every level and filter, so the pixels
 a caller decodes are the ones ComfyUI's SaveImage would have written (tests/integration/test_fast_save.py decodes
 both and compares).
 
