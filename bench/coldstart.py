@@ -57,8 +57,10 @@ VARIANTS = {
     "shipped-colddisk": {"shipped": True, "cold_disk": True},
     "baseline-colddisk": {"shipped": False, "cold_disk": True},
     "noprefetch-colddisk": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_MODELS": "0"}},
-    # ComfyUI's --highvram: the DiT is created on the card and its file read straight into it, instead of into host
-    # memory first and onto the card at the first sampling run (unet_inital_load_device); models stay on the card.
+    # ComfyUI's --highvram: the DiT's offload device is the card, so v0.33.0's load_diffusion_model_state_dict moves
+    # the freshly built (uninitialised) model there and then copies the file's tensors straight into it, instead of
+    # into host memory and onto the card at the first sampling run; models then stay on the card. Read from the
+    # source, not measured: the first move copies 11 GiB of uninitialised host memory, which may cost what it saves.
     "shipped-highvram": {"shipped": True, "cold_disk": False, "comfy_args": "--highvram"},
 }
 # Phases read off the worker's log: (name, text that marks it; the first line containing it counts, or ending
