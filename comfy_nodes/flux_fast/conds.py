@@ -1,25 +1,27 @@
 """A sampling run's conditioning moved to the card once, at its first step, instead of at every step.
 
 Why: ComfyUI keeps a prompt's conditioning (for FLUX: T5's embeddings, CLIP's pooled vector, the guidance value) in
-host memory and copies it to the card on every model call (samplers.py, `cond_cat` -> `.to(device)`). Each copy from
-pageable memory is a blocking copy in PyTorch: the host waits until the card has finished everything queued before
-it. So every step begins with the card drained, and it then idles while the host walks ComfyUI's sampler, the model
-call's wrappers and the DiT's small layers before the first block's kernels arrive. The fp8 worker's profile on an
-H100 showed 87 such copies in a 28-step run (`Memcpy HtoD (Pageable -> Device)`, three a step) and ~7 ms a step of
-idle card once the packages' own waits were gone (BENCHMARKS.md, "Where the rest of the step goes").
+host memory and copies it to the card inside every model call (model_base.BaseModel._apply_model, `cast_to_device` of
+the context and of each extra cond). A copy from pageable host memory is staged through the driver while the host
+waits, between the sampler's small kernels at the start of a step: the fp8 worker's profile on an H100 showed them
+as 87 `Memcpy HtoD (Pageable -> Device)` in a 28-step run, three a step, with ~7 ms a step of idle card left once
+the packages' own waits were gone (BENCHMARKS.md, "Where the rest of the step goes"). Moving them once took the
+step from 0.1339 to 0.1309 s (fp8) and from 0.1596 to 0.1562 s (bf16) on H100s whose plain-ComfyUI step was the same
+(BENCHMARKS.md, "Conditioning on the card and the fast save").
 
 What it does: a CALC_COND_BATCH wrapper (ComfyUI's wrapper API, the call that gathers a step's conditioning) moves
 the tensors of the run's conditioning onto the latent's device before ComfyUI gathers them. ComfyUI's own
-`.to(device)` then finds them there and copies nothing, so the later steps have no blocking copy. The values are the
-same tensors on the card, and ComfyUI's gathering (`repeat_to_batch_size`, `narrow` for areas, `torch.cat`) is exact
-on either device, so the images do not change. Only the kinds ComfyUI itself copies every step are moved: a
-`CONDRegular` (and its subclasses for cross-attention and noise-shaped inputs) holding one tensor; `CONDList` and
-`CONDConstant`, which ComfyUI passes on as they are, stay where they are.
+`cast_to_device` then finds them there and copies nothing from the host (it still casts the dtype, on the card), so
+the later steps have no host copy. The values are the same, ComfyUI's gathering (`repeat_to_batch_size`, `narrow`
+for areas, `torch.cat`) is exact on either device and a dtype cast rounds the same on both, so the images do not
+change (same section: latent rel L2 against plain ComfyUI 0.0035, as before). Only the kinds that hold one tensor are
+moved: a `CONDRegular` and its subclasses for cross-attention and noise-shaped inputs; `CONDList` and `CONDConstant`
+stay where ComfyUI put them.
 
 What it touches: the `model_conds` dicts of the run's conditioning. ComfyUI builds those per sampling run
 (samplers.py, `encode_model_conds` copies each dict), so the conditioning a node produced, which ComfyUI caches
-between prompts, is never changed. A conditioning on the card lives as long as the run, as ComfyUI's per-step copies
-would, a few MB for FLUX.
+between prompts, is never changed. The conditioning on the card lives as long as the run: a few MB for FLUX, the size of the copy
+ComfyUI made and freed at every step.
 """
 
 from __future__ import annotations
