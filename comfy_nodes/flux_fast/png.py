@@ -63,8 +63,8 @@ def filtered_rows(pixels: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def encode(pixels: np.ndarray, texts: Mapping[str, str] = {}, deflate: Callable[[bytes, int], bytes] | None = None
-           ) -> bytes:
+def encode(pixels: np.ndarray, texts: Mapping[str, str] | None = None,
+           deflate: Callable[[bytes, int], bytes] | None = None) -> bytes:
     if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in COLOR_TYPES:
         raise ValueError(f"expected an HxWxC uint8 image with C in 1, 3, 4; got {pixels.dtype} {pixels.shape}")
     height, width, channels = pixels.shape
@@ -72,7 +72,7 @@ def encode(pixels: np.ndarray, texts: Mapping[str, str] = {}, deflate: Callable[
         raise ValueError(f"a PNG is 1 to 2^31-1 pixels a side; got {width}x{height}")
     data = (deflate or _deflate_lib.compress)(filtered_rows(np.ascontiguousarray(pixels)), LEVEL)
     parts = [SIGNATURE, _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, COLOR_TYPES[channels], 0, 0, 0))]
-    parts += [text_chunk(key, value) for key, value in texts.items()]
+    parts += [text_chunk(key, value) for key, value in (texts or {}).items()]
     parts += [_chunk(b"IDAT", data[i:i + MAX_CHUNK]) for i in range(0, len(data), MAX_CHUNK)]
     parts.append(_chunk(b"IEND", b""))
     return b"".join(parts)
