@@ -67,12 +67,11 @@ class FluxFastPatch:
         try:
             from . import patch as fast  # torch and ComfyUI imports only when the node runs
 
-            patched, why = fast.apply(model, plan)
+            patched, why, applied = fast.apply(model, plan)
         except Exception as exc:  # never fail a job for a speed-up: plain ComfyUI is the fallback
             log.exception("flux_fast: patch failed; the model runs unpatched (plain ComfyUI speed)")
             _PATCH_STATUS.update(state="failed", reason=f"{exc.__class__.__name__}: {str(exc)[:300]}; model unpatched")
             return (model,)
-        applied = patched is not model
         _PATCH_STATUS.update(state="applied" if applied else "passed through", reason=why)
         return (patched,)
 

@@ -44,8 +44,12 @@ log = logging.getLogger("flux_fast")
 PATCH_KEY = "flux_fast"
 
 
-def apply(model: Any, plan: Plan) -> tuple[Any, str]:
-    """(a patched clone of `model` (a ComfyUI ModelPatcher), or `model` itself where nothing applies; why)."""
+def apply(model: Any, plan: Plan) -> tuple[Any, str, bool]:
+    """(the model to sample with, why, whether the fast path applied).
+
+    The model is a patched clone of `model` (a ComfyUI ModelPatcher) where the fast path applies; a clone that only
+    moves the conditioning to the card once per run (conds.py) where a CUDA model is left to dynamic VRAM; `model`
+    itself where nothing applies."""
     import comfy.model_management as mm
 
     if plan.compute == "off":
@@ -57,7 +61,7 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str]:
         card = mm.get_total_memory(device) - mm.extra_reserved_memory()
         resident, why = resident_decision(card, model.model_size(), plan.margin_bytes)
         if not resident:
-            return _passed(model, why)
+            return _conditioning_only(model, why)
 
     compute = plan.compute
     if compute == "fp8_rowwise" and (device.type != "cuda" or not mm.supports_fp8_compute(device)):
@@ -103,12 +107,26 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str]:
                  "or built in a child process while runs go eager", plan.compile_mode,
                  ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), _device_name(device))
-    return patched, plan.describe()
+    return patched, plan.describe(), True
 
 
-def _passed(model: Any, why: str) -> tuple[Any, str]:
+def _passed(model: Any, why: str) -> tuple[Any, str, bool]:
     log.info("flux_fast: model passed through unchanged: %s", why)
-    return model, why
+    return model, why, False
+
+
+def _conditioning_only(model: Any, why: str) -> tuple[Any, str, bool]:
+    """A model the fast path passes over (left to dynamic VRAM) still gets its conditioning moved to the card once
+    per run: ComfyUI copies it from host memory at every step there too. A plain clone (what every LoRA loader
+    makes; the weights are shared and not read again) with that one wrapper."""
+    from comfy.patcher_extension import WrappersMP
+
+    clone = model.clone()
+    clone.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY)
+    clone.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY, conds.wrapper())
+    why = f"{why}; its conditioning goes to the card once per run"
+    log.info("flux_fast: fast path passed over: %s", why)
+    return clone, why, False
 
 
 def _is_dynamic(model: Any) -> bool:
