@@ -16,7 +16,8 @@ the later steps have no host copy. The values are the same, ComfyUI's gathering 
 for areas, `torch.cat`) is exact on either device and a dtype cast rounds the same on both, so the images do not
 change (same section: latent rel L2 against plain ComfyUI 0.0035, as before). Only the kinds that hold one tensor are
 moved: a `CONDRegular` and its subclasses for cross-attention and noise-shaped inputs; `CONDList` and `CONDConstant`
-stay where ComfyUI put them.
+stay where ComfyUI put them. FluxFastPatch adds it to every CUDA model it is given: to the patched clone of the fast
+path, and to a plain clone of a model it leaves to dynamic VRAM (16 GB cards), which makes the same copies.
 
 What it touches: the `model_conds` dicts of the run's conditioning. ComfyUI builds those per sampling run
 (samplers.py, `encode_model_conds` copies each dict), so the conditioning a node produced, which ComfyUI caches
