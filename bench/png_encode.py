@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import time
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -49,18 +50,27 @@ def metadata() -> PngImagePlugin.PngInfo:
     return info
 
 
-def measure(image: Image.Image, level: int, repeats: int) -> dict:
+def timed(label: Any, image: Image.Image, encode: Callable[[], bytes], repeats: int) -> dict:
+    """One row: the median of `repeats` calls of `encode` (the file's bytes), its size, and whether it decodes back
+    to `image` pixel for pixel."""
     times, data = [], b""
     for _ in range(repeats):
-        buffer = io.BytesIO()
         t0 = time.perf_counter()
-        image.save(buffer, format="PNG", compress_level=level, pnginfo=metadata())
+        data = encode()
         times.append(time.perf_counter() - t0)
-        data = buffer.getvalue()
     with Image.open(io.BytesIO(data)) as back:
         same = back.tobytes() == image.tobytes() and back.size == image.size and back.mode == image.mode
-    return {"level": level, "encode_s": round(statistics.median(times), 4), "bytes": len(data),
+    return {"level": label, "encode_s": round(statistics.median(times), 4), "bytes": len(data),
             "base64_mb": round(4 * -(-len(data) // 3) / 1e6, 2), "pixels_identical": same}
+
+
+def measure(image: Image.Image, level: int, repeats: int) -> dict:
+    def encode() -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", compress_level=level, pnginfo=metadata())
+        return buffer.getvalue()
+
+    return timed(level, image, encode, repeats)
 
 
 def measure_fast(image: Image.Image, deflate: str, repeats: int) -> dict:
@@ -75,15 +85,8 @@ def measure_fast(image: Image.Image, deflate: str, repeats: int) -> dict:
 
         compress = isal_zlib.compress
     pixels, texts = np.asarray(image), {"prompt": PROMPT_TEXT}
-    times, data = [], b""
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        data = png.encode(pixels, texts, deflate=compress)
-        times.append(time.perf_counter() - t0)
-    with Image.open(io.BytesIO(data)) as back:
-        same = back.tobytes() == image.tobytes() and back.size == image.size and back.mode == image.mode
-    return {"level": f"save node ({deflate} {png.LEVEL})", "encode_s": round(statistics.median(times), 4),
-            "bytes": len(data), "base64_mb": round(4 * -(-len(data) // 3) / 1e6, 2), "pixels_identical": same}
+    return timed(f"save node ({deflate} {png.LEVEL})", image, lambda: png.encode(pixels, texts, deflate=compress),
+                 repeats)
 
 
 def main(argv: list[str] | None = None) -> dict:

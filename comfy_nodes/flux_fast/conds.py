@@ -57,6 +57,14 @@ def to_device(conds: Any, device: torch.device) -> int:
     return moved
 
 
+def add_to(patcher: Any, key: str) -> None:
+    """Put the wrapper on a ComfyUI ModelPatcher under `key`, replacing one a previous apply left there."""
+    from comfy.patcher_extension import WrappersMP
+
+    patcher.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, key)
+    patcher.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, key, wrapper())
+
+
 def wrapper() -> Callable:
     """CALC_COND_BATCH wrapper: the conditioning on the latent's device before ComfyUI gathers it."""
 

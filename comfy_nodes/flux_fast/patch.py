@@ -92,8 +92,7 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str, bool]:
     patched.set_injections(PATCH_KEY, [weights.injection()])
     patched.add_callback_with_key(CallbacksMP.ON_DETACH, PATCH_KEY, weights.on_detach)
 
-    patched.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY)
-    patched.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY, conds.wrapper())
+    conds.add_to(patched, PATCH_KEY)
     patched.remove_wrappers_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY)
     patched.remove_wrappers_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY)
     if plan.compile:
@@ -119,11 +118,8 @@ def _conditioning_only(model: Any, why: str) -> tuple[Any, str, bool]:
     """A model the fast path passes over (left to dynamic VRAM) still gets its conditioning moved to the card once
     per run: ComfyUI copies it from host memory at every step there too. A plain clone (what every LoRA loader
     makes; the weights are shared and not read again) with that one wrapper."""
-    from comfy.patcher_extension import WrappersMP
-
     clone = model.clone()
-    clone.remove_wrappers_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY)
-    clone.add_wrapper_with_key(WrappersMP.CALC_COND_BATCH, PATCH_KEY, conds.wrapper())
+    conds.add_to(clone, PATCH_KEY)
     why = f"{why}; its conditioning goes to the card once per run"
     log.info("flux_fast: fast path passed over: %s", why)
     return clone, why, False
