@@ -233,3 +233,24 @@ def test_every_denied_class_is_a_class_of_the_pinned_comfyui(comfyui):
 
     available = ComfyClient(comfyui.base_url).object_info()
     assert sorted(DENIED_NODES - set(available)) == []
+
+
+@pytest.mark.parametrize("prefix", ["../outside/escape", "/tmp/it-hostile-escape", "a/../../b"])
+def test_the_fast_save_node_writes_only_the_jobs_own_outputs(worker, integration_setup, prefix):
+    """The shipped workflows' FluxFastSaveImage is a node callers may use: its filename_prefix is held to the rule of
+    every save node (refused outside the output folder, before ComfyUI runs), and the next job saves normally."""
+    before = files_under(integration_setup.output_dir)
+    graph = load_save("in.png")
+    graph["2"] = {"class_type": "FluxFastSaveImage", "inputs": {"images": ["1", 0], "filename_prefix": prefix}}
+    upload = [{"name": "in.png", "image": b64(png_bytes(8, 8))}]
+    out = worker.handle({"id": "it-fast-save-escape", "input": {"workflow": graph, "images": upload}})
+    assert_refused(out, "2", "FluxFastSaveImage", "filename_prefix")
+    assert files_under(integration_setup.output_dir) == before
+    assert not list(Path("/tmp").glob("it-hostile-escape*"))
+    assert not (integration_setup.output_dir.parent / "outside").exists()
+
+    graph["2"]["inputs"]["filename_prefix"] = "it-fast-save"
+    out = worker.handle({"id": "it-fast-save", "input": {"workflow": graph, "images": upload}})
+    assert out.get("status") == "success", out
+    assert first_pixel(out) == Image.open(io.BytesIO(png_bytes(8, 8))).convert("RGB").getpixel((0, 0))
+    assert files_under(integration_setup.output_dir) == before          # its file read back and removed
