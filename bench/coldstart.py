@@ -18,6 +18,7 @@ Variants (run in this order; each gets fresh inductor and Triton caches, as a ne
   baseline-colddisk   baseline with the model files evicted from the page cache
   noprefetch-colddisk shipped-colddisk without the boot-time prefetch (what it buys)
   shipped-highvram    as shipped-artifacts with ComfyUI's --highvram (the DiT read straight onto the card)
+  shipped-nopreload   as shipped-artifacts without the start-up preload (models load when the first prompt runs)
 The page cache is emptied for the model files with posix_fadvise(DONTNEED) (and vm.drop_caches where allowed), and
 the fraction still cached is measured with mincore(2) before the start, so a run that could not evict says so.
 
@@ -62,11 +63,15 @@ VARIANTS = {
     # into host memory and onto the card at the first sampling run; models then stay on the card. Read from the
     # source, not measured: the first move copies 11 GiB of uninitialised host memory, which may cost what it saves.
     "shipped-highvram": {"shipped": True, "cold_disk": False, "comfy_args": "--highvram"},
+    # Without the start-up preload (comfy_nodes/flux_fast/preload.py): the models load when the first prompt runs.
+    "shipped-nopreload": {"shipped": True, "cold_disk": False, "env": {"FLUX_FAST_PRELOAD": ""}},
 }
 # Phases read off the worker's log: (name, text that marks it; the first line containing it counts, or ending
 # with it when the text ends in "$").
 PHASES = [
     ("prefetch_done", "prefetch: read"),
+    ("preload_started", "flux_fast: preloading"),
+    ("preload_ready", "flux_fast: preload ready"),
     ("comfyui_listening", "To see the GUI go to"),
     ("handler_saw_comfyui", "ComfyUI answered after"),
     ("warmup_started", "warming up:"),
@@ -240,7 +245,7 @@ def run_variant(name: str, spec: dict, args, env_base: dict, work: Path) -> dict
         # Plain ComfyUI: our nodes are on its path (the plain graph does not use them), so their one process-wide
         # effect, the garbage-collection freeze at import, is turned off.
         env.update(WARMUP_STEPS="0", WORKFLOWS_DIR=str(plain_workflows(work)), COMFYUI_PERF_ARGS="",
-                   FLUX_FAST_GC_FREEZE="0")
+                   FLUX_FAST_GC_FREEZE="0", FLUX_FAST_PRELOAD="")
     api = f"http://127.0.0.1:{port}/runsync"
     t0 = time.perf_counter()
     proc = subprocess.Popen(["bash", str(REPO / "start.sh"), "--rp_serve_api", "--rp_api_port", str(port),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from comfy_nodes.flux_fast.preload import LOADERS
+
 Graph = dict[str, dict[str, Any]]
 FAST_NODE_TYPES = ("FluxFastPatch",)
 # Our decode node, and the stock node (with its extra inputs at their defaults) the plain graph uses instead.
@@ -20,7 +22,7 @@ FAST_SAVE = ("FluxFastSaveImage", "SaveImage")
 def without_fast_path(graph: Graph) -> Graph:
     """The plain ComfyUI graph: every FluxFastPatch node removed and its consumers wired to its model input,
     every FluxFastDecode replaced by the VAEDecodeTiled it stands in for (same tile size and overlap), every
-    FluxFastSaveImage by ComfyUI's SaveImage."""
+    FluxFastSaveImage by ComfyUI's SaveImage, every FluxFast loader by the ComfyUI loader it runs (same inputs)."""
     g = copy.deepcopy(graph)
     fast_decode, stock_decode, stock_extra = FAST_DECODE
     for node in g.values():
@@ -29,6 +31,8 @@ def without_fast_path(graph: Graph) -> Graph:
             node["class_type"], node["inputs"] = stock_decode, {**inputs, **stock_extra}
         elif node.get("class_type") == FAST_SAVE[0]:
             node["class_type"] = FAST_SAVE[1]
+        elif node.get("class_type") in LOADERS:
+            node["class_type"] = LOADERS[node["class_type"]]
     fast = {nid: node for nid, node in g.items() if node.get("class_type") in FAST_NODE_TYPES}
     for nid in fast:
         del g[nid]

@@ -345,6 +345,7 @@ MEASURED = frozenset({"LoadImage", "LoadImageMask"})
 NO_SIZE = frozenset({
     "PrimitiveInt", "PrimitiveFloat", "PrimitiveBoolean", "StringLength", "StringContains", "StringCompare",
     "CheckpointLoaderSimple", "UNETLoader", "DualCLIPLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly",
+    "FluxFastUNETLoader", "FluxFastDualCLIPLoader", "FluxFastCLIPLoader", "FluxFastVAELoader",
     "LoraLoader", "CLIPSetLastLayer", "ModelSamplingFlux", "ModelSamplingDiscrete", "ModelSamplingSD3",
     "FluxFastPatch", "CLIPTextEncode", "CLIPTextEncodeFlux", "FluxGuidance", "ConditioningZeroOut",
     "ConditioningSetTimestepRange", "ReferenceLatent", "FluxKontextImageScale", "BasicGuider", "CFGGuider",

@@ -32,6 +32,7 @@ from .config import Settings
 from .errors import ComfyUnavailableError, InputError, JobTimeoutError, WorkerError, WorkflowError, safe_text
 from .job_files import JobFiles
 from .lora_cache import LoraCache
+from .readiness import PreloadGate
 from .url_fetch import AddressPolicy
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class Worker:
         # One job at a time, the warm-up's included: jobs share ComfyUI's folders (JobFiles counts what appeared
         # while a job ran as that job's) and this client's HTTP session.
         self._one_job = threading.Lock()
+        # Nothing is queued while ComfyUI's start-up preload loads models (readiness.PreloadGate).
+        self.preload_gate = PreloadGate(client, settings.ready_timeout_s)
         # Jobs stopped at their deadline: ComfyUI may still write into their folders after they were cleaned.
         self._interrupted: list[JobFiles] = []
         lora = settings.loras
@@ -183,6 +186,7 @@ class Worker:
         if images:
             stored = input_files.upload_images(self.client, images, files.folder)
             jlog.info("uploaded %d input image(s) to %s/", len(stored), files.folder)
+        self.preload_gate.wait()
         jlog.info("queueing %d-node graph (%s)", len(graph), request.workflow_name or ("custom" if request.workflow else self.settings.default_workflow))
         result = self.client.run(
             graph,

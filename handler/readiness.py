@@ -1,8 +1,13 @@
-"""The readiness gate: the Runpod loop starts only once ComfyUI answers.
+"""The readiness gates: the Runpod loop starts only once ComfyUI answers; a prompt is queued only once ComfyUI's
+start-up preload has settled.
 
 Waits for ComfyUI's HTTP server with a deadline, and gives up at once if the ComfyUI process (its pid comes from
 start.sh as COMFYUI_PID) has exited, so a broken image fails in seconds with a clear log line instead of taking
 jobs it cannot run.
+
+The preload (comfy_nodes/flux_fast/preload.py) loads the default workflow's models inside ComfyUI while it starts,
+through ComfyUI's model management, which is not thread-safe: no prompt may run beside it. Jobs are taken, checked
+and filled meanwhile; only queueing waits (`PreloadGate`), once per worker.
 """
 
 from __future__ import annotations
@@ -53,3 +58,40 @@ def process_alive(pid: int) -> bool:
             return False
         except PermissionError:
             return True
+
+
+# The preload's states while it still works (comfy_nodes/flux_fast/preload.py).
+PRELOAD_BUSY = ("waiting for ComfyUI", "loading")
+
+
+class PreloadGate:
+    """Blocks the first queueing until ComfyUI's start-up preload has settled (/flux_fast/status); free after that.
+
+    Not a failure when it cannot tell (no flux_fast nodes, an older status) or the wait runs out: the preload's own
+    nodes wait for it too, so the worst case is the race it exists to avoid, logged."""
+
+    def __init__(self, client: ComfyClient, timeout_s: float, interval_s: float = 0.05):
+        self.client, self.timeout_s, self.interval_s = client, timeout_s, interval_s
+        self.open = False
+
+    def wait(self) -> None:
+        if self.open:
+            return
+        started, waited = time.monotonic(), False
+        while True:
+            try:
+                status = self.client.fast_path_status() or {}
+            except Exception as exc:  # ComfyUI's own failure shows in the job that follows
+                log.warning("could not read the preload's state (%s); queueing anyway", exc)
+                break
+            state = (status.get("preload") or {}).get("state", "off")
+            if state not in PRELOAD_BUSY:
+                if waited:
+                    log.info("ComfyUI's start-up preload %s; waited %.2f s to queue", state, time.monotonic() - started)
+                break
+            waited = True
+            if time.monotonic() - started >= self.timeout_s:
+                log.warning("ComfyUI's start-up preload still %s after %.0f s; queueing anyway", state, self.timeout_s)
+                break
+            time.sleep(self.interval_s)
+        self.open = True

@@ -26,6 +26,8 @@ MODEL_FILES = {
     ("DualCLIPLoader", "clip_name2"): ["clip_l.safetensors", "t5xxl_fp8_e4m3fn.safetensors"],
     ("VAELoader", "vae_name"): ["ae.safetensors"],
 }
+# The shipped workflows' loaders (comfy_nodes/flux_fast/loaders.py) list what ComfyUI's own loaders list.
+MODEL_FILES.update({(f"FluxFast{cls}", name): files for (cls, name), files in list(MODEL_FILES.items())})
 
 
 def png_bytes(width: int, height: int) -> bytes:
@@ -134,7 +136,7 @@ class FakeComfyUI:
         if self.mode == "validation":
             return web.json_response({
                 "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
-                "node_errors": {"1": {"class_type": "UNETLoader", "dependent_outputs": ["11"], "errors": [{
+                "node_errors": {"1": {"class_type": body["prompt"]["1"]["class_type"], "dependent_outputs": ["11"], "errors": [{
                     "type": "value_not_in_list", "message": "Value not in list", "details": "unet_name: 'x' not in (list of length 1)",
                     "extra_info": {"input_name": "unet_name", "input_config": None, "received_value": "x"}}]}},
             }, status=400)

@@ -16,7 +16,7 @@ def shipped():
 def test_shipped_workflow_uses_fast_node_between_loader_and_shift():
     g = shipped()
     (fast,) = graphs.node_ids(g, "FluxFastPatch")
-    (loader,) = graphs.node_ids(g, "UNETLoader")
+    (loader,) = graphs.node_ids(g, "FluxFastUNETLoader")      # the start-up preload's loader (preload.py)
     (shift,) = graphs.node_ids(g, "ModelSamplingFlux")
     assert g[fast]["inputs"]["model"] == [loader, 0]
     assert g[shift]["inputs"]["model"] == [fast, 0]
@@ -49,6 +49,15 @@ def test_baseline_graph_saves_with_comfyuis_own_save_node():
     (save,) = graphs.node_ids(g, "FluxFastSaveImage")
     base = graphs.without_fast_path(g)
     assert base[save] == {**g[save], "class_type": "SaveImage"}     # same inputs, title and links; ComfyUI's encoder
+
+
+def test_baseline_graph_loads_with_comfyuis_own_loaders():
+    g = shipped()
+    base = graphs.without_fast_path(g)
+    ours = {nid: n["class_type"] for nid, n in g.items() if n["class_type"].startswith("FluxFast") and "Loader" in n["class_type"]}
+    assert sorted(ours.values()) == ["FluxFastDualCLIPLoader", "FluxFastUNETLoader", "FluxFastVAELoader"]
+    assert {nid: base[nid]["class_type"] for nid in ours} == {nid: c[len("FluxFast"):] for nid, c in ours.items()}
+    assert all(base[nid]["inputs"] == g[nid]["inputs"] for nid in ours)     # same files, same options
 
 
 def test_baseline_graph_follows_chained_fast_nodes():

@@ -81,7 +81,7 @@ def test_without_loras_the_graph_is_the_same_object():
 def test_without_a_fast_path_node_loras_go_right_after_the_loader_and_feed_every_consumer():
     graph = copy.deepcopy(T2I)
     (fast,) = _by_class(graph, "FluxFastPatch")
-    (loader,) = _by_class(graph, "UNETLoader")
+    (loader,) = _by_class(graph, "FluxFastUNETLoader")
     del graph[fast]
     (shift,) = _by_class(graph, "ModelSamplingFlux")
     graph[shift]["inputs"]["model"] = [loader, 0]

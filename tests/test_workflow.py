@@ -18,11 +18,11 @@ def template():
 
 def test_shipped_workflow_is_the_flux_graph(template):
     classes = {node["class_type"] for node in template.graph.values()}
-    assert {"UNETLoader", "DualCLIPLoader", "VAELoader", "CLIPTextEncode", "FluxGuidance", "EmptySD3LatentImage",
+    assert {"FluxFastUNETLoader", "FluxFastDualCLIPLoader", "FluxFastVAELoader", "CLIPTextEncode", "FluxGuidance", "EmptySD3LatentImage",
             "ModelSamplingFlux", "KSampler", "FluxFastDecode", "FluxFastSaveImage"} <= classes
     sampler = next(n for n in template.graph.values() if n["class_type"] == "KSampler")["inputs"]
     assert (sampler["cfg"], sampler["sampler_name"], sampler["scheduler"]) == (1.0, "euler", "simple")
-    clip = next(n for n in template.graph.values() if n["class_type"] == "DualCLIPLoader")["inputs"]
+    clip = next(n for n in template.graph.values() if n["class_type"] == "FluxFastDualCLIPLoader")["inputs"]
     assert clip["type"] == "flux"
 
 
@@ -68,14 +68,14 @@ def test_unknown_workflow_name_lists_the_shipped_ones():
 
 def test_check_graph_reports_missing_classes_models_and_inputs(template):
     info = {
-        "UNETLoader": {"input": {"required": {"unet_name": [["other.safetensors"], {}], "weight_dtype": [["default", "fp8_e4m3fn"], {}]}}},
-        "VAELoader": {"input": {"required": {"vae_name": [["ae.safetensors"], {}]}}},
+        "FluxFastUNETLoader": {"input": {"required": {"unet_name": [["other.safetensors"], {}], "weight_dtype": [["default", "fp8_e4m3fn"], {}]}}},
+        "FluxFastVAELoader": {"input": {"required": {"vae_name": [["ae.safetensors"], {}]}}},
         "FluxGuidance": {"input": {"required": {"conditioning": ["CONDITIONING", {}], "guidance": ["FLOAT", {}]}}},
     }
     problems = workflow.check_graph(template.graph, info)
     text = "\n".join(problems)
     assert "flux1-dev-fp8-e4m3fn.safetensors' is not available; this ComfyUI offers: other.safetensors" in text
-    assert "'DualCLIPLoader' is not installed" in text
+    assert "'FluxFastDualCLIPLoader' is not installed" in text
     assert not any("VAELoader" in p for p in problems)
 
 

@@ -26,6 +26,7 @@ import os
 import sys
 from typing import Any
 
+from . import preload
 from .policy import (COMPUTE_CHOICES, DECODE_CHOICES, UPCAST_CHOICES, PolicyError, make_plan, resolve_compile,
                      resolve_decode, resolve_gc_freeze)
 
@@ -63,17 +64,33 @@ class FluxFastPatch:
         }
 
     def patch(self, model, compute="default", compile=True, upcast_weights="auto"):
-        plan = make_plan(compute, compile, upcast_weights, os.environ)  # a bad value is the caller's error
-        try:
-            from . import patch as fast  # torch and ComfyUI imports only when the node runs
+        inputs = {"compute": compute, "compile": compile, "upcast_weights": upcast_weights}
+        if preload.current is not None:       # the start-up preload applied this already (preload.py)
+            taken = preload.current.take_patched(model, inputs)
+            if taken is not None:
+                return (taken,)
+        return (patch_model(model, inputs)[0],)
 
-            patched, why, applied = fast.apply(model, plan)
-        except Exception as exc:  # never fail a job for a speed-up: plain ComfyUI is the fallback
-            log.exception("flux_fast: patch failed; the model runs unpatched (plain ComfyUI speed)")
-            _PATCH_STATUS.update(state="failed", reason=f"{exc.__class__.__name__}: {str(exc)[:300]}; model unpatched")
-            return (model,)
-        _PATCH_STATUS.update(state="applied" if applied else "passed through", reason=why)
-        return (patched,)
+
+def patch_model(model: Any, inputs: dict[str, Any]) -> tuple[Any, bool]:
+    """FluxFastPatch's work: (the model to sample with, whether the fast path applied). The preload calls it too."""
+    plan = make_plan(inputs["compute"], inputs["compile"], inputs["upcast_weights"], os.environ)  # the caller's error
+    try:
+        from . import patch as fast  # torch and ComfyUI imports only when the node runs
+
+        patched, why, applied = fast.apply(model, plan)
+    except Exception as exc:  # never fail a job for a speed-up: plain ComfyUI is the fallback
+        log.exception("flux_fast: patch failed; the model runs unpatched (plain ComfyUI speed)")
+        _PATCH_STATUS.update(state="failed", reason=f"{exc.__class__.__name__}: {str(exc)[:300]}; model unpatched")
+        return model, False
+    _PATCH_STATUS.update(state="applied" if applied else "passed through", reason=why)
+    return patched, applied
+
+
+def _prepare_compiled(patched: Any) -> None:
+    from . import patch as fast
+
+    fast.prepare_compiled(patched)
 
 
 class FluxFastDecode:
@@ -151,7 +168,8 @@ def status() -> dict[str, Any]:
         module = sys.modules[f"{__name__}.compiled_blocks"]
         compiled, frames = module.statuses(), module.traced_in_process()
     return {"patch": dict(_PATCH_STATUS), "compile": compiled, "traced_in_process": frames,
-            "gc_frozen": gc.get_freeze_count()}
+            "gc_frozen": gc.get_freeze_count(),
+            "preload": preload.current.status() if preload.current is not None else {"state": "off"}}
 
 
 def _add_status_route() -> None:
@@ -167,6 +185,9 @@ def _add_status_route() -> None:
     instance = getattr(PromptServer, "instance", None)
     if instance is None:
         return
+
+    if preload.current is not None:
+        instance.add_on_prompt_handler(preload.current.on_prompt)
 
     @instance.routes.get("/flux_fast/status")
     async def _status(request):
@@ -227,6 +248,9 @@ if "server" in sys.modules and _freezing():   # ComfyUI's server process only: n
 if "server" in sys.modules and _compiling():
     _prepare_loading()
 
+if preload.current is not None:
+    preload.current.attach(patch_model, _prepare_compiled)
+
 NODE_CLASS_MAPPINGS = {"FluxFastPatch": FluxFastPatch, "FluxFastDecode": FluxFastDecode,
                        "FluxFastSaveImage": FluxFastSaveImage}
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -234,3 +258,9 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "FluxFastDecode": "VAE Decode (whole when it fits, else tiled)",
     "FluxFastSaveImage": "Save Image (fast PNG)",
 }
+if "nodes" in sys.modules:          # inside ComfyUI: the loaders mirror its own (loaders.py)
+    from .loaders import node_classes
+
+    for _name, (_cls, _display) in node_classes().items():
+        NODE_CLASS_MAPPINGS[_name] = _cls
+        NODE_DISPLAY_NAME_MAPPINGS[_name] = _display

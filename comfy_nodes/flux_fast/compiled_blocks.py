@@ -414,14 +414,23 @@ class CompiledBlocks:
     def end_run(self) -> None:
         self.run_path = None
 
+    def prepare(self, diffusion_model: torch.nn.Module) -> str:
+        """Resolve the path a run would take now, outside a run (the start-up preload): what the first model call
+        of the next run would load or start, done ahead. That run still resolves its own path (cheaply, when the
+        key is the one loaded here)."""
+        return self._resolve_safely(diffusion_model)
+
+    def _resolve_safely(self, diffusion_model: torch.nn.Module) -> str:
+        try:
+            return self._resolve(diffusion_model)
+        except Exception as exc:   # never fail a job for a speed-up: eager is plain ComfyUI's path
+            self.state, self.reason = "failed", f"{exc.__class__.__name__}: {str(exc)[:300]}; serving eager"
+            log.exception("flux_fast: compiled blocks unavailable; this run goes eager")
+            return "eager"
+
     def model_call(self, executor: Callable, diffusion_model: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
         if self.run_path is None:
-            try:
-                self.run_path = self._resolve(diffusion_model)
-            except Exception as exc:   # never fail a job for a speed-up: eager is plain ComfyUI's path
-                self.run_path = "eager"
-                self.state, self.reason = "failed", f"{exc.__class__.__name__}: {str(exc)[:300]}; serving eager"
-                log.exception("flux_fast: compiled blocks unavailable; this run goes eager")
+            self.run_path = self._resolve_safely(diffusion_model)
         if self.run_path != "compiled":
             return executor(*args, **kwargs)
         try:

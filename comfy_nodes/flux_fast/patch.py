@@ -102,11 +102,21 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str, bool]:
                                   patched.model.model_config.unet_config, type(patched.model).__name__)
         patched.add_wrapper_with_key(WrappersMP.OUTER_SAMPLE, PATCH_KEY, _sampling_run(compiled))
         patched.add_wrapper_with_key(WrappersMP.APPLY_MODEL, PATCH_KEY, _with_compiled_blocks(compiled))
+        patched.set_attachments(PATCH_KEY, compiled)
         log.info("flux_fast: compiled blocks (AOTInductor, mode %s, dynamic shapes) for %s: loaded from artifacts, "
                  "or built in a child process while runs go eager", plan.compile_mode,
                  ", ".join(f"{n} {k}" for k, n in lists.items()) or "no transformer blocks found")
     log.info("flux_fast: %s on %s", plan.describe().replace(plan.compute, compute, 1), _device_name(device))
     return patched, plan.describe(), True
+
+
+def prepare_compiled(patched: Any) -> None:
+    """Resolve a patched, loaded model's compiled blocks now, outside a sampling run (the start-up preload, which
+    has loaded it onto the card): the packages are loaded and checked, or their build starts, before the first
+    prompt's first step instead of in it. The first run then finds them ready."""
+    compiled = patched.get_attachment(PATCH_KEY)
+    if isinstance(compiled, CompiledBlocks):
+        compiled.prepare(patched.get_model_object("diffusion_model"))
 
 
 def _passed(model: Any, why: str) -> tuple[Any, str, bool]:

@@ -103,7 +103,7 @@ def test_bad_input_names_the_field_and_the_worker_serves_the_next_job(worker):
 
 def test_missing_model_file_is_a_validation_error_naming_node_input_and_file(worker):
     graph = json.loads((REPO / "workflows" / "flux1-dev-t2i.api.json").read_text())
-    loader = next(nid for nid, node in graph.items() if node["class_type"] == "UNETLoader")
+    loader = next(nid for nid, node in graph.items() if node["class_type"] == "FluxFastUNETLoader")
     graph[loader]["inputs"]["unet_name"] = "does-not-exist.safetensors"
 
     message = _error(worker.runsync({"workflow": graph}))
