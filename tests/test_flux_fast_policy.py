@@ -102,12 +102,16 @@ def test_decode_mode_comes_from_the_node_then_the_environment():
         policy.resolve_decode("fast", {})
 
 
-def test_whole_decode_only_when_comfyuis_estimate_fits_beside_the_reserve():
+def test_whole_decode_where_it_fits_or_a_little_eviction_makes_it_fit_beside_the_reserve():
     need = int(5.6 * GIB)                                   # ComfyUI's estimate for an 832x1536 FLUX latent
     assert policy.decode_whole("auto", 40 * GIB, need, 0)[0]
     assert policy.decode_whole("auto", need, need, 0)[0]
-    whole, why = policy.decode_whole("auto", 6 * GIB, need, 1 * GIB)   # --reserve-vram 1 on a small card
-    assert not whole and "tiled" in why and "5.6 GiB" in why
+    whole, why = policy.decode_whole("auto", int(3.5 * GIB), need, 0)  # a 16 GB card after sampling: 2.1 GiB short
+    assert whole and "evicts 2.1 GiB" in why
+    whole, why = policy.decode_whole("auto", 2 * GIB, need, 1 * GIB)   # --reserve-vram 1: 4.6 GiB would have to go
+    assert not whole and "tiled" in why and "5.6 GiB" in why and "4.6 GiB" in why
+    assert policy.decode_whole("auto", need - policy.DECODE_EVICT_MAX_BYTES, need, 0)[0]
+    assert not policy.decode_whole("auto", need - policy.DECODE_EVICT_MAX_BYTES - 1, need, 0)[0]
     assert not policy.decode_whole("tiled", 80 * GIB, need, 0)[0]    # tiled asked for: tiled even on a big card
 
 

@@ -4,11 +4,13 @@ decode otherwise.
 Why: ComfyUI's VAEDecodeTiled (what the plain workflow uses) runs three tiled passes with differently shaped tiles
 and averages them, to hide the seams: 0.55 s for an 832x1536 FLUX latent on an H100, against 0.12 s for one pass
 (bench/vae_decode.py). Tiling only pays where memory is short. Since ComfyUI 0.3.7x VAEDecodeTiled asks ComfyUI for
-one tile's memory, not the whole decode's, so this node asks for exactly that too (the same models are evicted as
-by the plain node) and decodes whole only when the whole decode then fits in what is free: on a large card always,
-on a card that is full it never evicts a model the tiled decode would have kept. Free memory is read through the
-VAE's patcher, which counts memory held by dynamic VRAM (comfy-aimdo) as free, as ComfyUI's own VAE.decode does.
-Where the whole decode fits it is also the exact decode, the one the tiled average approximates.
+one tile's memory, not the whole decode's, so this node asks for exactly that first (the same models are evicted as
+by the plain node), then decodes whole where the whole decode fits in what is free (a large card: always) or fits
+once ComfyUI evicts at most policy.DECODE_EVICT_MAX_BYTES of other weights (a 16 GB card after sampling: ~2 GiB of
+the partly loaded DiT, which the next request reloads from pinned memory for less than tiling costs); tiled where
+more would have to go. Free memory is read through the VAE's patcher, which counts memory held by dynamic VRAM
+(comfy-aimdo) as free, as ComfyUI's own VAE.decode does. The whole decode is also the exact decode, the one the tiled
+average approximates.
 
 Accepts what VAEDecodeTiled accepts; video latents (5-D) always go to ComfyUI's tiled decode.
 """

@@ -209,21 +209,33 @@ def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:
     return _node_or_env("decode mode", node_value, DECODE_CHOICES, env, ENV_DECODE, "auto")
 
 
+# What a whole decode may make ComfyUI evict from the card. Evicted weights come back at the next request from the
+# pinned copies ComfyUI keeps of a partially loaded model (>10 GB/s on an H100 host: 0.3 s for 3 GiB), which costs
+# less than the tiled decode's three passes (0.55-0.7 s more than one pass for 832x1536, BENCHMARKS.md). On a 16 GB
+# card the DiT is partly evicted every request anyway, for T5, so the decode's share mostly overlaps that.
+DECODE_EVICT_MAX_BYTES = 3 * GIB
+
+
 def decode_whole(mode: str, free_bytes: int, need_bytes: int, reserved_bytes: int) -> tuple[bool, str]:
     """Whether to decode the whole latent in one pass, and a sentence for the log saying why.
 
-    free_bytes is ComfyUI's free VRAM after it made room for the decode exactly as VAEDecodeTiled does (one tile's
-    estimate, ComfyUI >= 0.3.7x); need_bytes is ComfyUI's own estimate for the whole decode;
-    reserved_bytes is --reserve-vram. One pass only when all of it fits, so nothing else is evicted for it and
-    a smaller card keeps the tiled decode.
+    free_bytes is ComfyUI's free VRAM after it made room for one tile, as VAEDecodeTiled does (ComfyUI >= 0.3.7x);
+    need_bytes is ComfyUI's own estimate for the whole decode; reserved_bytes is --reserve-vram. One pass where it
+    fits, or where ComfyUI makes it fit by evicting at most DECODE_EVICT_MAX_BYTES of other weights (VAE.decode asks
+    ComfyUI for the whole estimate, as VAEDecode does); tiled where more would have to go.
     """
     if mode == "tiled":
         return False, "tiled decode asked for"
     left = free_bytes - reserved_bytes - need_bytes
     if left >= 0:
         return True, f"whole decode: needs {need_bytes / GIB:.1f} GiB, {free_bytes / GIB:.1f} GiB free"
+    if -left <= DECODE_EVICT_MAX_BYTES:
+        return True, (f"whole decode: needs {need_bytes / GIB:.1f} GiB, {(free_bytes - reserved_bytes) / GIB:.1f} GiB "
+                      f"free; ComfyUI evicts {-left / GIB:.1f} GiB of other weights for it (at most "
+                      f"{DECODE_EVICT_MAX_BYTES / GIB:.0f} GiB: cheaper to reload than tiling)")
     return False, (f"tiled decode: the whole decode needs {need_bytes / GIB:.1f} GiB, only "
-                   f"{(free_bytes - reserved_bytes) / GIB:.1f} GiB free")
+                   f"{(free_bytes - reserved_bytes) / GIB:.1f} GiB free, and making room would evict "
+                   f"{-left / GIB:.1f} GiB (more than {DECODE_EVICT_MAX_BYTES / GIB:.0f} GiB)")
 
 
 def rows_padding(rows: int, multiple: int = 16) -> int:
