@@ -128,6 +128,16 @@ def test_fast_path_environment_is_checked_all_at_once_naming_each_variable():
     assert any("FLUX_FAST_ARTIFACTS_DIR" in p and "absolute" in p for p in problems)
 
 
+def test_a_preload_setting_must_name_an_existing_workflow_file_or_be_empty(tmp_path):
+    workflow = tmp_path / "mine.api.json"
+    workflow.write_text("{}")
+    assert policy.check_env({"FLUX_FAST_PRELOAD": str(workflow)}) == []
+    assert policy.check_env({"FLUX_FAST_PRELOAD": ""}) == []
+    for bad in (str(tmp_path / "missing.api.json"), "workflows/flux1-dev-t2i.api.json", str(tmp_path)):
+        (problem,) = policy.check_env({"FLUX_FAST_PRELOAD": bad})
+        assert f"FLUX_FAST_PRELOAD='{bad}'" in problem and "existing" in problem
+
+
 def test_artifact_key_changes_with_anything_the_kernels_depend_on():
     fields = {"gpu": "NVIDIA H200", "capability": "9.0", "torch": "2.11.0+cu130", "torch_git": "abc", "cuda": "13.0",
               "triton": "3.6.0", "python": "3.12", "comfyui": "0.3.64", "compile_mode": "default", "compute": "bf16",

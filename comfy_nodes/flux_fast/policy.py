@@ -31,6 +31,10 @@ Environment variables (read when the node runs, so the handler or start.sh can s
 * ``FLUX_FAST_GC_FREEZE``: ``1`` (default) or ``0``: when ComfyUI's server imports these nodes, move every object it
   has created so far (its modules, torch's, ~540,000 objects) out of reach of the garbage collector (gc_freeze.py).
   Read once, at import.
+* ``FLUX_FAST_PRELOAD``: an API-format workflow whose FluxFast loader nodes (and the FluxFastPatch they feed) load
+  while ComfyUI still starts (preload.py); start.sh sets it to the default workflow; empty or unset: no preload.
+  Read once, by the package's prestartup_script.py. The decode ``auto`` above also decodes whole where ComfyUI can
+  make room by evicting at most 3 GiB of other weights (``DECODE_EVICT_MAX_BYTES``).
 
 ``check_env`` checks all of them at once, so the handler can refuse to start on a bad value instead of failing
 every job (the node itself only reads them when it runs).
@@ -39,7 +43,10 @@ every job (the node itself only reads them when it runs).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
+
+from .preload import ENV_PRELOAD
 
 COMPUTE_CHOICES = ("default", "bf16", "fp8_rowwise", "off")
 UPCAST_CHOICES = ("auto", "never", "always")
@@ -280,6 +287,10 @@ def check_env(env: Mapping[str, str]) -> list[str]:
         raw = env.get(name, "").strip()
         if raw and not raw.startswith("/"):
             problems.append(f"{name}='{raw}' must be an absolute folder path")
+    raw = env.get(ENV_PRELOAD, "").strip()
+    if raw and not (raw.startswith("/") and raw.endswith(".json") and Path(raw).is_file()):
+        problems.append(f"{ENV_PRELOAD}='{raw}' must be the absolute path of an existing API-format workflow "
+                        "(.json), or empty for no preload")
     return problems
 
 

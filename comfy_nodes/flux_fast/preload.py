@@ -23,9 +23,10 @@ The first prompt's FluxFast loader nodes and FluxFastPatch take these objects, o
 none of them (a caller's workflow of other nodes) releases them when it is queued (`on_prompt`), so a worker that
 serves other models never holds two copies.
 
-ComfyUI's model management is not thread-safe, so this thread never runs beside a prompt: the FluxFast nodes wait
-until it has finished, and the handler queues no prompt before /flux_fast/status says the preload settled
-(handler/readiness.py). A failure anywhere leaves the nodes to load as ComfyUI does; it never fails a job.
+ComfyUI's model management is not thread-safe, so this thread never runs beside a prompt: the handler queues no
+prompt before /flux_fast/status says the preload settled (handler/readiness.py), a prompt posted to ComfyUI directly
+meanwhile (the GUI) is held in `on_prompt` until it has, and the FluxFast nodes wait for it too. A failure anywhere
+leaves the nodes to load as ComfyUI does; it never fails a job.
 
 Shapes: FLUX_FAST_PRELOAD: the path of an API-format workflow (a JSON object of node id -> {"class_type",
 "inputs"}); unset or empty: no preload. start.sh sets it to the handler's default workflow.
@@ -168,8 +169,13 @@ class Preload:
             return self._patched.pop((id(model), key_of(PATCH_NODE, inputs)), None)
 
     def on_prompt(self, json_data: dict) -> dict:
-        """ComfyUI's on_prompt hook: a queued prompt that takes none of the preloaded models releases them."""
+        """ComfyUI's on_prompt hook, run as a prompt is posted: a prompt that takes none of the preloaded models
+        releases them. A prompt posted while the preload still loads (a GUI user's, straight to ComfyUI; the handler
+        waits before it posts) is held here until the preload is done, so it never runs beside it."""
         try:
+            if not self.done.is_set():
+                log.info("flux_fast: a prompt was posted while the preload loads; it is queued when that is done")
+                self.done.wait(WAIT_S)
             with self._lock:
                 held = set(self._objects)
             if held and self.done.is_set():

@@ -83,10 +83,11 @@ def test_a_first_job_with_other_loaders_releases_the_preload_and_both_kinds_of_j
     _image(worker.runsync(JOB))                                # the shipped workflow loads for itself now
 
 
-def test_a_preload_setting_that_names_no_workflow_costs_only_the_preload(server_pool, tmp_path):
-    missing = tmp_path / "no-such-workflow.api.json"
-    worker = _fresh(server_pool, "preload-bad-path", {"FLUX_FAST_PRELOAD": str(missing)})
+def test_a_preload_workflow_that_cannot_be_read_costs_only_the_preload(server_pool, tmp_path):
+    broken = tmp_path / "broken.api.json"          # exists (the handler's start-up check passes), is not JSON
+    broken.write_text('{"1": {"class_type": "FluxFastUNETLoader", ')
+    worker = _fresh(server_pool, "preload-broken", {"FLUX_FAST_PRELOAD": str(broken)})
     state = _preload(worker)
-    assert state["state"] == "failed" and str(missing) in state["reason"], state
+    assert state["state"] == "failed" and str(broken) in state["reason"], state
     _image(worker.runsync(JOB))
     assert "takes its preloaded model" not in worker.log_text()

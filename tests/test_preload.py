@@ -1,0 +1,147 @@
+"""The start-up preload's reading of a workflow and its hand-over rules (comfy_nodes/flux_fast/preload.py).
+
+preload.py imports only the standard library (ComfyUI loads it before torch), so these run in the unit tier. What
+they pin down is what a deployer and a caller notice: which nodes of a workflow are preloaded (only what the first
+prompt will ask for with the same inputs), that each preloaded model goes to one prompt and then belongs to
+ComfyUI's cache, and that a prompt using none of them lets them go. The loading itself runs in a real ComfyUI:
+tests/integration/test_preload.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from comfy_nodes.flux_fast import preload
+from comfy_nodes.flux_fast.preload import Preload, key_of, spec_of
+from handler.readiness import PreloadGate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shipped(name: str = "flux1-dev-t2i") -> dict:
+    return json.loads((REPO / "workflows" / f"{name}.api.json").read_text())
+
+
+def test_every_shipped_workflow_preloads_its_three_loaders_text_encoders_first_and_its_patch():
+    for name in ("flux1-dev-t2i", "flux1-dev-img2img"):
+        graph = shipped(name)
+        spec = spec_of(graph)
+        assert [i.class_type for i in spec.loaders] == ["FluxFastDualCLIPLoader", "FluxFastUNETLoader",
+                                                        "FluxFastVAELoader"], name
+        assert all(i.inputs == graph[i.node]["inputs"] for i in spec.loaders)
+        ((patch, source),) = spec.patches
+        assert graph[patch.node]["class_type"] == "FluxFastPatch"
+        assert graph[patch.node]["inputs"]["model"] == [source, 0]
+        assert "model" not in patch.inputs and patch.inputs == {k: v for k, v in graph[patch.node]["inputs"].items()
+                                                                if k != "model"}
+
+
+def test_only_loaders_with_plain_inputs_and_a_patch_fed_straight_by_one_are_preloaded():
+    graph = {
+        "1": {"class_type": "FluxFastUNETLoader", "inputs": {"unet_name": "a.safetensors", "weight_dtype": "default"}},
+        "2": {"class_type": "FluxFastVAELoader", "inputs": {"vae_name": ["9", 0]}},          # a link: not known ahead
+        "3": {"class_type": "UNETLoader", "inputs": {"unet_name": "b.safetensors", "weight_dtype": "default"}},
+        "4": {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["1", 0], "lora_name": "x", "strength_model": 1}},
+        "5": {"class_type": "FluxFastPatch", "inputs": {"model": ["4", 0], "compute": "default", "compile": True,
+                                                        "upcast_weights": "auto"}},        # behind a LoRA
+        "6": {"class_type": "FluxFastPatch", "inputs": {"model": ["1", 0], "compute": ["8", 0], "compile": True,
+                                                        "upcast_weights": "auto"}},        # a linked input
+        "7": "not a node",
+    }
+    spec = spec_of(graph)
+    assert [i.node for i in spec.loaders] == ["1"]
+    assert spec.patches == []
+    assert spec_of(["not", "a", "graph"]).loaders == []
+
+
+def _ready(tmp_path, graph) -> Preload:
+    """A registry that read `graph` and holds an object per loader, as the thread leaves it."""
+    path = tmp_path / "wf.api.json"
+    path.write_text(json.dumps(graph))
+    current = Preload(str(path))
+    current.spec = spec_of(graph)
+    for item in current.spec.loaders:
+        current._objects[item.key] = (f"model of {item.node}",)
+    current._finish("ready", "test")
+    return current
+
+
+def test_each_preloaded_model_goes_to_one_prompt_and_only_for_the_same_inputs(tmp_path):
+    graph = shipped()
+    current = _ready(tmp_path, graph)
+    unet = graph["1"]["inputs"]
+    assert current.take("FluxFastUNETLoader", {**unet, "weight_dtype": "fp8_e4m3fn"}) is None   # other options
+    assert current.take("FluxFastUNETLoader", dict(unet)) == ("model of 1",)
+    assert current.take("FluxFastUNETLoader", dict(unet)) is None          # ComfyUI's cache holds it from now on
+    assert current.status()["unclaimed"] == 2
+
+
+def test_a_prompt_that_uses_no_preloaded_model_releases_them_and_the_default_workflow_does_not(tmp_path):
+    graph = shipped()
+    current = _ready(tmp_path, graph)
+    assert current.on_prompt({"prompt": graph}) == {"prompt": graph}       # the hook passes the prompt through
+    assert current.status()["unclaimed"] == 3
+    other = {"1": {"class_type": "UNETLoader", "inputs": graph["1"]["inputs"]}}
+    current.on_prompt({"prompt": other})
+    state = current.status()
+    assert state["unclaimed"] == 0 and state["state"] == "released"
+    assert current.take("FluxFastUNETLoader", graph["1"]["inputs"]) is None
+    current.on_prompt({"prompt": None})                                     # nothing held: nothing to do, no error
+
+
+def test_no_preload_without_the_setting_and_a_failed_one_says_why(tmp_path):
+    assert preload.start({}) is None and preload.start({"FLUX_FAST_PRELOAD": "  "}) is None
+    missing = Preload(str(tmp_path / "missing.api.json"))
+    missing.start()
+    assert missing.done.is_set() and missing.state == "failed" and "missing.api.json" in missing.reason
+    empty = tmp_path / "empty.api.json"
+    empty.write_text(json.dumps({"1": {"class_type": "KSampler", "inputs": {}}}))
+    nothing = Preload(str(empty))
+    nothing.start()
+    assert nothing.state == "nothing to preload" and nothing.take("FluxFastVAELoader", {}) is None
+    assert key_of("A", {"b": 1, "a": 2}) == key_of("A", {"a": 2, "b": 1})
+
+
+class _Client:
+    def __init__(self, states):
+        self.states, self.calls = list(states), 0
+
+    def fast_path_status(self):
+        self.calls += 1
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return None if state is None else {"preload": {"state": state}}
+
+
+def test_the_handler_queues_only_once_the_preload_settled_and_asks_once_per_worker():
+    client = _Client(["waiting for ComfyUI", "loading", "loading", "ready"])
+    gate = PreloadGate(client, timeout_s=5, interval_s=0.001)
+    gate.wait()
+    assert client.calls == 4 and gate.open
+    gate.wait()
+    assert client.calls == 4                                                 # settled once: never asked again
+    for states in ([None], ["off"], ["failed"], ["released"]):                # nothing to wait for
+        client = _Client(states)
+        PreloadGate(client, timeout_s=5, interval_s=0.001).wait()
+        assert client.calls == 1
+    stuck = _Client(["loading"])
+    PreloadGate(stuck, timeout_s=0.02, interval_s=0.001).wait()              # a stuck preload delays, never blocks
+    assert stuck.calls >= 2
+
+
+def test_a_prompt_posted_straight_to_comfyui_while_the_preload_loads_waits_for_it(tmp_path):
+    import threading
+    import time
+
+    graph = shipped()
+    path = tmp_path / "wf.api.json"
+    path.write_text(json.dumps(graph))
+    current = Preload(str(path))
+    current.spec = spec_of(graph)
+    current._objects[current.spec.loaders[0].key] = ("t5",)
+    finished = []
+    threading.Timer(0.2, lambda: (finished.append(time.monotonic()), current._finish("ready", "test"))).start()
+    current.on_prompt({"prompt": {"9": {"class_type": "KSampler", "inputs": {}}}})
+    returned = time.monotonic()
+    assert finished and returned >= finished[0]                  # held until the preload was done
+    assert current.status()["unclaimed"] == 0                   # and, taking nothing, it released what was held
