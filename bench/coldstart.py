@@ -488,19 +488,21 @@ def render(results: dict[str, Any], title: str) -> list[str]:
             f"{len(r.get('failures') or [])} of {r.get('requests', len(r.get('warm') or [])) + 1} | "
             f"{_s(r.get('warm_median_s'))} | {_s(r.get('compiled_median_s'))} | {arts if shipped else '-'} |"
             + (f" ERROR {r['error'][:120]}" if r.get("error") else ""))
-    lines += ["", "| variant | prefetch done | ComfyUI listening | API listening | T5 load asked | DiT load asked | "
-              "models loaded (upcast) | warm-up done (or gave way) | build started | compiled blocks loaded |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| variant | prefetch done | preload started | ComfyUI listening | API listening | T5 load asked | "
+              "DiT load asked | models loaded (upcast) | compiled blocks loaded | preload ready | "
+              "warm-up done (or gave way) | build started |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         if name.startswith("_") or not isinstance(r, dict):
             continue
         p = r.get("phases_s") or {}
-        lines.append(f"| {name} | {_s(p.get('prefetch_done'))} | {_s(p.get('comfyui_listening'))} | "
-                     f"{_s(p.get('api_listening'))} | {_s(p.get('text_encoder_load_requested'))} | "
-                     f"{_s(p.get('dit_load_requested'))} | {_s(p.get('upcast_done'))} | "
+        lines.append(f"| {name} | {_s(p.get('prefetch_done'))} | {_s(p.get('preload_started'))} | "
+                     f"{_s(p.get('comfyui_listening'))} | {_s(p.get('api_listening'))} | "
+                     f"{_s(p.get('text_encoder_load_requested'))} | {_s(p.get('dit_load_requested'))} | "
+                     f"{_s(p.get('upcast_done'))} | {_s(p.get('compiled_ready'))} | {_s(p.get('preload_ready'))} | "
                      f"{_s(p.get('warmup_done')) if p.get('warmup_done') else ''}"
                      f"{' (gave way ' + _s(p.get('warmup_gave_way')) + ')' if p.get('warmup_gave_way') else ''} | "
-                     f"{_s(p.get('build_started'))} | {_s(p.get('compiled_ready'))} |")
+                     f"{_s(p.get('build_started'))} |")
     return lines
 
 
