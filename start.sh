@@ -14,7 +14,7 @@
 # TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], STOP_GRACE_S [20],
 # FLUX_FAST_BAKED_ARTIFACTS_DIR [<repo>/compile-artifacts], FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast
 # when a volume is mounted, else none], FLUX_FAST_ARTIFACTS_SECRET [unset: the volume folder is not used],
-# FLUX_FAST_PRELOAD [the default workflow: $WORKFLOWS_DIR/$DEFAULT_WORKFLOW.api.json; empty: no preload].
+# FLUX_FAST_PRELOAD [empty: no preload; a workflow's path: its models load while ComfyUI starts].
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -52,9 +52,9 @@ volume=""
 [[ -d /runpod-volume && -w /runpod-volume ]] && volume=/runpod-volume
 export FLUX_FAST_BAKED_ARTIFACTS_DIR="${FLUX_FAST_BAKED_ARTIFACTS_DIR-$here/compile-artifacts}"
 export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR-${volume:+$volume/.cache/flux-fast}}"
-# The default workflow's models load inside ComfyUI while it is still importing (comfy_nodes/flux_fast/preload.py),
-# so the first job finds them on the card; the handler's own choice of workflow, read the way handler/config.py reads it.
-export FLUX_FAST_PRELOAD="${FLUX_FAST_PRELOAD-${WORKFLOWS_DIR:-$here/workflows}/${DEFAULT_WORKFLOW:-flux1-dev-t2i}.api.json}"
+# FLUX_FAST_PRELOAD (off by default): a workflow whose models load inside ComfyUI while it is still starting
+# (comfy_nodes/flux_fast/preload.py). Measured on an H100 it made the first image later, not sooner (22.1 s against
+# 19.8 s, BENCHMARKS.md "The start-up preload"): the loads ran 2-2.5x slower in its thread than in a prompt.
 
 log() { echo "start.sh: $*" >&2; }
 

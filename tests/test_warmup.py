@@ -127,3 +127,27 @@ def test_a_comfyui_that_cannot_be_asked_still_lets_the_job_run():
     assert handle({"id": "job-1", "input": {"prompt": "x"}})["status"] == "success"   # the job decides, not the warm-up
     worker.interrupted.set()
     warm.thread.join(10)
+
+
+class _Gate:
+    """The worker's preload gate (readiness.PreloadGate): open once `opened` is set."""
+
+    def __init__(self):
+        self.opened = threading.Event()
+
+    def wait(self):
+        self.opened.wait(10)
+
+
+def test_a_job_arriving_while_the_preload_loads_means_the_warm_up_never_queues():
+    worker = RecordingWorker()
+    worker.preload_gate = _Gate()
+    warm = WarmUp(worker, Settings.from_env({"WARMUP_STEPS": "1"}), on_failure=lambda: None,
+                  client=InterruptibleWorker().client)
+    handle = warm.before_each_job(worker.handle)
+    warm.start()
+    warm.give_way()                          # the first job arrives; the warm-up still waits for the preload
+    worker.preload_gate.opened.set()
+    warm.thread.join(10)
+    handle({"id": "job-1", "input": {"prompt": "x"}})
+    assert [j["id"] for j in worker.jobs] == ["job-1"]      # the first job ran without the warm-up before it

@@ -32,7 +32,7 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   has created so far (its modules, torch's, ~540,000 objects) out of reach of the garbage collector (gc_freeze.py).
   Read once, at import.
 * ``FLUX_FAST_PRELOAD``: an API-format workflow whose FluxFast loader nodes (and the FluxFastPatch they feed) load
-  while ComfyUI still starts (preload.py); start.sh sets it to the default workflow; empty or unset: no preload.
+  while ComfyUI still starts (preload.py); empty or unset (the default): no preload (measured slower so far).
   Read once, by the package's prestartup_script.py. The decode ``auto`` above also decodes whole where ComfyUI can
   make room by evicting at most 3 GiB of other weights (``DECODE_EVICT_MAX_BYTES``).
 

@@ -29,7 +29,12 @@ meanwhile (the GUI) is held in `on_prompt` until it has, and the FluxFast nodes 
 leaves the nodes to load as ComfyUI does; it never fails a job.
 
 Shapes: FLUX_FAST_PRELOAD: the path of an API-format workflow (a JSON object of node id -> {"class_type",
-"inputs"}); unset or empty: no preload. start.sh sets it to the handler's default workflow.
+"inputs"}); unset or empty (the default): no preload.
+
+Measured (H100, bench.coldstart, 2026-12-07): not yet a gain. Started 1.0 s before ComfyUI listened, it was done
+at 16.3 s, and the first image came at 22.1 s against 19.8 s without it: each load ran 2-2.5x slower in this thread
+than the same load in a prompt (T5 and CLIP 2.1 s against 0.97 s; the DiT's move to the card 3.4 s against ~1.4 s).
+So it is off by default until a profile says why (BENCHMARKS.md, "The start-up preload").
 """
 
 from __future__ import annotations

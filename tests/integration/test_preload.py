@@ -22,6 +22,7 @@ from conftest import Worker  # tests/integration/conftest.py (rootdir-relative i
 
 REPO = Path(__file__).resolve().parents[2]
 
+PRELOAD = {"FLUX_FAST_PRELOAD": str(REPO / "workflows" / "flux1-dev-t2i.api.json")}     # off by default
 JOB = {"prompt": "a red bicycle leaning on a wall", "width": 256, "height": 256, "num_inference_steps": 2,
        "seed": 7}
 LOADERS = ("FluxFastDualCLIPLoader", "FluxFastUNETLoader", "FluxFastVAELoader")
@@ -46,7 +47,7 @@ def _image(reply: dict) -> bytes:
 
 
 def test_the_first_job_takes_the_preloaded_models_and_its_image_is_unchanged(server_pool):
-    worker = _fresh(server_pool, "preload", {})
+    worker = _fresh(server_pool, "preload", PRELOAD)
     preloaded = _image(worker.runsync(JOB))
     state = _preload(worker)
     assert state["state"] == "ready", state
@@ -60,14 +61,14 @@ def test_the_first_job_takes_the_preloaded_models_and_its_image_is_unchanged(ser
     second = _image(worker.runsync({**JOB, "seed": 8}))        # the next job runs on ComfyUI's cache as usual
     assert second != preloaded
 
-    plain = _fresh(server_pool, "no-preload", {"FLUX_FAST_PRELOAD": ""})
+    plain = _fresh(server_pool, "no-preload", {})
     assert _preload(plain)["state"] == "off"
     assert _image(plain.runsync(JOB)) == preloaded             # the same pixels with or without the preload
     assert "takes its preloaded model" not in plain.log_text()
 
 
 def test_a_first_job_with_other_loaders_releases_the_preload_and_both_kinds_of_job_run(server_pool):
-    worker = _fresh(server_pool, "preload-released", {})
+    worker = _fresh(server_pool, "preload-released", PRELOAD)
     shipped = json.loads((REPO / "workflows" / "flux1-dev-t2i.api.json").read_text())
     plain = graphs.without_fast_path(shipped)                  # ComfyUI's own loaders, same files
     assert not any(node["class_type"] in LOADERS for node in plain.values())
