@@ -219,8 +219,11 @@ class Preload:
             log.info("flux_fast: preloading %s (%.1f s after ComfyUI's prestartup)",
                      ", ".join(f"{i.class_type} {i.node}" for i in self.spec.loaders), time.perf_counter() - self.started)
             loaded: dict[str, tuple] = {}
+            # A model FluxFastPatch takes goes to the card once, as the patched clone (as in a prompt): moving the
+            # plain model first and then the clone loaded it twice (bench run of 2026-12-07).
+            patched = {source for _, source in self.spec.patches}
             for item in self.spec.loaders:
-                out = self._timed(item, lambda item=item: self._load(item))
+                out = self._timed(item, lambda item=item: self._load(item, to_card=item.node not in patched))
                 if out is not None:
                     loaded[item.node] = out
                     with self._lock:
@@ -250,12 +253,13 @@ class Preload:
         log.info("flux_fast: preloaded %s %s in %.2f s", item.class_type, item.node, item.seconds)
         return out
 
-    def _load(self, item: Item) -> tuple:
+    def _load(self, item: Item, to_card: bool) -> tuple:
         import nodes
 
         cls = nodes.NODE_CLASS_MAPPINGS[LOADERS[item.class_type]]
         out = getattr(cls(), cls.FUNCTION)(**item.inputs)
-        _to_card(out[0])
+        if to_card:
+            _to_card(out[0])
         return out
 
     def _apply(self, item: Item, model: Any) -> Any:
