@@ -5,9 +5,10 @@ Waits for ComfyUI's HTTP server with a deadline, and gives up at once if the Com
 start.sh as COMFYUI_PID) has exited, so a broken image fails in seconds with a clear log line instead of taking
 jobs it cannot run.
 
-The preload (comfy_nodes/flux_fast/preload.py) loads the default workflow's models inside ComfyUI while it starts,
-through ComfyUI's model management, which is not thread-safe: no prompt may run beside it. Jobs are taken, checked
-and filled meanwhile; only queueing waits (`PreloadGate`), once per worker.
+The preload (comfy_nodes/flux_fast/preload.py; off unless FLUX_FAST_PRELOAD names a workflow) loads that
+workflow's models inside ComfyUI while it starts, through ComfyUI's model management, which is not thread-safe: no
+prompt may run beside it. Jobs are taken, checked and filled meanwhile; only queueing waits (`PreloadGate`), once per
+worker; with the preload off that is one status request.
 """
 
 from __future__ import annotations
