@@ -4,7 +4,7 @@ preload.py imports only the standard library (ComfyUI loads it before torch), so
 they pin down is what a deployer and a caller notice: which nodes of a workflow are preloaded (only what the first
 prompt will ask for with the same inputs), that each preloaded model goes to one prompt and then belongs to
 ComfyUI's cache, and that a prompt using none of them lets them go. The loading itself runs in a real ComfyUI:
-tests/integration/test_preload.py.
+tests/integration/test_preload_live.py.
 """
 
 from __future__ import annotations
