@@ -15,6 +15,7 @@ from typing import Callable, Mapping, TypeVar
 from urllib.parse import urlparse
 
 from comfy_nodes.flux_fast.policy import check_env as check_fast_path_env
+from comfy_nodes.flux_fast.preload import ENV_PRELOAD
 
 from . import node_packs
 from .errors import ConfigError
@@ -85,6 +86,9 @@ class Settings:
     # After a timed-out prompt is interrupted: how long ComfyUI may stay busy with it before the worker counts
     # ComfyUI as wedged and asks to be replaced (an interrupt only lands between steps; a model load ignores it).
     interrupt_grace_s: float = 60.0
+    # FLUX_FAST_PRELOAD (checked with the fast path's variables): ComfyUI loads this workflow's models at start, and
+    # the first prompt waits for that (readiness.PreloadGate); None: no preload, nothing to wait for.
+    preload_workflow: Path | None = None
     warmup_steps: int = 0
     warmup_sizes: tuple[tuple[int, int], ...] = ((832, 1536),)
     max_response_bytes: int = 10_000_000  # Runpod /run limit (decimal MB); /runsync allows 20_000_000
@@ -119,6 +123,7 @@ class Settings:
         if fast_path_problems:
             raise ConfigError("; ".join(fast_path_problems) + ".")
         input_dir, temp_dir = _comfyui_dirs(env, Path(out_dir) if out_dir else None)
+        preload = env.get(ENV_PRELOAD, "").strip()
         comfy = env.get("COMFYUI_PATH") or None
         record = _get(env, "NODE_PACKS_RECORD", Path,
                       Path(comfy) / "custom_nodes" / "node_packs.json" if comfy else None)
@@ -130,6 +135,7 @@ class Settings:
             comfyui_temp_dir=temp_dir,
             workflows_dir=Path(_get(env, "WORKFLOWS_DIR", str, str(d.workflows_dir))),
             default_workflow=_get(env, "DEFAULT_WORKFLOW", str, d.default_workflow),
+            preload_workflow=Path(preload) if preload else None,
             ready_timeout_s=_get(env, "COMFY_READY_TIMEOUT_S", _positive_float, d.ready_timeout_s),
             job_timeout_s=_get(env, "JOB_TIMEOUT_S", _positive_float, d.job_timeout_s),
             http_timeout_s=_get(env, "COMFY_HTTP_TIMEOUT_S", _positive_float, d.http_timeout_s),

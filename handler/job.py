@@ -64,7 +64,7 @@ class Worker:
         # while a job ran as that job's) and this client's HTTP session.
         self._one_job = threading.Lock()
         # Nothing is queued while ComfyUI's start-up preload loads models (readiness.PreloadGate).
-        self.preload_gate = PreloadGate(client, settings.ready_timeout_s)
+        self.preload_gate = PreloadGate(client, settings.ready_timeout_s, enabled=settings.preload_workflow is not None)
         # Jobs stopped at their deadline: ComfyUI may still write into their folders after they were cleaned.
         self._interrupted: list[JobFiles] = []
         lora = settings.loras

@@ -8,7 +8,7 @@ jobs it cannot run.
 The preload (comfy_nodes/flux_fast/preload.py; off unless FLUX_FAST_PRELOAD names a workflow) loads that
 workflow's models inside ComfyUI while it starts, through ComfyUI's model management, which is not thread-safe: no
 prompt may run beside it. Jobs are taken, checked and filled meanwhile; only queueing waits (`PreloadGate`), once per
-worker; with the preload off that is one status request.
+worker; with the preload off (Settings.preload_workflow None) nothing is asked.
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ class PreloadGate:
     Not a failure when it cannot tell (no flux_fast nodes, an older status) or the wait runs out: the preload's own
     nodes wait for it too, so the worst case is the race it exists to avoid, logged."""
 
-    def __init__(self, client: ComfyClient, timeout_s: float, interval_s: float = 0.05):
+    def __init__(self, client: ComfyClient, timeout_s: float, interval_s: float = 0.05, enabled: bool = True):
+        """`enabled` false (no FLUX_FAST_PRELOAD): open from the start, so the first job asks ComfyUI nothing."""
         self.client, self.timeout_s, self.interval_s = client, timeout_s, interval_s
-        self.open = False
+        self.open = not enabled
 
     def wait(self) -> None:
         if self.open:
