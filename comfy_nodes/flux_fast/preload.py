@@ -74,6 +74,10 @@ class Item:
     inputs: dict[str, Any]
     state: str = "pending"
     seconds: float | None = None
+    # CPU seconds over the same interval: this thread's, and the whole process's (all threads). Wall far above the
+    # thread's CPU means it waited (the GIL, the card, the disk); the process's far above it, other threads worked.
+    thread_cpu_s: float | None = None
+    process_cpu_s: float | None = None
 
     @property
     def key(self) -> str:
@@ -205,7 +209,8 @@ class Preload:
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "reason": self.reason, "workflow": self.workflow_path,
                 "seconds_after_start": self.finished_s,
-                "items": [{"node": i.node, "class_type": i.class_type, "state": i.state, "seconds": i.seconds}
+                "items": [{"node": i.node, "class_type": i.class_type, "state": i.state, "seconds": i.seconds,
+                           "thread_cpu_s": i.thread_cpu_s, "process_cpu_s": i.process_cpu_s}
                           for i in self.spec.loaders + [p for p, _ in self.spec.patches]],
                 "unclaimed": len(self._objects)}
 
@@ -218,28 +223,37 @@ class Preload:
             self.state = "loading"
             log.info("flux_fast: preloading %s (%.1f s after ComfyUI's prestartup)",
                      ", ".join(f"{i.class_type} {i.node}" for i in self.spec.loaders), time.perf_counter() - self.started)
-            loaded: dict[str, tuple] = {}
-            # A model FluxFastPatch takes goes to the card once, as the patched clone (as in a prompt): moving the
-            # plain model first and then the clone loaded it twice (bench run of 2026-12-07).
-            patched = {source for _, source in self.spec.patches}
-            for item in self.spec.loaders:
-                out = self._timed(item, lambda item=item: self._load(item, to_card=item.node not in patched))
-                if out is not None:
-                    loaded[item.node] = out
-                    with self._lock:
-                        self._objects[item.key] = out
-            if self.spec.patches and self.attached.wait(WAIT_S):
-                for item, source in self.spec.patches:
-                    if source in loaded:
-                        self._timed(item, lambda item=item, source=source: self._apply(item, loaded[source][0]))
-            self._finish("ready", f"{len(self._objects)} model(s) ready for the first prompt")
+            import torch
+
+            # A prompt runs its nodes under inference mode (ComfyUI's executor); so does this thread, so the tensors
+            # it makes are the ones a prompt's loaders make, and no load pays autograd's bookkeeping.
+            with torch.inference_mode():
+                self._load_all()
         except Exception as exc:  # the nodes then load as ComfyUI does
             log.exception("flux_fast: preload failed")
             self.release(f"preload failed: {exc.__class__.__name__}")
             self._finish("failed", f"{exc.__class__.__name__}: {str(exc)[:300]}")
 
+    def _load_all(self) -> None:
+        """Load each loader node's models, then apply each FluxFastPatch fed by one (under inference mode)."""
+        loaded: dict[str, tuple] = {}
+        # A model FluxFastPatch takes goes to the card once, as the patched clone (as in a prompt): moving the
+        # plain model first and then the clone loaded it twice (bench run of 2026-12-07).
+        patched = {source for _, source in self.spec.patches}
+        for item in self.spec.loaders:
+            out = self._timed(item, lambda item=item: self._load(item, to_card=item.node not in patched))
+            if out is not None:
+                loaded[item.node] = out
+                with self._lock:
+                    self._objects[item.key] = out
+        if self.spec.patches and self.attached.wait(WAIT_S):
+            for item, source in self.spec.patches:
+                if source in loaded:
+                    self._timed(item, lambda item=item, source=source: self._apply(item, loaded[source][0]))
+        self._finish("ready", f"{len(self._objects)} model(s) ready for the first prompt")
+
     def _timed(self, item: Item, work: Callable[[], Any]) -> Any:
-        started = time.perf_counter()
+        started, thread_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
         item.state = "loading"
         try:
             out = work()
@@ -249,8 +263,11 @@ class Preload:
                         item.node, item.state)
             return None
         item.seconds = round(time.perf_counter() - started, 2)
+        item.thread_cpu_s = round(time.thread_time() - thread_cpu, 2)
+        item.process_cpu_s = round(time.process_time() - process_cpu, 2)
         item.state = "done"
-        log.info("flux_fast: preloaded %s %s in %.2f s", item.class_type, item.node, item.seconds)
+        log.info("flux_fast: preloaded %s %s in %.2f s (CPU: this thread %.2f s, the process %.2f s)", item.class_type,
+                 item.node, item.seconds, item.thread_cpu_s, item.process_cpu_s)
         return out
 
     def _load(self, item: Item, to_card: bool) -> tuple:
