@@ -120,9 +120,14 @@ class ComfyClient:
     def model_folders(self) -> list[str]:
         return self._json("GET", "/models")
 
-    def fast_path_status(self) -> dict[str, Any] | None:
-        """What our FLUX fast-path nodes report (comfy_nodes/flux_fast), or None where they are not loaded."""
-        response = self._request("GET", "/flux_fast/status")
+    def fast_path_status(self, wait_s: float = 0.0) -> dict[str, Any] | None:
+        """What our FLUX fast-path nodes report (comfy_nodes/flux_fast), or None where they are not loaded. With
+        `wait_s`, ComfyUI answers once its start-up preload has settled or after that many seconds."""
+        if wait_s > 0:
+            response = self._request("GET", "/flux_fast/status", params={"wait_s": f"{wait_s:.1f}"},
+                                     timeout=self.http_timeout_s + wait_s)
+        else:
+            response = self._request("GET", "/flux_fast/status")
         return response.json() if response.status_code == 200 else None
 
     def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str:

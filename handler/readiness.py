@@ -71,8 +71,13 @@ class PreloadGate:
     Not a failure when it cannot tell (no flux_fast nodes, an older status) or the wait runs out: the preload's own
     nodes wait for it too, so the worst case is the race it exists to avoid, logged."""
 
+    # Each request waits inside ComfyUI until the preload settles, up to this long (/flux_fast/status?wait_s=).
+    LONG_POLL_S = 30.0
+
     def __init__(self, client: ComfyClient, timeout_s: float, interval_s: float = 0.05, enabled: bool = True):
-        """`enabled` false (no FLUX_FAST_PRELOAD): open from the start, so the first job asks ComfyUI nothing."""
+        """`enabled` false (no FLUX_FAST_PRELOAD): open from the start, so the first job asks ComfyUI nothing.
+        `interval_s`: the pause between requests that came back at once with the preload still busy (nodes that do
+        not hold the request); the ones that hold it are asked again at once."""
         self.client, self.timeout_s, self.interval_s = client, timeout_s, interval_s
         self.open = not enabled
 
@@ -81,8 +86,10 @@ class PreloadGate:
             return
         started, waited = time.monotonic(), False
         while True:
+            asked = time.monotonic()
             try:
-                status = self.client.fast_path_status() or {}
+                remaining = self.timeout_s - (asked - started)
+                status = self.client.fast_path_status(wait_s=max(min(self.LONG_POLL_S, remaining), 0.0)) or {}
             except Exception as exc:  # ComfyUI's own failure shows in the job that follows
                 log.warning("could not read the preload's state (%s); queueing anyway", exc)
                 break
@@ -95,5 +102,6 @@ class PreloadGate:
             if time.monotonic() - started >= self.timeout_s:
                 log.warning("ComfyUI's start-up preload still %s after %.0f s; queueing anyway", state, self.timeout_s)
                 break
-            time.sleep(self.interval_s)
+            if time.monotonic() - asked < self.interval_s:
+                time.sleep(self.interval_s)
         self.open = True

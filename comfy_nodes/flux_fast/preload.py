@@ -65,6 +65,8 @@ PATCH_NODE = "FluxFastPatch"
 # preload reads the same files, so waiting is never slower than loading twice).
 WAIT_S = 600.0
 POLL_S = 0.01
+# The longest one status request may wait for the preload to settle (/flux_fast/status?wait_s=N).
+STATUS_WAIT_MAX_S = 60.0
 
 
 @dataclass
@@ -74,10 +76,12 @@ class Item:
     inputs: dict[str, Any]
     state: str = "pending"
     seconds: float | None = None
-    # CPU seconds over the same interval: this thread's, and the whole process's (all threads). Wall far above the
-    # thread's CPU means it waited (the GIL, the card, the disk); the process's far above it, other threads worked.
+    # Over the same interval: this thread's CPU seconds, the whole process's (all threads: torch's own pool too), and
+    # the seconds this thread was ready to run but had no core (Linux's schedstat). Wall far above the thread's CPU
+    # means it waited: on the GIL, the card or the disk, or, where run_wait_s says so, for a core other work held.
     thread_cpu_s: float | None = None
     process_cpu_s: float | None = None
+    run_wait_s: float | None = None
 
     @property
     def key(self) -> str:
@@ -210,7 +214,7 @@ class Preload:
         return {"state": self.state, "reason": self.reason, "workflow": self.workflow_path,
                 "seconds_after_start": self.finished_s,
                 "items": [{"node": i.node, "class_type": i.class_type, "state": i.state, "seconds": i.seconds,
-                           "thread_cpu_s": i.thread_cpu_s, "process_cpu_s": i.process_cpu_s}
+                           "thread_cpu_s": i.thread_cpu_s, "process_cpu_s": i.process_cpu_s, "run_wait_s": i.run_wait_s}
                           for i in self.spec.loaders + [p for p, _ in self.spec.patches]],
                 "unclaimed": len(self._objects)}
 
@@ -253,7 +257,8 @@ class Preload:
         self._finish("ready", f"{len(self._objects)} model(s) ready for the first prompt")
 
     def _timed(self, item: Item, work: Callable[[], Any]) -> Any:
-        started, thread_cpu, process_cpu = time.perf_counter(), time.thread_time(), time.process_time()
+        started, thread_cpu, process_cpu, run_wait = (time.perf_counter(), time.thread_time(), time.process_time(),
+                                                      _run_wait_s())
         item.state = "loading"
         try:
             out = work()
@@ -265,9 +270,12 @@ class Preload:
         item.seconds = round(time.perf_counter() - started, 2)
         item.thread_cpu_s = round(time.thread_time() - thread_cpu, 2)
         item.process_cpu_s = round(time.process_time() - process_cpu, 2)
+        now_waited = _run_wait_s()
+        item.run_wait_s = round(now_waited - run_wait, 2) if now_waited is not None and run_wait is not None else None
         item.state = "done"
-        log.info("flux_fast: preloaded %s %s in %.2f s (CPU: this thread %.2f s, the process %.2f s)", item.class_type,
-                 item.node, item.seconds, item.thread_cpu_s, item.process_cpu_s)
+        log.info("flux_fast: preloaded %s %s in %.2f s (CPU: this thread %.2f s, the process %.2f s; waited for a "
+                 "core %s s)", item.class_type, item.node, item.seconds, item.thread_cpu_s, item.process_cpu_s,
+                 item.run_wait_s)
         return out
 
     def _load(self, item: Item, to_card: bool) -> tuple:
@@ -294,6 +302,25 @@ class Preload:
         self.finished_s = round(time.perf_counter() - self.started, 2)
         log.info("flux_fast: preload %s: %s", state, reason)
         self.done.set()
+
+
+def wait_seconds(raw: str | None) -> float:
+    """The `wait_s` of a status request, in [0, STATUS_WAIT_MAX_S]; 0 (answer at once) for anything else."""
+    try:
+        value = float(raw) if raw is not None else 0.0
+    except ValueError:
+        return 0.0
+    return min(value, STATUS_WAIT_MAX_S) if value > 0 else 0.0     # NaN and negatives: 0
+
+
+def _run_wait_s() -> float | None:
+    """Seconds the calling thread has spent runnable but not running (/proc/thread-self/schedstat, 2nd field, ns);
+    None where the kernel does not say."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _comfyui_set_up() -> bool:
