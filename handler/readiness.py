@@ -84,7 +84,7 @@ class PreloadGate:
     def wait(self) -> None:
         if self.open:
             return
-        started, waited = time.monotonic(), False
+        started = time.monotonic()
         while True:
             asked = time.monotonic()
             try:
@@ -95,10 +95,9 @@ class PreloadGate:
                 break
             state = (status.get("preload") or {}).get("state", "off")
             if state not in PRELOAD_BUSY:
-                if waited:
-                    log.info("ComfyUI's start-up preload %s; waited %.2f s to queue", state, time.monotonic() - started)
+                # Once per worker: the first answer may itself have been held until the preload settled.
+                log.info("ComfyUI's start-up preload %s; waited %.2f s to queue", state, time.monotonic() - started)
                 break
-            waited = True
             if time.monotonic() - started >= self.timeout_s:
                 log.warning("ComfyUI's start-up preload still %s after %.0f s; queueing anyway", state, self.timeout_s)
                 break

@@ -187,3 +187,20 @@ def test_a_prompt_posted_straight_to_comfyui_while_the_preload_loads_waits_for_i
     returned = time.monotonic()
     assert finished and returned >= finished[0]                  # held until the preload was done
     assert current.status()["unclaimed"] == 0                   # and, taking nothing, it released what was held
+
+
+def test_a_held_status_request_is_told_when_the_preload_settles_and_a_late_one_at_once(tmp_path):
+    """How /flux_fast/status?wait_s= learns it may answer: the preload's end calls every waiter once; a waiter that
+    comes after the end is called at once, and a waiter that fails (ComfyUI's loop closing) does not fail the rest."""
+    current = Preload(str(tmp_path / "unused.json"))
+    told = []
+    current.when_done(lambda: told.append("first"))
+    current.when_done(lambda: 1 / 0)
+    current.when_done(lambda: told.append("second"))
+    assert told == []
+    current._finish("ready", "test")
+    assert told == ["first", "second"]
+    current._finish("ready", "again")                                        # nothing is told twice
+    assert told == ["first", "second"]
+    current.when_done(lambda: told.append("late"))
+    assert told == ["first", "second", "late"]

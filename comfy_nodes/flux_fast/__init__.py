@@ -193,12 +193,17 @@ def _add_status_route() -> None:
     async def _status(request):
         # ?wait_s=N: answer once the start-up preload has settled, or after N seconds. The handler's gate asks this
         # way: polling 20 times a second slowed the preload's loads by 20-45% on a 2-core machine, each answer taking
-        # the GIL and a core from them. The wait runs in an executor thread, so the event loop stays free.
+        # the GIL and a core from them. A held request costs no thread: the preload sets an asyncio event when done.
         current, wait_s = preload.current, preload.wait_seconds(request.query.get("wait_s"))
         if wait_s and current is not None and not current.done.is_set():
             import asyncio
 
-            await asyncio.get_running_loop().run_in_executor(None, current.done.wait, wait_s)
+            loop, settled = asyncio.get_running_loop(), asyncio.Event()
+            current.when_done(lambda: loop.call_soon_threadsafe(settled.set))
+            try:
+                await asyncio.wait_for(settled.wait(), wait_s)
+            except asyncio.TimeoutError:
+                pass
         return web.json_response(status())
 
 
@@ -211,13 +216,14 @@ def _prepare_loading() -> None:
     Importing torch's AOTInductor loader took 1.4 s on the CPU. The first load also asks `pick_vec_isa` for the CPU's
     vector ISA, only to compare it with the package's metadata: on a GPU worker that answer is settled without its
     g++ probe (aot_build.skip_isa_probe: the probe took 19-31 s on an H100 machine); on the CPU the probe runs here
-    (2.2 s measured), and its answer is cached for the process. Nothing here traces or compiles a model."""
+    (2.2 s measured), and its answer is cached for the process. Nothing here traces or compiles a model. With the
+    start-up preload on, this waits until the preload is done: beside it, the probe's `import torch` subprocesses took
+    the cores its loads needed (on 2 cores each load ran 2-3x slower), and the preload's package load does this
+    work itself."""
     import threading
     import time
 
     def run() -> None:
-        # Not beside the start-up preload: on a 2-core machine this thread's probe took the cores the preload's
-        # loads needed (each ran 2-3x slower), and the preload's own package load does the same work anyway.
         if preload.current is not None:
             preload.current.done.wait(preload.WAIT_S)
         started = time.perf_counter()

@@ -34,7 +34,11 @@ Shapes: FLUX_FAST_PRELOAD: the path of an API-format workflow (a JSON object of 
 Measured (H100, bench.coldstart, 2026-12-07): not yet a gain. Started 1.0 s before ComfyUI listened, it was done
 at 16.3 s, and the first image came at 22.1 s against 19.8 s without it: each load ran 2-2.5x slower in this thread
 than the same load in a prompt (T5 and CLIP 2.1 s against 0.97 s; the DiT's move to the card 3.4 s against ~1.4 s).
-So it is off by default until a profile says why (BENCHMARKS.md, "The start-up preload").
+So it is off by default. On a 2-core CPU machine the same slowdown reproduced, and Linux's schedstat named two
+causes, both removed since (BENCHMARKS.md, "The start-up preload on the CPU"): the package-loading head start
+(flux_fast/__init__.py) ran inductor's CPU probe beside the loads, and the handler polled /flux_fast/status 20 times a
+second; it now asks once and ComfyUI holds the answer (`wait_seconds`). Each item's status records its thread's CPU,
+the process's CPU and its wait for a core, so the next GPU run tells whether the card's slowdown had the same roots.
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ class Preload:
         self._objects: dict[str, tuple] = {}
         self._patched: dict[tuple[int, str], Any] = {}
         self._lock = threading.Lock()
+        self._when_done: list[Callable[[], None]] = []
 
     # ---- ComfyUI's side --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -209,6 +214,15 @@ class Preload:
         if count:
             self.state, self.reason = "released", why
             log.info("flux_fast: %d preloaded model(s) released: %s", count, why)
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the preload's thread, so it must only hand over) once the preload has settled; at
+        once if it has. How a status request held by ComfyUI's event loop learns it may answer."""
+        with self._lock:
+            if not self.done.is_set():
+                self._when_done.append(callback)
+                return
+        callback()
 
     def status(self) -> dict[str, Any]:
         return {"state": self.state, "reason": self.reason, "workflow": self.workflow_path,
@@ -301,7 +315,14 @@ class Preload:
         self.state, self.reason = state, reason
         self.finished_s = round(time.perf_counter() - self.started, 2)
         log.info("flux_fast: preload %s: %s", state, reason)
-        self.done.set()
+        with self._lock:
+            self.done.set()
+            callbacks, self._when_done = self._when_done, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # a closed event loop (ComfyUI stopping) must not fail the preload
+                log.exception("flux_fast: a preload waiter could not be told")
 
 
 def wait_seconds(raw: str | None) -> float:
