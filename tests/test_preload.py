@@ -10,7 +10,10 @@ tests/integration/test_preload_live.py.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from comfy_nodes.flux_fast import preload
 from comfy_nodes.flux_fast.preload import Preload, key_of, spec_of
@@ -204,3 +207,36 @@ def test_a_held_status_request_is_told_when_the_preload_settles_and_a_late_one_a
     assert told == ["first", "second"]
     current.when_done(lambda: told.append("late"))
     assert told == ["first", "second", "late"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"), reason="Linux's per-thread counters only")
+def test_a_preloaded_items_cpu_record_names_what_else_ran_beside_it():
+    """What found the preload's slowdown on the CPU: over a load, the record names the other threads that burnt CPU
+    beside it and counts finished child processes (there, inductor's probe), apart from the loading thread's own."""
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    burnt, release = threading.Event(), threading.Event()
+
+    def burn(seconds):                       # CPU seconds, however loaded the machine; alive until measured
+        start = time.thread_time()
+        while time.thread_time() - start < seconds:
+            pass
+        burnt.set()
+        release.wait(10)
+
+    started = preload.Usage.now()
+    burner = threading.Thread(target=burn, args=(0.2,), name="burner")
+    burner.start()
+    assert burnt.wait(30)
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                    "while time.process_time() - t < 0.2: pass"], check=True)
+    used = preload.Usage.now().since(started)
+    release.set()
+    burner.join()
+    assert ["burner"] == [name for name, cpu in used["busiest_other_threads"] if cpu >= 0.15]
+    assert used["children_s"] >= 0.2
+    assert used["thread_s"] < 0.15 < used["wall_s"]          # this thread waited, the others worked
+    assert used["run_wait_s"] is not None and used["run_wait_s"] >= 0

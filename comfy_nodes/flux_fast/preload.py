@@ -37,8 +37,9 @@ than the same load in a prompt (T5 and CLIP 2.1 s against 0.97 s; the DiT's move
 So it is off by default. On a 2-core CPU machine the same slowdown reproduced, and Linux's schedstat named two
 causes, both removed since (BENCHMARKS.md, "The start-up preload on the CPU"): the package-loading head start
 (flux_fast/__init__.py) ran inductor's CPU probe beside the loads, and the handler polled /flux_fast/status 20 times a
-second; it now asks once and ComfyUI holds the answer (`wait_seconds`). Each item's status records its thread's CPU,
-the process's CPU and its wait for a core, so the next GPU run tells whether the card's slowdown had the same roots.
+second; it now asks once and ComfyUI holds the answer (`wait_seconds`). Each item's status records where its seconds
+went (`Usage`: this thread's CPU, its wait for a core, the busiest other threads, child processes), so the next GPU
+run tells whether the card's slowdown had the same roots.
 """
 
 from __future__ import annotations
@@ -80,12 +81,9 @@ class Item:
     inputs: dict[str, Any]
     state: str = "pending"
     seconds: float | None = None
-    # Over the same interval: this thread's CPU seconds, the whole process's (all threads: torch's own pool too), and
-    # the seconds this thread was ready to run but had no core (Linux's schedstat). Wall far above the thread's CPU
-    # means it waited: on the GIL, the card or the disk, or, where run_wait_s says so, for a core other work held.
-    thread_cpu_s: float | None = None
-    process_cpu_s: float | None = None
-    run_wait_s: float | None = None
+    # Where the item's seconds went (`Usage.since`): wall far above this thread's CPU means it waited, on the GIL,
+    # the card or the disk, or for a core (run_wait_s); the other threads and child processes say what else ran.
+    cpu: dict[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -228,7 +226,7 @@ class Preload:
         return {"state": self.state, "reason": self.reason, "workflow": self.workflow_path,
                 "seconds_after_start": self.finished_s,
                 "items": [{"node": i.node, "class_type": i.class_type, "state": i.state, "seconds": i.seconds,
-                           "thread_cpu_s": i.thread_cpu_s, "process_cpu_s": i.process_cpu_s, "run_wait_s": i.run_wait_s}
+                           "cpu": i.cpu}
                           for i in self.spec.loaders + [p for p, _ in self.spec.patches]],
                 "unclaimed": len(self._objects)}
 
@@ -271,8 +269,7 @@ class Preload:
         self._finish("ready", f"{len(self._objects)} model(s) ready for the first prompt")
 
     def _timed(self, item: Item, work: Callable[[], Any]) -> Any:
-        started, thread_cpu, process_cpu, run_wait = (time.perf_counter(), time.thread_time(), time.process_time(),
-                                                      _run_wait_s())
+        started = Usage.now()
         item.state = "loading"
         try:
             out = work()
@@ -281,15 +278,11 @@ class Preload:
             log.warning("flux_fast: preloading %s %s failed (%s); it loads when a prompt runs it", item.class_type,
                         item.node, item.state)
             return None
-        item.seconds = round(time.perf_counter() - started, 2)
-        item.thread_cpu_s = round(time.thread_time() - thread_cpu, 2)
-        item.process_cpu_s = round(time.process_time() - process_cpu, 2)
-        now_waited = _run_wait_s()
-        item.run_wait_s = round(now_waited - run_wait, 2) if now_waited is not None and run_wait is not None else None
+        item.cpu = Usage.now().since(started)
+        item.seconds = item.cpu["wall_s"]
         item.state = "done"
-        log.info("flux_fast: preloaded %s %s in %.2f s (CPU: this thread %.2f s, the process %.2f s; waited for a "
-                 "core %s s)", item.class_type, item.node, item.seconds, item.thread_cpu_s, item.process_cpu_s,
-                 item.run_wait_s)
+        log.info("flux_fast: preloaded %s %s in %.2f s (CPU seconds: %s)", item.class_type, item.node, item.seconds,
+                 ", ".join(f"{k} {v}" for k, v in item.cpu.items() if k != "wall_s"))
         return out
 
     def _load(self, item: Item, to_card: bool) -> tuple:
@@ -334,6 +327,38 @@ def wait_seconds(raw: str | None) -> float:
     return min(value, STATUS_WAIT_MAX_S) if value > 0 else 0.0     # NaN and negatives: 0
 
 
+@dataclass
+class Usage:
+    """CPU use up to one moment, Linux's per-thread counters where there are any. Two of them, `since`, say where a
+    load's seconds went; on a 2-core machine they named what slowed the preload (BENCHMARKS.md)."""
+
+    wall: float
+    thread: float
+    process: float
+    children: float                     # finished child processes (os.times)
+    run_wait: float | None              # this thread runnable but not running (/proc/thread-self/schedstat)
+    threads: dict[int, float]           # native thread id -> CPU seconds (/proc/self/task)
+
+    @classmethod
+    def now(cls) -> "Usage":
+        times = os.times()
+        return cls(time.perf_counter(), time.thread_time(), time.process_time(),
+                   times.children_user + times.children_system, _run_wait_s(), _thread_cpu())
+
+    def since(self, start: "Usage") -> dict[str, Any]:
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        me = threading.get_native_id()
+        others = sorted(((round(cpu - start.threads.get(tid, 0.0), 2), tid) for tid, cpu in self.threads.items()
+                         if tid != me), reverse=True)
+        return {"wall_s": round(self.wall - start.wall, 2), "thread_s": round(self.thread - start.thread, 2),
+                "process_s": round(self.process - start.process, 2),
+                "children_s": round(self.children - start.children, 2),
+                "run_wait_s": (round(self.run_wait - start.run_wait, 2)
+                               if self.run_wait is not None and start.run_wait is not None else None),
+                "busiest_other_threads": [[names.get(tid, f"native {tid}"), cpu] for cpu, tid in others[:3]
+                                          if cpu >= 0.05]}
+
+
 def _run_wait_s() -> float | None:
     """Seconds the calling thread has spent runnable but not running (/proc/thread-self/schedstat, 2nd field, ns);
     None where the kernel does not say."""
@@ -342,6 +367,24 @@ def _run_wait_s() -> float | None:
             return int(f.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds of each of this process's threads (utime + stime of /proc/self/task/*/stat); {} elsewhere."""
+    out: dict[int, float] = {}
+    try:
+        tids = os.listdir("/proc/self/task")
+        tick = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
 
 
 def _comfyui_set_up() -> bool:
