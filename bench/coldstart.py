@@ -505,6 +505,18 @@ def render(results: dict[str, Any], title: str) -> list[str]:
                      f"{_s(p.get('warmup_done')) if p.get('warmup_done') else ''}"
                      f"{' (gave way ' + _s(p.get('warmup_gave_way')) + ')' if p.get('warmup_gave_way') else ''} | "
                      f"{_s(p.get('build_started'))} |")
+    preloads = [(name, item) for name, r in results.items() if not name.startswith("_") and isinstance(r, dict)
+                for item in (((r.get("fast_path") or {}).get("preload") or {}).get("items") or [])]
+    if preloads:  # where each preloaded model's seconds went (comfy_nodes/flux_fast/preload.py, Usage)
+        lines += ["", "| variant | preloaded | wall | this thread's CPU | waited for a core | the process's CPU | "
+                  "busiest other threads (CPU s) | child processes' CPU |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, item in preloads:
+            cpu = item.get("cpu") or {}
+            others = ", ".join(f"{n} {_s(c)}" for n, c in cpu.get("busiest_other_threads") or []) or "-"
+            lines.append(f"| {name} | {item.get('class_type')} {item.get('node')} ({item.get('state')}) | "
+                         f"{_s(cpu.get('wall_s', item.get('seconds')))} | {_s(cpu.get('thread_s'))} | "
+                         f"{_s(cpu.get('run_wait_s'))} | {_s(cpu.get('process_s'))} | {others} | "
+                         f"{_s(cpu.get('children_s'))} |")
     return lines
 
 

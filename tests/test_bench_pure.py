@@ -160,6 +160,20 @@ def test_coldstart_report_shows_the_callers_view_and_the_phases():
     assert "from the shared folder; loaded in 0.41 s" in rows[0]
     assert "| 12.44 |" in rows[1] and "| 20.96 |" in rows[1]
     assert "| baseline | warm | 10.35 | 25.58 |" in text
+    assert "preloaded" not in text                          # no preload ran: no table for it
+
+
+def test_coldstart_report_says_where_each_preloaded_models_seconds_went():
+    from bench.coldstart import render
+
+    item = {"node": "1", "class_type": "FluxFastUNETLoader", "state": "done", "seconds": 3.59,
+            "cpu": {"wall_s": 3.59, "thread_s": 2.12, "process_s": 4.35, "children_s": 1.9, "run_wait_s": 1.08,
+                    "busiest_other_threads": [["native 8788", 2.24], ["flux_fast-prepare", 0.4]]}}
+    results = {"_env": {}, "_args": {}, "shipped-preload": {
+        "shipped": True, "cold_disk": False, "fast_path": {"preload": {"state": "ready", "items": [item]}}}}
+    rows = [line for line in render(results, "Run Y") if "FluxFastUNETLoader" in line]
+    assert rows == ["| shipped-preload | FluxFastUNETLoader 1 (done) | 3.59 | 2.12 | 1.08 | 4.35 | "
+                    "native 8788 2.24, flux_fast-prepare 0.40 | 1.90 |"]
 
 
 def test_page_cache_share_of_a_file_just_written_and_read_is_whole(tmp_path):
