@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from comfy_nodes.flux_fast.preload import BUSY as PRELOAD_BUSY
+
 from .comfy_client import ComfyClient
 from .errors import ComfyUnavailableError
 
@@ -61,8 +63,6 @@ def process_alive(pid: int) -> bool:
             return True
 
 
-# The preload's states while it still works (comfy_nodes/flux_fast/preload.py).
-PRELOAD_BUSY = ("waiting for ComfyUI", "loading")
 
 
 class PreloadGate:

@@ -72,6 +72,9 @@ WAIT_S = 600.0
 POLL_S = 0.01
 # The longest one status request may wait for the preload to settle (/flux_fast/status?wait_s=N).
 STATUS_WAIT_MAX_S = 60.0
+# The states of a preload still at work, as /flux_fast/status reports them (the handler's gate waits while it is).
+WAITING, LOADING = "waiting for ComfyUI", "loading"
+BUSY = (WAITING, LOADING)
 
 
 @dataclass
@@ -136,7 +139,7 @@ class Preload:
 
     def __init__(self, workflow_path: str):
         self.workflow_path = workflow_path
-        self.state, self.reason = "waiting for ComfyUI", ""
+        self.state, self.reason = WAITING, ""
         self.spec = Spec()
         self.started = time.perf_counter()
         self.finished_s: float | None = None
@@ -236,7 +239,7 @@ class Preload:
             if not _wait_until(_comfyui_set_up, WAIT_S):
                 self._finish("failed", "ComfyUI's server was not created in time")
                 return
-            self.state = "loading"
+            self.state = LOADING
             log.info("flux_fast: preloading %s (%.1f s after ComfyUI's prestartup)",
                      ", ".join(f"{i.class_type} {i.node}" for i in self.spec.loaders), time.perf_counter() - self.started)
             import torch
