@@ -39,9 +39,10 @@ COMFYUI_PERF_ARGS="${COMFYUI_PERF_ARGS:---preview-method none --disable-api-node
 # keeps the DiT resident on the card instead (bf16 copies, compiled blocks). That pays where the card holds the
 # 11.1 GiB fp8 DiT, the fast path's 6 GiB margin (text encoders, activations, decode; FLUX_FAST_VRAM_MARGIN_GB) and
 # ComfyUI's 0.4 GiB reserve: from RESIDENT_DIT_MIN_GIB of card memory up, start.sh adds --disable-dynamic-vram. On a
-# smaller card (16 GB) dynamic VRAM stays on, and FluxFastPatch leaves the model to it (policy.resident_decision,
-# the same sum for whatever DiT a workflow loads): at a 16 GiB cap a request took 14.99 s with the resident DiT and
-# 7.96 s with dynamic VRAM (H100, BENCHMARKS.md). COMFYUI_DYNAMIC_VRAM: auto (default, by the card's memory as
+# smaller card (16 GB) dynamic VRAM stays on for T5, CLIP and the VAE, and FluxFastPatch makes the fp8 DiT resident
+# where it and sampling's 2 GiB fit (policy.resident_decision, the same sum for whatever DiT a workflow loads), so its
+# blocks still run compiled: at a 16 GiB cap 6.21 s a request against 4.71 s uncapped (H100, BENCHMARKS.md); a 12 GB
+# card leaves the DiT to dynamic VRAM as well. COMFYUI_DYNAMIC_VRAM: auto (default, by the card's memory as
 # nvidia-smi reports it; the nvidia/cuda base image asks the container runtime for `utility`, which brings it),
 # on (ComfyUI's default), off (always --disable-dynamic-vram).
 RESIDENT_DIT_MIN_GIB=18
@@ -53,8 +54,9 @@ volume=""
 export FLUX_FAST_BAKED_ARTIFACTS_DIR="${FLUX_FAST_BAKED_ARTIFACTS_DIR-$here/compile-artifacts}"
 export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR-${volume:+$volume/.cache/flux-fast}}"
 # FLUX_FAST_PRELOAD (off by default): a workflow whose models load inside ComfyUI while it is still starting
-# (comfy_nodes/flux_fast/preload.py). Measured on an H100 it made the first image later, not sooner (22.1 s against
-# 19.8 s, BENCHMARKS.md "The start-up preload"): the loads ran 2-2.5x slower in its thread than in a prompt.
+# (comfy_nodes/flux_fast/preload.py). Measured twice on an H100 it made the first image later, not sooner (19.0 s
+# against 16.8 s, BENCHMARKS.md "The start-up preload, measured again"): ComfyUI can load a model only ~1 s before it
+# listens, and the first job, queued at once, starts the same loads a moment later anyway.
 
 log() { echo "start.sh: $*" >&2; }
 

@@ -151,14 +151,29 @@ def test_artifact_key_changes_with_anything_the_kernels_depend_on():
     assert "/" not in policy.artifact_key({**fields, "gpu": "../../etc/x"})
 
 
-def test_a_dynamic_dit_is_made_resident_only_where_it_and_the_margin_fit():
-    dit, margin = int(11.08 * GIB), 6 * GIB
-    resident, why = policy.resident_decision(23 * GIB, dit, margin)
-    assert resident and "23.0 GiB card holds the 11.1 GiB DiT" in why
-    resident, why = policy.resident_decision(int(15.6 * GIB), dit, margin)
+def test_a_dynamic_dit_is_made_resident_where_it_and_sampling_room_fit():
+    """A 16 GB card (15.6 GiB after ComfyUI's reserve) holds the fp8 DiT and the default room beside it: it runs
+    compiled, T5 and the VAE streaming. A 12 GB card does not: it is left to dynamic VRAM."""
+    dit = int(11.08 * GIB)
+    room = policy.make_plan("default", True, "auto", {}).resident_room_bytes
+    assert room == int(policy.RESIDENT_ROOM_GB * GIB)
+    resident, why = policy.resident_decision(int(15.6 * GIB), dit, room)
+    assert resident and "15.6 GiB card holds the 11.1 GiB DiT" in why and "dynamic VRAM" in why
+    resident, why = policy.resident_decision(int(11.6 * GIB), dit, room)
     assert not resident and "left to ComfyUI's dynamic VRAM" in why
-    assert policy.resident_decision(dit + margin, dit, margin)[0]          # exactly enough is enough
-    assert not policy.resident_decision(dit + margin - 1, dit, margin)[0]
+    assert policy.resident_decision(dit + room, dit, room)[0]              # exactly enough is enough
+    assert not policy.resident_decision(dit + room - 1, dit, room)[0]
+
+
+def test_a_margin_set_in_the_environment_is_the_room_beside_a_resident_dit_too():
+    """One knob: a user who asks for 6 GiB to stay free gets it under dynamic VRAM as well (a 16 GB card then keeps
+    the DiT streaming); unset, the upcast keeps 6 GiB and a resident DiT 2 GiB."""
+    unset = policy.make_plan("default", True, "auto", {})
+    assert (unset.margin_bytes, unset.resident_room_bytes) == (6 * GIB, 2 * GIB)
+    set_ = policy.make_plan("default", True, "auto", {"FLUX_FAST_VRAM_MARGIN_GB": "6"})
+    assert (set_.margin_bytes, set_.resident_room_bytes) == (6 * GIB, 6 * GIB)
+    assert not policy.resident_decision(int(15.6 * GIB), int(11.08 * GIB), set_.resident_room_bytes)[0]
+    assert "resident_room=2.0GiB" in unset.describe()
 
 
 def test_hopper_cards_trace_attention_with_cudnn_first_and_others_keep_comfyuis_choice():

@@ -59,7 +59,7 @@ def apply(model: Any, plan: Plan) -> tuple[Any, str, bool]:
         return _passed(model, f"the model runs on {device}, not CUDA: nothing to gain there")
     if _is_dynamic(model):
         card = mm.get_total_memory(device) - mm.extra_reserved_memory()
-        resident, why = resident_decision(card, model.model_size(), plan.margin_bytes)
+        resident, why = resident_decision(card, model.model_size(), plan.resident_room_bytes)
         if not resident:
             return _conditioning_only(model, why)
 
@@ -149,9 +149,10 @@ def _legacy_clone(model: Any) -> Any:
     Neither the bf16 copies (weights.py finds no resident fp8 weight to upcast) nor per-block compiled code (each
     Linear calls into aimdo) work on such a model. ComfyUI's own TorchCompileModel takes the same way out:
     `clone(disable_dynamic=True)`; `get_non_dynamic_delegate` does that once and caches the reloaded model, so a
-    second apply does not read the file again. start.sh turns dynamic VRAM off for the worker on cards that hold the
-    DiT resident, so this is the path of a GUI user's ComfyUI (or of a ComfyUI that drops the flag); apply() leaves
-    the model to dynamic VRAM where the card is too small for a resident DiT (policy.resident_decision).
+    second apply does not read the file again. start.sh turns dynamic VRAM off for the worker on cards of 18 GiB and
+    more, so this is the path of a 16 GB worker (its text encoders and VAE keep streaming), of a GUI user's ComfyUI,
+    or of a ComfyUI that drops the flag; apply() leaves the model to dynamic VRAM where the card cannot hold the DiT
+    and sampling's room beside it (policy.resident_decision).
     """
     if _is_dynamic(model):
         log.info("flux_fast: the model was loaded with dynamic VRAM; using ComfyUI's non-dynamic copy of it "

@@ -21,8 +21,10 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   ``default``. ``auto`` decodes the whole latent in one pass when the card has the memory ComfyUI estimates
   for it (the decode ComfyUI's plain VAEDecode does, 0.12 s instead of 0.55 s at 832x1536 on an H100), else
   tiled; ``tiled`` always decodes as ComfyUI's VAEDecodeTiled does (three tiled passes, averaged).
-* ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free after the upcast under ``auto`` (default 6), for the
-  text encoder, the VAE decode and the sampling activations.
+* ``FLUX_FAST_VRAM_MARGIN_GB``: VRAM that must stay free beside the DiT's weights on the card, for the text encoder,
+  the VAE decode and the sampling activations: after the upcast under ``auto`` (default 6), and beside a DiT that
+  ComfyUI loaded with dynamic VRAM and the node makes resident (default 2, ``RESIDENT_ROOM_GB``: there the text
+  encoders and the VAE stream, so only sampling needs the room). Set, it is the margin for both.
 * ``FLUX_FAST_BAKED_ARTIFACTS_DIR``: compiled blocks shipped in the image (trusted, read only; start.sh:
   ``<repo>/compile-artifacts``). artifacts.py says who may write what the worker executes.
 * ``FLUX_FAST_ARTIFACTS_DIR``: the shared folder (start.sh: the network volume when one is mounted) where the first
@@ -52,6 +54,13 @@ COMPUTE_CHOICES = ("default", "bf16", "fp8_rowwise", "off")
 UPCAST_CHOICES = ("auto", "never", "always")
 DEFAULT_COMPUTE = "bf16"
 DEFAULT_MARGIN_GB = 6.0
+# The room a resident DiT leaves under dynamic VRAM: ComfyUI's own estimate for one FLUX step at 832x1536 (1.2 GiB:
+# latent area x bf16 x 0.01 x Flux.memory_usage_factor 3.1, in MiB) plus its minimum inference memory (0.8 GiB).
+# T5, CLIP and the VAE stream from pinned host memory, and ComfyUI evicts part of the DiT for them and loads it back,
+# which the compiled blocks follow (their weights are bound per call). Measured at a hard 16 GiB cap on an H100:
+# 6.21 s a request, compiled, against 4.71 s uncapped and 7.63 s with the DiT left to dynamic VRAM (eager); a 12 GB
+# card (11.6 GiB after ComfyUI's reserve) stays with dynamic VRAM.
+RESIDENT_ROOM_GB = 2.0
 GIB = 1024 ** 3
 
 ENV_COMPUTE = "FLUX_FAST_COMPUTE"
@@ -84,11 +93,13 @@ class Plan:
     margin_bytes: int
     compile_mode: str = "default"
     on_cpu: bool = False
+    # beside a DiT made resident under dynamic VRAM (resident_decision)
+    resident_room_bytes: int = int(RESIDENT_ROOM_GB * GIB)
 
     def describe(self) -> str:
         mode = f" mode={self.compile_mode}" if self.compile else ""
         return (f"compute={self.compute} compile={self.compile}{mode} upcast={self.upcast} "
-                f"margin={self.margin_bytes / GIB:.1f}GiB")
+                f"margin={self.margin_bytes / GIB:.1f}GiB resident_room={self.resident_room_bytes / GIB:.1f}GiB")
 
 
 def _node_or_env(label: str, node_value: str, choices: tuple[str, ...], env: Mapping[str, str], env_name: str,
@@ -151,10 +162,12 @@ def resolve_upcast(node_value: str, env: Mapping[str, str]) -> str:
     return node_value
 
 
-def resolve_margin(env: Mapping[str, str]) -> int:
+def resolve_margin(env: Mapping[str, str], default_gb: float = DEFAULT_MARGIN_GB) -> int:
+    """FLUX_FAST_VRAM_MARGIN_GB in bytes; `default_gb` where it is unset (the upcast's 6 GiB, or RESIDENT_ROOM_GB
+    beside a DiT made resident under dynamic VRAM)."""
     raw = env.get(ENV_MARGIN, "").strip()
     if not raw:
-        return int(DEFAULT_MARGIN_GB * GIB)
+        return int(default_gb * GIB)
     try:
         value = float(raw)
     except ValueError:
@@ -166,7 +179,8 @@ def resolve_margin(env: Mapping[str, str]) -> int:
 
 def make_plan(compute: str, compile_model: bool, upcast: str, env: Mapping[str, str]) -> Plan:
     return Plan(resolve_compute(compute, env), resolve_compile(compile_model, env), resolve_upcast(upcast, env),
-                resolve_margin(env), resolve_compile_mode(env), resolve_on_cpu(env))
+                resolve_margin(env), resolve_compile_mode(env), resolve_on_cpu(env),
+                resolve_margin(env, RESIDENT_ROOM_GB))
 
 
 def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes: int) -> tuple[bool, str]:
@@ -192,23 +206,26 @@ def upcast_decision(policy: str, free_bytes: int, extra_bytes: int, margin_bytes
                    f"{left / GIB:.1f} GiB < margin {margin_bytes / GIB:.1f} GiB: keeping fp8 weights")
 
 
-def resident_decision(card_bytes: int, model_bytes: int, margin_bytes: int) -> tuple[bool, str]:
+def resident_decision(card_bytes: int, model_bytes: int, room_bytes: int) -> tuple[bool, str]:
     """Whether a DiT that ComfyUI loaded with dynamic VRAM should be made resident for the fast path, and why.
 
     Why: the fast path (bf16 copies, compiled blocks) needs the DiT's weights on the card between calls; with dynamic
-    VRAM (ComfyUI's default on NVIDIA) they stream from host memory instead. A resident copy pays only where the DiT
-    and margin_bytes beside it (text encoders, activations, decode) fit in the card's memory (card_bytes: the total
-    minus --reserve-vram). Below that a resident DiT is loaded in part, and ComfyUI unloads and reloads it and T5 on
-    every request: 14.99 s a request at a 16 GiB cap against 7.96 s with dynamic VRAM (H100, BENCHMARKS.md). There
-    the model is left to dynamic VRAM. start.sh makes the same call for the worker from the card's size.
+    VRAM (ComfyUI's default on NVIDIA; start.sh keeps it on cards under 18 GiB) they stream from host memory
+    instead, and every step runs eager. Made resident where the card (card_bytes: the total minus --reserve-vram)
+    holds the DiT and room_bytes beside it for sampling (Plan.resident_room_bytes); the text encoders and the VAE
+    keep streaming, and ComfyUI evicts part of the DiT for them and loads it back, which the compiled blocks follow.
+    At a hard 16 GiB cap (H100) that state took 6.21 s a request against 7.63 s with dynamic VRAM alone (uncapped
+    4.71 s). Where even the DiT and the room do not fit (12 GB cards), it is left to dynamic VRAM: a DiT that never
+    fits would be reloaded in part at every step.
     """
-    need = model_bytes + margin_bytes
+    need = model_bytes + room_bytes
     if card_bytes >= need:
-        return True, (f"{card_bytes / GIB:.1f} GiB card holds the {model_bytes / GIB:.1f} GiB DiT and the "
-                      f"{margin_bytes / GIB:.1f} GiB margin: resident copy for the fast path")
-    return False, (f"{card_bytes / GIB:.1f} GiB card cannot hold the {model_bytes / GIB:.1f} GiB DiT and the "
-                   f"{margin_bytes / GIB:.1f} GiB margin: left to ComfyUI's dynamic VRAM, which streams the weights "
-                   "(faster on such a card than unloading and reloading the models every request)")
+        return True, (f"{card_bytes / GIB:.1f} GiB card holds the {model_bytes / GIB:.1f} GiB DiT and "
+                      f"{room_bytes / GIB:.1f} GiB for sampling beside it: resident copy for the fast path, the "
+                      "text encoders and the VAE left to dynamic VRAM")
+    return False, (f"{card_bytes / GIB:.1f} GiB card cannot hold the {model_bytes / GIB:.1f} GiB DiT and "
+                   f"{room_bytes / GIB:.1f} GiB for sampling beside it: left to ComfyUI's dynamic VRAM, which "
+                   "streams the weights")
 
 
 def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:

@@ -31,15 +31,16 @@ leaves the nodes to load as ComfyUI does; it never fails a job.
 Shapes: FLUX_FAST_PRELOAD: the path of an API-format workflow (a JSON object of node id -> {"class_type",
 "inputs"}); unset or empty (the default): no preload.
 
-Measured (H100, bench.coldstart, 2026-12-07): not yet a gain. Started 1.0 s before ComfyUI listened, it was done
-at 16.3 s, and the first image came at 22.1 s against 19.8 s without it: each load ran 2-2.5x slower in this thread
-than the same load in a prompt (T5 and CLIP 2.1 s against 0.97 s; the DiT's move to the card 3.4 s against ~1.4 s).
-So it is off by default. On a 2-core CPU machine the same slowdown reproduced, and Linux's schedstat named two
-causes, both removed since (BENCHMARKS.md, "The start-up preload on the CPU"): the package-loading head start
+Measured (H100, bench.coldstart): not a gain, so it is off by default. The first run (session 11) found each load
+2-2.5x slower in this thread than in a prompt; on a 2-core CPU machine Linux's schedstat named two causes, both
+removed since (BENCHMARKS.md, "The start-up preload on the CPU"): the package-loading head start
 (flux_fast/__init__.py) ran inductor's CPU probe beside the loads, and the handler polled /flux_fast/status 20 times a
-second; it now asks once and ComfyUI holds the answer (`wait_seconds`). Each item's status records where its seconds
-went (`Usage`: this thread's CPU, its wait for a core, the busiest other threads, child processes), so the next GPU
-run tells whether the card's slowdown had the same roots.
+second; it now asks once and ComfyUI holds the answer (`wait_seconds`). The second run (session 13) shows the loads
+at a prompt's speed (T5 and CLIP 1.73 s beside ComfyUI's last imports, the DiT 0.85 s, the VAE 0.35 s, the patch with
+its move to the card, bf16 copies and packages 2.60 s; `Usage`: no wait for a core) and still no gain: first image
+19.02 s against 16.83 s, 10.90 s against 10.46 s counted from the PromptServer's creation (this start was slower).
+What bounds it is ComfyUI's order: its loaders and model management exist only ~1 s before it listens, and without
+the preload the first job is queued right then and runs the same loads itself.
 """
 
 from __future__ import annotations
