@@ -184,8 +184,8 @@ def comfy_argv_and_log(d: Path, env: dict, **extra) -> tuple[list[str], str]:
 @pytest.mark.parametrize("card_mib, resident", [(81559, True), (24564, True), (20475, True), (16376, False),
                                                 (12282, False)])
 def test_dynamic_vram_stays_on_where_the_card_cannot_hold_the_dit(fake, card_mib, resident):
-    """16 GB cards keep ComfyUI's dynamic VRAM (the resident DiT made them slower than plain ComfyUI); 20 GB and up
-    get the resident fast path."""
+    """16 GB cards keep ComfyUI's dynamic VRAM, which streams T5 and the VAE beside the DiT FluxFastPatch makes
+    resident (with dynamic VRAM off, every model resident made them slower); 20 GB and up keep every model resident."""
     d, env = fake
     argv, err = comfy_argv_and_log(d, env, FAKE_CARD_MIB=str(card_mib))
     assert ("--disable-dynamic-vram" in argv) is resident, (argv, err)

@@ -17,7 +17,7 @@ for areas, `torch.cat`) is exact on either device and a dtype cast rounds the sa
 change (same section: latent rel L2 against plain ComfyUI 0.0035, as before). Only the kinds that hold one tensor are
 moved: a `CONDRegular` and its subclasses for cross-attention and noise-shaped inputs; `CONDList` and `CONDConstant`
 stay where ComfyUI put them. FluxFastPatch adds it to every CUDA model it is given: to the patched clone of the fast
-path, and to a plain clone of a model it leaves to dynamic VRAM (16 GB cards), which makes the same copies.
+path, and to a plain clone of a model it leaves to dynamic VRAM (12 GB cards), which makes the same copies.
 
 What it touches: the `model_conds` dicts of the run's conditioning. ComfyUI builds those per sampling run
 (samplers.py, `encode_model_conds` copies each dict), so the conditioning a node produced, which ComfyUI caches

@@ -406,8 +406,8 @@ def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
 
 
 def _to_card(loaded: Any) -> None:
-    """Load a model onto its device as a prompt would, where ComfyUI keeps models resident. Under dynamic VRAM
-    (16 GB cards) weights stream per call and nothing is moved ahead."""
+    """Load a model onto its device as a prompt would, where ComfyUI keeps models resident. A model under dynamic
+    VRAM (T5 and the VAE on a 16 GB card) streams its weights per call, so nothing is moved ahead."""
     import comfy.model_management as mm
 
     patcher = getattr(loaded, "patcher", loaded)          # CLIP and VAE hold theirs; a MODEL is one
