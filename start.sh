@@ -11,7 +11,8 @@
 # COMFYUI_URL [http://127.0.0.1:8188], COMFYUI_LISTEN [127.0.0.1], COMFYUI_OUTPUT_DIR [$COMFYUI_PATH/output],
 # COMFYUI_ARGS [] extra ComfyUI flags, COMFYUI_PERF_ARGS [see below], COMFYUI_DYNAMIC_VRAM [auto, see below],
 # SKIP_GPU_CHECK [0],
-# TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], STOP_GRACE_S [20],
+# TCMALLOC_RELEASE_RATE [0, where tcmalloc is preloaded; see below], PREFETCH_MODELS [1], PREFETCH_READ_MIB [16],
+# STOP_GRACE_S [20],
 # FLUX_FAST_BAKED_ARTIFACTS_DIR [<repo>/compile-artifacts], FLUX_FAST_ARTIFACTS_DIR [/runpod-volume/.cache/flux-fast
 # when a volume is mounted, else none], FLUX_FAST_ARTIFACTS_SECRET [unset: the volume folder is not used],
 # FLUX_FAST_PRELOAD [empty: no preload; a workflow's path: its models load while ComfyUI starts].
@@ -101,7 +102,7 @@ if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
   # At idle I/O priority where the disk scheduler honours it: ComfyUI's imports come first.
   io_idle=(); command -v ionice >/dev/null && io_idle=(ionice -c 3)
   (cd "$here" && exec "${io_idle[@]}" "$HANDLER_PYTHON" -m handler.prefetch --models-dir "$COMFYUI_PATH/models" \
-     --models-dir /runpod-volume/models) &
+     --models-dir /runpod-volume/models --read-mib "${PREFETCH_READ_MIB:-16}") &
   children+=($!)
 fi
 

@@ -17,6 +17,8 @@ Variants (run in this order; each gets fresh inductor and Triton caches, as a ne
   shipped-colddisk    as shipped-artifacts with the model files evicted from the page cache
   baseline-colddisk   baseline with the model files evicted from the page cache
   noprefetch-colddisk shipped-colddisk without the boot-time prefetch (what it buys)
+  shipped-colddisk-1mib  shipped-colddisk with the prefetch reading 1 MiB at a time (PREFETCH_READ_MIB=1): fewer bytes
+                      queued ahead of ComfyUI's own reads on a disk without an I/O scheduler
   shipped-highvram    as shipped-artifacts with ComfyUI's --highvram (the DiT read straight onto the card)
   shipped-preload     as shipped-artifacts with the start-up preload (FLUX_FAST_PRELOAD: models load while ComfyUI starts)
 The page cache is emptied for the model files with posix_fadvise(DONTNEED) (and vm.drop_caches where allowed), and
@@ -58,6 +60,9 @@ VARIANTS = {
     "shipped-colddisk": {"shipped": True, "cold_disk": True},
     "baseline-colddisk": {"shipped": False, "cold_disk": True},
     "noprefetch-colddisk": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_MODELS": "0"}},
+    # Session 13's cold disk: ComfyUI listened at 18.9 s beside the 16 MiB reads (10.0 s warm); ionice does nothing
+    # where the disk has no scheduler. Smaller reads queue less ahead of its imports' page faults.
+    "shipped-colddisk-1mib": {"shipped": True, "cold_disk": True, "env": {"PREFETCH_READ_MIB": "1"}},
     # ComfyUI's --highvram: the DiT's offload device is the card, so v0.33.0's load_diffusion_model_state_dict moves
     # the freshly built (uninitialised) model there and then copies the file's tensors straight into it, instead of
     # into host memory and onto the card at the first sampling run; models then stay on the card. Read from the

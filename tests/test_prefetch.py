@@ -45,3 +45,29 @@ def test_the_command_never_fails_the_start(tmp_path):
     assert prefetch.main(["--manifest", str(tmp_path / "missing.txt"), "--models-dir", str(tmp_path)]) == 0
     assert prefetch.main(["--models-dir", str(tmp_path / "nothing-here")]) == 0
     assert prefetch.memory_limit_bytes() is None or prefetch.memory_limit_bytes() > 0
+
+
+def test_a_smaller_read_size_still_reads_every_byte(tmp_path, caplog):
+    """PREFETCH_READ_MIB changes how much each read asks the disk for, never what ends up read; the log says which."""
+    odd = write(tmp_path / "m" / "vae" / "ae.safetensors", 2 * 2**20 + 4097)
+    with caplog.at_level(logging.INFO, logger="handler.prefetch"):
+        result = prefetch.prefetch([odd], limit=None, chunk=prefetch.read_size("1"))
+    assert result["bytes"] == 2 * 2**20 + 4097
+    assert "1 MiB reads" in caplog.text
+
+
+def test_a_bad_read_size_falls_back_to_the_default_and_says_why(caplog):
+    with caplog.at_level(logging.WARNING, logger="handler.prefetch"):
+        for raw in ("0", "-2", "abc", "nan", "inf", "1000"):
+            assert prefetch.read_size(raw) == prefetch.CHUNK, raw
+    assert "PREFETCH_READ_MIB='abc'" in caplog.text and "<= 256" in caplog.text
+    assert prefetch.read_size("0.5") == 2**19 and prefetch.read_size("0.0001") == 4096     # whole pages
+
+
+def test_the_command_reads_with_the_size_it_is_given(tmp_path, caplog):
+    manifest = tmp_path / "models.txt"
+    manifest.write_text(MANIFEST)
+    write(tmp_path / "m" / "vae" / "ae.safetensors", 3000)
+    with caplog.at_level(logging.INFO, logger="handler.prefetch"):
+        assert prefetch.main(["--manifest", str(manifest), "--models-dir", str(tmp_path / "m"), "--read-mib", "2"]) == 0
+    assert "2 MiB reads" in caplog.text and "0.00 GiB" in caplog.text

@@ -230,3 +230,24 @@ def test_bench_applies_start_sh_card_rule_to_capped_scenarios():
     assert start_sh_dynamic_vram_flags(16) == []
     assert start_sh_dynamic_vram_flags(24) == ["--disable-dynamic-vram"]
     assert start_sh_dynamic_vram_flags(79.6) == ["--disable-dynamic-vram"]
+
+
+def test_the_prefetch_reads_the_models_with_the_read_size_asked_for(fake):
+    """PREFETCH_READ_MIB reaches the boot-time read (handler/prefetch.py), which logs the size it used."""
+    d, env = fake
+    vae = d / "comfyui" / "models" / "vae" / "ae.safetensors"
+    vae.parent.mkdir(parents=True)
+    vae.write_bytes(b"\x01" * 5000)
+    log = d / "start.out"
+    with open(log, "w") as out:
+        p = subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, "SKIP_GPU_CHECK": "1", "PREFETCH_READ_MIB": "2"},
+                             stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while "prefetch: read" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=30)
+    text = log.read_text()
+    assert "prefetch: read 1 file(s)" in text and "2 MiB reads" in text, text[-2000:]
