@@ -123,11 +123,9 @@ class ComfyClient:
     def fast_path_status(self, wait_s: float = 0.0) -> dict[str, Any] | None:
         """What our FLUX fast-path nodes report (comfy_nodes/flux_fast), or None where they are not loaded. With
         `wait_s`, ComfyUI answers once its start-up preload has settled or after that many seconds."""
-        if wait_s > 0:
-            response = self._request("GET", "/flux_fast/status", params={"wait_s": f"{wait_s:.1f}"},
-                                     timeout=self.http_timeout_s + wait_s)
-        else:
-            response = self._request("GET", "/flux_fast/status")
+        params = {"wait_s": f"{wait_s:.1f}"} if wait_s > 0 else None
+        response = self._request("GET", "/flux_fast/status", params=params,
+                                 timeout=self.http_timeout_s + max(wait_s, 0.0))
         return response.json() if response.status_code == 200 else None
 
     def upload_image(self, name: str, data: bytes, subfolder: str = "") -> str:

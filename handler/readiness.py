@@ -63,8 +63,6 @@ def process_alive(pid: int) -> bool:
             return True
 
 
-
-
 class PreloadGate:
     """Blocks the first queueing until ComfyUI's start-up preload has settled (/flux_fast/status); free after that.
 
