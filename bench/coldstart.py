@@ -20,6 +20,8 @@ Variants (run in this order; each gets fresh inductor and Triton caches, as a ne
   shipped-colddisk-1mib  shipped-colddisk with the prefetch reading 1 MiB at a time (PREFETCH_READ_MIB=1): fewer bytes
                       queued ahead of ComfyUI's own reads on a disk without an I/O scheduler
   shipped-highvram    as shipped-artifacts with ComfyUI's --highvram (the DiT read straight onto the card)
+  shipped-hostload    as shipped-artifacts with FLUX_FAST_LOAD_TO_CARD=off: the DiT built in host memory and moved at
+                      the first sampling run, as ComfyUI's UNETLoader does (what building it on the card buys)
   shipped-preload     as shipped-artifacts with the start-up preload (FLUX_FAST_PRELOAD: models load while ComfyUI starts)
 The page cache is emptied for the model files with posix_fadvise(DONTNEED) (and vm.drop_caches where allowed), and
 the fraction still cached is measured with mincore(2) before the start, so a run that could not evict says so.
@@ -68,6 +70,7 @@ VARIANTS = {
     # into host memory and onto the card at the first sampling run; models then stay on the card. Read from the
     # source, not measured: the first move copies 11 GiB of uninitialised host memory, which may cost what it saves.
     "shipped-highvram": {"shipped": True, "cold_disk": False, "comfy_args": "--highvram"},
+    "shipped-hostload": {"shipped": True, "cold_disk": False, "env": {"FLUX_FAST_LOAD_TO_CARD": "off"}},
     # With the start-up preload (comfy_nodes/flux_fast/preload.py, off by default): the default workflow's models load
     # while ComfyUI starts. (Run 2026-12-07, as the default then: first image 22.09 s against 19.78 s without.)
     "shipped-preload": {"shipped": True, "cold_disk": False,
@@ -84,6 +87,7 @@ PHASES = [
     ("warmup_started", "warming up:"),
     ("text_encoder_load_requested", "Requested to load FluxClipModel"),
     ("dit_load_requested", "Requested to load Flux$"),
+    ("dit_built_on_card", "built on the card ("),
     ("upcast_done", "fp8 tensors now held in"),
     ("build_started", "building them in a child process"),
     ("build_failed", "compiled-block build failed"),

@@ -192,3 +192,29 @@ def test_gc_freeze_is_on_by_default_off_with_0_and_a_bad_value_is_named():
     with pytest.raises(PolicyError, match="FLUX_FAST_GC_FREEZE='later' is not 0 or 1"):
         policy.resolve_gc_freeze({"FLUX_FAST_GC_FREEZE": "later"})
     assert policy.check_env({"FLUX_FAST_GC_FREEZE": "later"}) == ["FLUX_FAST_GC_FREEZE='later' is not 0 or 1"]
+
+
+def test_the_dit_is_built_on_the_card_only_where_comfyui_keeps_it_resident_and_it_fits_now():
+    """An 80 GB card with T5 already loaded holds the fp8 DiT and sampling's room: built there. Under dynamic VRAM
+    (ComfyUI streams the file's own tensors), on the CPU, with too little free memory now (ComfyUI then decides at
+    sampling time what to evict) or with FLUX_FAST_LOAD_TO_CARD=off, ComfyUI's host build stays."""
+    dit, room = int(11.08 * GIB), int(policy.RESIDENT_ROOM_GB * GIB)
+    yes, why = policy.load_to_card_decision(True, True, False, int(74.1 * GIB), dit, room)
+    assert yes and "74.1 GiB free on the card holds the 11.1 GiB model" in why
+    assert policy.load_to_card_decision(True, True, False, dit + room, dit, room)[0]     # exactly enough is enough
+    no, why = policy.load_to_card_decision(True, True, False, dit + room - 1, dit, room)
+    assert not no and "built in host memory, as ComfyUI does" in why
+    no, why = policy.load_to_card_decision(True, True, True, int(74.1 * GIB), dit, room)
+    assert not no and "dynamic VRAM" in why
+    no, why = policy.load_to_card_decision(True, False, False, int(74.1 * GIB), dit, room)
+    assert not no and why == "no GPU"
+    no, why = policy.load_to_card_decision(False, True, False, int(74.1 * GIB), dit, room)
+    assert not no and why == "FLUX_FAST_LOAD_TO_CARD=off"
+
+
+def test_load_to_card_is_on_by_default_off_with_off_and_a_bad_value_is_named():
+    assert policy.resolve_load_to_card({}) is True
+    assert policy.resolve_load_to_card({"FLUX_FAST_LOAD_TO_CARD": " OFF "}) is False
+    assert policy.resolve_load_to_card({"FLUX_FAST_LOAD_TO_CARD": "auto"}) is True
+    assert policy.check_env({"FLUX_FAST_LOAD_TO_CARD": "1"}) == [
+        "FLUX_FAST_LOAD_TO_CARD='1' is not one of auto, off"]

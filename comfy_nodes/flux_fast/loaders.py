@@ -4,13 +4,15 @@ Each is ComfyUI's own loader (preload.LOADERS names which) with the same inputs,
 from ComfyUI's class when asked, so the GUI shows the same widgets and a workflow moves between the two by
 changing only `class_type`. The difference: the first prompt that runs one with the inputs the preload used gets
 the preloaded model (loaded while ComfyUI was still starting, already on the card) instead of reading the file
-again. Every other call, and every call in a ComfyUI without the preload (a GUI user's), runs ComfyUI's loader.
+again. Every other call, and every call in a ComfyUI without the preload (a GUI user's), runs ComfyUI's loader;
+FluxFastUNETLoader runs it so the model is built on the card where it will stay there (on_card.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from . import on_card
 from . import preload as _preload
 from .preload import LOADERS
 
@@ -32,7 +34,11 @@ def _loader_node(ours: str, theirs: str) -> type:
             if out is not None:
                 return out
         comfy = _comfy_class(theirs)
-        return getattr(comfy(), comfy.FUNCTION)(**inputs)
+
+        def run() -> tuple:
+            return getattr(comfy(), comfy.FUNCTION)(**inputs)
+
+        return on_card.load(run, inputs) if theirs == "UNETLoader" else run()
 
     comfy = _comfy_class(theirs)
     return type(ours, (), {

@@ -25,6 +25,10 @@ Environment variables (read when the node runs, so the handler or start.sh can s
   the VAE decode and the sampling activations: after the upcast under ``auto`` (default 6), and beside a DiT that
   ComfyUI loaded with dynamic VRAM and the node makes resident (default 2, ``RESIDENT_ROOM_GB``: there the text
   encoders and the VAE stream, so only sampling needs the room). Set, it is the margin for both.
+* ``FLUX_FAST_LOAD_TO_CARD``: ``auto`` (default) or ``off``: the FluxFastUNETLoader node builds the diffusion model on
+  the card where it will run and ComfyUI keeps models resident (not dynamic VRAM) and the card has room for it now,
+  as ComfyUI's own checkpoint loader does, instead of in host memory with a move at the first sampling run
+  (``load_to_card_decision``); ``off`` always loads as ComfyUI's UNETLoader does.
 * ``FLUX_FAST_BAKED_ARTIFACTS_DIR``: compiled blocks shipped in the image (trusted, read only; start.sh:
   ``<repo>/compile-artifacts``). artifacts.py says who may write what the worker executes.
 * ``FLUX_FAST_ARTIFACTS_DIR``: the shared folder (start.sh: the network volume when one is mounted) where the first
@@ -76,6 +80,8 @@ ENV_ARTIFACTS = "FLUX_FAST_ARTIFACTS_DIR"
 ENV_BAKED_ARTIFACTS = "FLUX_FAST_BAKED_ARTIFACTS_DIR"
 ENV_ARTIFACTS_SECRET = "FLUX_FAST_ARTIFACTS_SECRET"
 ENV_GC_FREEZE = "FLUX_FAST_GC_FREEZE"
+ENV_LOAD_TO_CARD = "FLUX_FAST_LOAD_TO_CARD"
+LOAD_TO_CARD_CHOICES = ("auto", "off")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -141,6 +147,13 @@ def resolve_gc_freeze(env: Mapping[str, str]) -> bool:
     if raw and raw not in _TRUE | _FALSE:
         raise PolicyError(f"{ENV_GC_FREEZE}='{raw}' is not 0 or 1")
     return raw not in _FALSE
+
+
+def resolve_load_to_card(env: Mapping[str, str]) -> bool:
+    value = env.get(ENV_LOAD_TO_CARD, "").strip().lower() or "auto"
+    if value not in LOAD_TO_CARD_CHOICES:
+        raise PolicyError(f"{ENV_LOAD_TO_CARD}='{value}' is not one of {', '.join(LOAD_TO_CARD_CHOICES)}")
+    return value == "auto"
 
 
 def resolve_compile_mode(env: Mapping[str, str]) -> str:
@@ -228,6 +241,33 @@ def resident_decision(card_bytes: int, model_bytes: int, room_bytes: int) -> tup
                    "streams the weights")
 
 
+def load_to_card_decision(enabled: bool, on_gpu: bool, dynamic: bool, free_bytes: int, model_bytes: int,
+                          room_bytes: int) -> tuple[bool, str]:
+    """Whether a diffusion model should be built on the card rather than in host memory, and why.
+
+    Why: ComfyUI's UNETLoader builds the model in host memory and copies the file's tensors into it; the first
+    sampling run then moves it to the card (an fp8 FLUX DiT on an H100: 0.86 s and 1.92 s of a cold worker's first
+    image). Where ComfyUI keeps models resident, it ends on the card anyway, so it is built there and the file's
+    tensors are copied once, straight from the page cache, as ComfyUI's checkpoint loader does when the card has
+    the room (`unet_inital_load_device`). Not under dynamic VRAM: ComfyUI then hands the file's own tensors to the
+    model and streams them, and a model built on the card would only be replaced. free_bytes is what ComfyUI calls
+    free now (less --reserve-vram); model_bytes the file's size (an upper bound on the weights); room_bytes what must
+    stay free beside it for sampling (Plan.resident_room_bytes). Where it does not fit now, ComfyUI's own order
+    decides at sampling time what to evict, as without this.
+    """
+    if not enabled:
+        return False, f"{ENV_LOAD_TO_CARD}=off"
+    if not on_gpu:
+        return False, "no GPU"
+    if dynamic:
+        return False, "dynamic VRAM streams the file's own tensors"
+    if free_bytes >= model_bytes + room_bytes:
+        return True, (f"{free_bytes / GIB:.1f} GiB free on the card holds the {model_bytes / GIB:.1f} GiB model and "
+                      f"{room_bytes / GIB:.1f} GiB beside it: built on the card")
+    return False, (f"{free_bytes / GIB:.1f} GiB free on the card cannot hold the {model_bytes / GIB:.1f} GiB model and "
+                   f"{room_bytes / GIB:.1f} GiB beside it now: built in host memory, as ComfyUI does")
+
+
 def resolve_decode(node_value: str, env: Mapping[str, str]) -> str:
     """The node's decode mode unless it is 'default'; then FLUX_FAST_DECODE; then auto."""
     return _node_or_env("decode mode", node_value, DECODE_CHOICES, env, ENV_DECODE, "auto")
@@ -294,7 +334,8 @@ def check_env(env: Mapping[str, str]) -> list[str]:
     """Every FLUX_FAST_* problem in `env`, one sentence each naming the variable, the value and the rule."""
     problems = []
     for check in (lambda: make_plan("default", True, "auto", env), lambda: resolve_on_cpu(env),
-                  lambda: resolve_decode("default", env), lambda: resolve_gc_freeze(env)):
+                  lambda: resolve_decode("default", env), lambda: resolve_gc_freeze(env),
+                  lambda: resolve_load_to_card(env)):
         try:
             check()
         except PolicyError as err:
