@@ -50,9 +50,10 @@ def load(run: Callable[[], tuple], inputs: dict[str, Any]) -> tuple:
     try:
         with torch.device(device):
             out = run()
-    except torch.OutOfMemoryError:        # another process took the room since it was measured
-        log.warning("flux_fast: %s did not fit on the card after all; loading it as ComfyUI does",
-                    inputs.get("unet_name"))
+    except Exception as exc:  # noqa: BLE001 - e.g. another process took the room since it was measured, or model
+        # code that needs its tensors on the host: the job still gets its model, ComfyUI's way
+        log.warning("flux_fast: building %s on the card failed (%s: %s); loading it as ComfyUI does",
+                    inputs.get("unet_name"), exc.__class__.__name__, str(exc)[:200])
         mm.soft_empty_cache()
         return run()
     built = time.perf_counter()
