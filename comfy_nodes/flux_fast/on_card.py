@@ -28,8 +28,6 @@ log = logging.getLogger("flux_fast.on_card")
 
 
 def load(run: Callable[[], tuple], inputs: dict[str, Any]) -> tuple:
-    import torch
-
     import comfy.memory_management
     import comfy.model_management as mm
     import folder_paths
@@ -47,17 +45,29 @@ def load(run: Callable[[], tuple], inputs: dict[str, Any]) -> tuple:
         log.debug("flux_fast: %s: %s", inputs.get("unet_name"), why)
         return run()
     t0 = time.perf_counter()
-    try:
-        with torch.device(device):
-            out = run()
-    except Exception as exc:  # noqa: BLE001 - e.g. another process took the room since it was measured, or model
-        # code that needs its tensors on the host: the job still gets its model, ComfyUI's way
-        log.warning("flux_fast: building %s on the card failed (%s: %s); loading it as ComfyUI does",
-                    inputs.get("unet_name"), exc.__class__.__name__, str(exc)[:200])
-        mm.soft_empty_cache()
+    out = build(run, device, str(inputs.get("unet_name")))
+    if out is None:
         return run()
     built = time.perf_counter()
     mm.load_models_gpu([out[0]], force_full_load=True)
     log.info("flux_fast: %s: %s (%.2f s, %.2f s to record it as loaded)", inputs.get("unet_name"), why,
              built - t0, time.perf_counter() - built)
     return out
+
+
+def build(run: Callable[[], tuple], device: Any, name: str) -> tuple | None:
+    """ComfyUI's loader (`run`) with every tensor its model code creates without naming a device created on `device`;
+    None, after a warning, where that fails (another process took the room since it was measured, or model code
+    that needs its tensors on the host): the caller then loads as ComfyUI does, and the job keeps its model."""
+    import torch
+
+    import comfy.model_management as mm
+
+    try:
+        with torch.device(device):
+            return run()
+    except Exception as exc:  # noqa: BLE001 - whatever it was, ComfyUI's own way is left
+        log.warning("flux_fast: building %s on the card failed (%s: %s); loading it as ComfyUI does", name,
+                    exc.__class__.__name__, str(exc)[:200])
+        mm.soft_empty_cache()
+        return None
