@@ -19,6 +19,8 @@ torch = pytest.importorskip("torch", reason="ComfyUI's model code needs torch (t
 
 REPO = Path(__file__).resolve().parents[2]
 CARD = torch.device("meta")
+# load_state_dict into the meta "card" copies nothing, and PyTorch says so once per tensor.
+pytestmark = pytest.mark.filterwarnings("ignore:.*copying from a non-meta parameter:UserWarning")
 
 
 @pytest.fixture(scope="module")
