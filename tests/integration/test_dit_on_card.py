@@ -79,3 +79,21 @@ def test_on_the_cpu_the_node_loads_exactly_what_comfyuis_loader_loads(unet):
     assert all(torch.equal(ours[k].view(torch.uint8) if ours[k].dtype == torch.float8_e4m3fn else ours[k],
                            theirs[k].view(torch.uint8) if theirs[k].dtype == torch.float8_e4m3fn else theirs[k])
                for k in ours)
+
+
+def test_the_bench_that_measures_it_loads_the_same_weights_both_ways(comfyui_path: Path, comfyui_python: str,
+                                                                     standins_dir: Path, tmp_path: Path):
+    """bench.dit_load (run on the GPU for BENCHMARKS.md) fingerprints what each way loaded; on this CPU both ways
+    are ComfyUI's host build, so the fingerprints must agree and each way must report its timings."""
+    import subprocess
+
+    out = tmp_path / "dit-load.json"
+    done = subprocess.run([comfyui_python, "-m", "bench.dit_load", "--comfyui", str(comfyui_path), "--dit",
+                           str(standins_dir / "diffusion_models" / "flux1-dev-fp8-e4m3fn.safetensors"),
+                           "--variants", "comfy,card-built", "--out", str(out)], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["variant"] for r in runs] == ["comfy", "card-built"] and not any("error" in r for r in runs), runs
+    assert runs[0]["fingerprint"] == runs[1]["fingerprint"]
+    assert all(r["load_s"] > 0 and r["param_devices"] == ["cpu"] for r in runs)
