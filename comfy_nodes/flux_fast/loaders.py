@@ -5,7 +5,7 @@ from ComfyUI's class when asked, so the GUI shows the same widgets and a workflo
 changing only `class_type`. The difference: the first prompt that runs one with the inputs the preload used gets
 the preloaded model (loaded while ComfyUI was still starting, already on the card) instead of reading the file
 again. Every other call, and every call in a ComfyUI without the preload (a GUI user's), runs ComfyUI's loader;
-FluxFastUNETLoader runs it so the model is built on the card where it will stay there (on_card.py).
+FluxFastUNETLoader runs it through on_card.py, which builds the model on the card where it would end up there anyway.
 """
 
 from __future__ import annotations
