@@ -19,8 +19,10 @@ each way in a fresh process, as a worker's first load is, with the file in the p
 
 Every variant fingerprints the loaded weights (bytes summed per tensor, on the card) so a faster way that loads
 something else is caught. Prints and writes JSON:
-    python -m bench.dit_load --comfyui .comfyui [--variants comfy,card-built,card-sd,raw,overlap] [--out FILE]
-Run it with tcmalloc preloaded, as start.sh runs ComfyUI.
+    python -m bench.dit_load --comfyui .comfyui [--variants comfy,card-built,card-sd,raw,overlap] [--dit FILE]
+                             [--out FILE]
+Run it with tcmalloc preloaded, as start.sh runs ComfyUI. Without a GPU it runs ComfyUI with --cpu, where every way
+is the host build (the integration tier checks that the fingerprints then agree).
 """
 
 from __future__ import annotations
@@ -186,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--comfyui", type=Path, required=True)
     p.add_argument("--variants", default="comfy,card-built,card-sd,raw,overlap,comfy,card-built")
-    p.add_argument("--dit", type=Path, default=None, help=f"the DiT file (default: <comfyui>/models/diffusion_models/{DIT})")
+    p.add_argument("--dit", type=Path, default=None,
+                   help=f"the DiT file (default: <comfyui>/models/diffusion_models/{DIT})")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
