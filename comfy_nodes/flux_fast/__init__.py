@@ -26,7 +26,7 @@ import os
 import sys
 from typing import Any
 
-from . import preload
+from . import on_card, preload
 from .policy import (COMPUTE_CHOICES, DECODE_CHOICES, UPCAST_CHOICES, PolicyError, make_plan, resolve_compile,
                      resolve_decode, resolve_gc_freeze)
 
@@ -159,15 +159,16 @@ _PATCH_STATUS: dict[str, Any] = {"state": "not run yet", "reason": "no workflow 
 
 
 def status() -> dict[str, Any]:
-    """The fast path's state: the last patch's outcome, each compiled model's (see compiled_blocks), and how many
-    objects of ComfyUI's start are kept out of garbage collection (gc_freeze.py; 0 when off)."""
+    """The fast path's state: the last patch's outcome, where the last FluxFastUNETLoader built its model (on_card.py),
+    each compiled model's (see compiled_blocks), and how many objects of ComfyUI's start are kept out of garbage
+    collection (gc_freeze.py; 0 when off)."""
     import gc
 
     compiled, frames = [], 0
     if f"{__name__}.compiled_blocks" in sys.modules:
         module = sys.modules[f"{__name__}.compiled_blocks"]
         compiled, frames = module.statuses(), module.traced_in_process()
-    return {"patch": dict(_PATCH_STATUS), "compile": compiled, "traced_in_process": frames,
+    return {"patch": dict(_PATCH_STATUS), "load": on_card.last(), "compile": compiled, "traced_in_process": frames,
             "gc_frozen": gc.get_freeze_count(),
             "preload": preload.current.status() if preload.current is not None else {"state": "off"}}
 

@@ -12,7 +12,8 @@ loader takes after a build on the GPU; nothing is left to move. A model the card
 dynamic VRAM or on the CPU, and FLUX_FAST_LOAD_TO_CARD=off get ComfyUI's loader as it is.
 
 Shapes: `load(run, inputs)`: `run()` calls ComfyUI's UNETLoader with `inputs` ({"unet_name", "weight_dtype"}) and
-returns its outputs, a 1-tuple holding a ModelPatcher; `load` returns the same.
+returns its outputs, a 1-tuple holding a ModelPatcher; `load` returns the same. `last()`: where the last load built
+its model and why ({"model", "built": "card" | "host", "reason", "seconds"}), for GET /flux_fast/status.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ from typing import Any, Callable
 from .policy import RESIDENT_ROOM_GB, load_to_card_decision, resolve_load_to_card, resolve_margin
 
 log = logging.getLogger("flux_fast.on_card")
+_LAST: dict[str, Any] = {"built": "not run yet"}
+
+
+def last() -> dict[str, Any]:
+    return dict(_LAST)
+
+
+def _record(name: str, built: str, reason: str, seconds: float | None = None) -> None:
+    _LAST.clear()
+    _LAST.update(model=name, built=built, reason=reason, seconds=None if seconds is None else round(seconds, 3))
 
 
 def load(run: Callable[[], tuple], inputs: dict[str, Any]) -> tuple:
@@ -41,17 +52,21 @@ def load(run: Callable[[], tuple], inputs: dict[str, Any]) -> tuple:
     build_here, why = load_to_card_decision(
         resolve_load_to_card(os.environ), on_gpu, bool(getattr(comfy.memory_management, "aimdo_enabled", False)),
         free, os.path.getsize(path), resolve_margin(os.environ, RESIDENT_ROOM_GB))
+    name = str(inputs.get("unet_name"))
     if not build_here:
-        log.debug("flux_fast: %s: %s", inputs.get("unet_name"), why)
+        log.debug("flux_fast: %s: %s", name, why)
+        _record(name, "host", why)
         return run()
     t0 = time.perf_counter()
-    out = build(run, device, str(inputs.get("unet_name")))
+    out = build(run, device, name)
     if out is None:
+        _record(name, "host", "the build on the card failed (see the log); built as ComfyUI does")
         return run()
     built = time.perf_counter()
     mm.load_models_gpu([out[0]], force_full_load=True)
-    log.info("flux_fast: %s: %s (%.2f s, %.2f s to record it as loaded)", inputs.get("unet_name"), why,
-             built - t0, time.perf_counter() - built)
+    log.info("flux_fast: %s: %s (%.2f s, %.2f s to record it as loaded)", name, why, built - t0,
+             time.perf_counter() - built)
+    _record(name, "card", why, time.perf_counter() - t0)
     return out
 
 

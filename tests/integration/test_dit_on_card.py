@@ -74,6 +74,7 @@ def test_on_the_cpu_the_node_loads_exactly_what_comfyuis_loader_loads(unet):
     """The node's path where no card is there (a CPU ComfyUI, as in this tier): ComfyUI's loader, same weights."""
     on_card, run, inputs = unet
     ours = _tensors(on_card.load(run, inputs)[0])
+    assert on_card.last() == {"model": inputs["unet_name"], "built": "host", "reason": "no GPU", "seconds": None}
     theirs = _tensors(run()[0])
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k].view(torch.uint8) if ours[k].dtype == torch.float8_e4m3fn else ours[k],

@@ -155,4 +155,5 @@ def test_info_reports_what_the_fast_path_did(worker):
     info = _output(worker.runsync({"action": "info"}))
     fast = info["fast_path"]
     assert fast["patch"]["state"] == "passed through", fast
+    assert fast["load"]["built"] == "host" and fast["load"]["reason"] == "no GPU", fast   # on_card.py, on a CPU
     assert fast["compile"] == []
