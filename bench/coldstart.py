@@ -480,8 +480,8 @@ def render(results: dict[str, Any], title: str) -> list[str]:
              "",
              "| variant | page cache | ready (API takes jobs) | first image | first request: KSampler (compiled?) | "
              "requests before the compiled path | compiled path from | failed requests | eager request (median) | "
-             "compiled request (median) | compiled blocks |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "compiled request (median) | compiled blocks | first request: DiT loader (built on) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         if name.startswith("_") or not isinstance(r, dict):
             continue
@@ -492,12 +492,16 @@ def render(results: dict[str, Any], title: str) -> list[str]:
             arts = f"{arts}; loaded in {comp['load_s']} s"
         shipped = r.get("shipped")
         compiled_flag = {True: "yes", False: "no"}.get(first.get("compiled"), "-")
+        nodes = first.get("nodes_s") or {}
+        loader = nodes.get("FluxFastUNETLoader", nodes.get("UNETLoader"))
+        built = ((r.get("fast_path") or {}).get("load") or {}).get("built")    # on_card.py, the last load's
         lines.append(
             f"| {name} | {'dropped' if r.get('cold_disk') else 'warm'} | {_s(r.get('ready_s'))} | "
             f"{_s(r.get('first_image_s'))} | {_s((first.get('nodes_s') or {}).get('KSampler'))} ({compiled_flag}) | "
             f"{_s(r.get('requests_before_compiled')) if shipped else '-'} | {_s(r.get('compiled_ready_at_s'))} | "
             f"{len(r.get('failures') or [])} of {r.get('requests', len(r.get('warm') or [])) + 1} | "
-            f"{_s(r.get('warm_median_s'))} | {_s(r.get('compiled_median_s'))} | {arts if shipped else '-'} |"
+            f"{_s(r.get('warm_median_s'))} | {_s(r.get('compiled_median_s'))} | {arts if shipped else '-'} | "
+            f"{_s(loader)}{f' ({built})' if built else ''} |"
             + (f" ERROR {r['error'][:120]}" if r.get("error") else ""))
     lines += ["", "| variant | prefetch done | preload started | ComfyUI listening | API listening | T5 load asked | "
               "DiT load asked | models loaded (upcast) | compiled blocks loaded | preload ready | "

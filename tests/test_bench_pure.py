@@ -145,11 +145,13 @@ def test_coldstart_report_shows_the_callers_view_and_the_phases():
                      "first_request": {"queued_s": 0.0, "nodes_s": {"KSampler": 10.16}},
                      "warm": [{"wall_s": 7.79}], "phases_s": {"comfyui_listening": 9.74}},
         "shipped-colddisk": {"shipped": True, "cold_disk": True, "ready_s": 15.6, "first_image_s": 31.6,
-                             "first_request": {"queued_s": 6.3, "nodes_s": {"KSampler": 5.71}, "compiled": True},
+                             "first_request": {"queued_s": 6.3, "compiled": True,
+                                               "nodes_s": {"KSampler": 5.71, "FluxFastUNETLoader": 1.42}},
                              "warm": [], "compiled": [{"wall_s": 4.82}], "compiled_ready_at_s": 31.7,
                              "requests_before_compiled": 0, "requests": 3, "failures": [{"error": "x"}],
                              "compiled_median_s": 4.82,
-                             "fast_path": {"compile": [{"artifacts": "9.1 MiB from the shared folder", "load_s": 0.41}]},
+                             "fast_path": {"compile": [{"artifacts": "9.1 MiB from the shared folder", "load_s": 0.41}],
+                                           "load": {"built": "card"}},
                              "phases_s": {"prefetch_done": 12.44, "compiled_ready": 20.96}},
     }
     text = "\n".join(render(results, "Run X"))
@@ -157,7 +159,7 @@ def test_coldstart_report_shows_the_callers_view_and_the_phases():
     rows = [line for line in text.splitlines() if line.startswith("| shipped-colddisk |")]
     assert len(rows) == 2                                   # the caller's view, then the phases
     assert "| dropped | 15.60 | 31.60 | 5.71 (yes) | 0 | 31.70 | 1 of 4 |" in rows[0]
-    assert "from the shared folder; loaded in 0.41 s" in rows[0]
+    assert "from the shared folder; loaded in 0.41 s | 1.42 (card) |" in rows[0]     # where the DiT was built
     assert "| 12.44 |" in rows[1] and "| 20.96 |" in rows[1]
     assert "| baseline | warm | 10.35 | 25.58 |" in text
     assert "preloaded" not in text                          # no preload ran: no table for it
