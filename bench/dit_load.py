@@ -88,7 +88,7 @@ def _fingerprint(torch, model) -> str:
     return h.hexdigest()[:16]
 
 
-def _load(torch, mm, comfy, path: Path, how: str) -> dict:
+def _load(torch, mm, comfy, path: Path, how: str, fingerprint: bool = True) -> dict:
     dev = mm.get_torch_device()
     sync = lambda: _sync(torch)  # noqa: E731
     t0 = time.perf_counter()
@@ -111,7 +111,7 @@ def _load(torch, mm, comfy, path: Path, how: str) -> dict:
     return {"load_s": round(t1 - t0, 3), "to_card_s": round(t2 - t1, 3), "total_s": round(t2 - t0, 3),
             "param_devices": devices, "card_peak_gib": max(peak_build, _card_gib(torch, peak=True)),
             "card_now_gib": _card_gib(torch), "host": _rss(),
-            "fingerprint": _fingerprint(torch, model)}
+            "fingerprint": _fingerprint(torch, model) if fingerprint else None}
 
 
 def _raw(torch, mm, comfy, path: Path) -> dict:
@@ -166,7 +166,8 @@ def _overlap(torch, mm, comfy, path: Path) -> dict:
 
     alone = python_work()
     box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(_load(torch, mm, comfy, path, "card-built")))
+    # No fingerprint inside the thread: its Python loop would compete with the main thread's for the GIL.
+    thread = threading.Thread(target=lambda: box.update(_load(torch, mm, comfy, path, "card-built", False)))
     t = time.perf_counter()
     thread.start()
     beside = python_work()
