@@ -101,8 +101,9 @@ esac
 if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
   # At idle I/O priority where the disk scheduler honours it: ComfyUI's imports come first.
   io_idle=(); command -v ionice >/dev/null && io_idle=(ionice -c 3)
+  read_size=(); [[ -n "${PREFETCH_READ_MIB:-}" ]] && read_size=(--read-mib "$PREFETCH_READ_MIB")   # default: prefetch's
   (cd "$here" && exec "${io_idle[@]}" "$HANDLER_PYTHON" -m handler.prefetch --models-dir "$COMFYUI_PATH/models" \
-     --models-dir /runpod-volume/models --read-mib "${PREFETCH_READ_MIB:-16}") &
+     --models-dir /runpod-volume/models "${read_size[@]}") &
   children+=($!)
 fi
 

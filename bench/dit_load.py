@@ -8,8 +8,8 @@ context, the same function puts each parameter on the card and copies the file's
 each way in a fresh process, as a worker's first load is, with the file in the page cache:
 
   comfy       comfy.sd.load_diffusion_model (the file's tensors into a host model), then load_models_gpu
-  card-built  the same state dict (mmap'd host tensors), the model built under torch.device(card), then
-              load_models_gpu (which should find nothing left to move)
+  card-built  the same load run through the worker's own on_card.build (the model built under torch.device(card),
+              the file's mmap'd host tensors copied in), then load_models_gpu (which should find nothing to move)
   card-sd     the state dict read straight onto the card (load_torch_file(device=card)), the model built there:
               a device-to-device copy, at the price of both copies on the card at once
   raw         the file's bytes alone: pageable host-to-card copies of the mmap'd tensors, and the same through two
@@ -50,7 +50,7 @@ def _rss() -> dict[str, float]:
 
 
 def _setup(comfyui: Path):
-    sys.path.insert(0, str(comfyui))
+    sys.path[:0] = [str(comfyui), str(Path(__file__).resolve().parent.parent / "comfy_nodes")]
     import torch
 
     # What start.sh gives a card that holds the DiT (--cpu: a smoke run of this script on a machine without one).
@@ -94,9 +94,12 @@ def _load(torch, mm, comfy, path: Path, how: str, fingerprint: bool = True) -> d
     t0 = time.perf_counter()
     if how == "comfy":
         patcher = comfy.sd.load_diffusion_model(str(path))
+    elif how == "card-built":          # the shipped node's own build (on_card.build) around UNETLoader's call
+        from flux_fast import on_card
+
+        (patcher,) = on_card.build(lambda: (comfy.sd.load_diffusion_model(str(path)),), dev, path.name)
     else:
-        sd, metadata = comfy.utils.load_torch_file(str(path), return_metadata=True,
-                                                    device=dev if how == "card-sd" else None)
+        sd, metadata = comfy.utils.load_torch_file(str(path), return_metadata=True, device=dev)
         with torch.device(dev):
             patcher = comfy.sd.load_diffusion_model_state_dict(sd, {}, metadata=metadata)
         del sd
