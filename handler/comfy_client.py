@@ -32,7 +32,7 @@ import websocket
 
 from . import comfy_errors
 from .errors import (ComfyUnavailableError, ComfyValidationError, JobTimeoutError, OutputUnavailableError,
-                     WorkerError, safe_text)
+                     WorkerError, WorkflowError, safe_text)
 from .workflow import combo_options
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,11 @@ class ComfyClient:
         kwargs.setdefault("timeout", self.http_timeout_s)
         try:
             return self.session.request(method, self.base_url + path, **kwargs)
+        except requests.exceptions.InvalidJSONError:
+            # The body never left this process (NaN or Infinity somewhere in it): ComfyUI is not at fault, and a
+            # caller's data must not cost the worker (graph_rules refuses such numbers before this point).
+            raise WorkflowError("The workflow could not be sent to ComfyUI: it holds a value JSON cannot carry "
+                                "(NaN or Infinity).", {"field": "workflow"}) from None
         except requests.RequestException as exc:
             log.error("ComfyUI request %s %s failed: %s", method, safe_text(path), safe_text(exc, 300))
             raise ComfyUnavailableError("ComfyUI, the worker's backend, did not answer; the job was not run.") from None

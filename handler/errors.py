@@ -7,6 +7,7 @@ caller, so tracebacks, hostnames and secrets stay in the worker's log.
 
 from __future__ import annotations
 
+import math
 import re
 import reprlib
 from typing import Any
@@ -15,8 +16,10 @@ _MAX_VALUE_CHARS = 80
 MAX_MESSAGE_CHARS = 2000  # an error sentence; longer ones are cut (a caller's text can be megabytes)
 MAX_DETAIL_CHARS = 1000  # any one string (or key) inside `details`
 MAX_FIELD_CHARS = 100  # a field name shown back to the caller
-# Characters that would end or rewrite a log line (newlines, escape sequences, Unicode line separators).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters that would end or rewrite a log line (newlines, escape sequences, Unicode line separators), and lone
+# UTF-16 surrogates (a string cut inside an emoji), which no UTF-8 response or log can carry.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def safe_text(text: Any, limit: int = 200) -> str:
@@ -31,11 +34,23 @@ def safe_text(text: Any, limit: int = 200) -> str:
 
 def describe_value(value: Any) -> str:
     """A short, safe rendering of a caller's value for an error sentence (long prompts are cut). reprlib keeps
-    the cost bounded: a caller's value can be megabytes long or nested hundreds of levels deep."""
-    text = _REPR.repr(value)
+    the cost bounded: a caller's value can be megabytes long or nested hundreds of levels deep. Scalars JSON
+    spells differently from Python read as the caller sent them (null, true, NaN)."""
+    text = _JSON_SCALARS.get(value) if isinstance(value, (bool, type(None))) else None
+    if isinstance(value, float) and not math.isfinite(value):
+        text = _non_finite(value)
+    if text is None:
+        text = _REPR.repr(value)
     if len(text) > _MAX_VALUE_CHARS:
         text = text[: _MAX_VALUE_CHARS - 3] + "..."
     return text
+
+
+_JSON_SCALARS = {None: "null", True: "true", False: "false"}
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 _REPR = reprlib.Repr()
@@ -44,9 +59,13 @@ _REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 
 
 def bounded(value: Any, depth: int = 0) -> Any:
     """`details` made safe to return and log: every string and key cut to MAX_DETAIL_CHARS, long lists cut,
-    nesting cut (details can echo what a caller sent)."""
+    nesting cut (details can echo what a caller sent); lone surrogates escaped and NaN or Infinity given as text,
+    so that the response stays valid UTF-8 and valid JSON for every client."""
     if isinstance(value, str):
-        return value if len(value) <= MAX_DETAIL_CHARS else value[:MAX_DETAIL_CHARS] + "..."
+        value = value if len(value) <= MAX_DETAIL_CHARS else value[:MAX_DETAIL_CHARS] + "..."
+        return _SURROGATE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite(value)
     if depth > 8:
         return "..."
     if isinstance(value, dict):

@@ -5,7 +5,8 @@ answer HTTP 500 (the worker would take that for a dead ComfyUI and ask to be rep
 batch of 64 at 8192x8192 is valid to ComfyUI and takes the GPU (or the host's memory) down with it; a graph of a
 million nodes costs gigabytes before any timeout applies. So the shape of the graph (an object of nodes, each with
 a string `class_type` and an `inputs` object, every link `["<node id in the graph>", <output index>]`), its size,
-and the nesting depth of its JSON are checked here, each refusal a `WorkflowError` (`invalid_workflow`) naming
+the nesting depth of its JSON and its numbers (finite: NaN, which Python clients write by default, cannot be sent
+on to ComfyUI as JSON) are checked here, each refusal a `WorkflowError` (`invalid_workflow`) naming
 the node and the field. What the graph makes (batches, pixels, frames, text) is bounded by graph_sizes.py.
 
 The limits (`WorkflowLimits`, read from WORKFLOW_* variables by config.py) default to what the simple fields
@@ -14,10 +15,11 @@ allow: batches up to 4 (`num_images`), images up to 2048x2048 pixels.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .errors import WorkflowError, safe_text
+from .errors import WorkflowError, describe_value, safe_text
 
 # Key the per-job mark goes under in each output node's inputs. ComfyUI ignores inputs a node does not declare
 # (validation and execution read only declared ones) but its cache signature includes every input.
@@ -62,6 +64,28 @@ def check_workflow_json(workflow: Any, limits: WorkflowLimits) -> None:
             f"Input 'workflow' nests more than {limits.max_json_depth} levels deep; a ComfyUI workflow needs far fewer.",
             {"field": "workflow", "limit": "max_json_depth", "max_json_depth": limits.max_json_depth},
         )
+    where = non_finite_number(workflow)
+    if where is not None:
+        path, value = where
+        field = f"workflow.{path}" if path else "workflow"
+        rule = "numbers must be finite: JSON has no NaN or Infinity (Python's json.dumps writes them unless allow_nan=False)"
+        raise WorkflowError(f"Input '{safe_text(field, 100)}' = {describe_value(value)} is invalid: {rule}.",
+                            {"field": field, "rule": rule, "value": value})
+
+
+def non_finite_number(value: Any) -> tuple[str, float] | None:
+    """(path, value) of a NaN or infinite float somewhere in `value` (`6.inputs.cfg`, `nodes[2].pos[0]`), or None.
+    Iterative, so any depth is safe."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path, item
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), child) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
+    return None
 
 
 def check_api_graph(graph: Any, limits: WorkflowLimits) -> dict[str, Any]:
@@ -98,6 +122,36 @@ def _check_link(graph: dict[str, Any], node_id: str, class_type: str, name: str,
                    class_type)
     if value[1] < 0:
         raise _bad(node_id, f"inputs.{name}", "must name an output index of 0 or more", class_type)
+
+
+def drop_unreachable(graph: Any, object_info: Mapping[str, Any]) -> Any:
+    """`graph` without the nodes no output node depends on, as ComfyUI runs it.
+
+    Why: ComfyUI validates and runs only the output nodes (`output_node` in /object_info) and what they link to,
+    directly or not; a node nothing reads (a loader left beside the graph, half-wired nodes from an edit) is never
+    checked or run. Checked here, such a node would refuse a graph that runs in the caller's own ComfyUI (a LoRA
+    this worker does not have, a link to a deleted node). Dropped, it is not sent at all. A graph that is not
+    shaped as a graph, or has no output node, is returned as it is, for the checks that name what is wrong.
+    Every list-shaped input counts as a link, declared or not, so nothing that might be read is dropped.
+    """
+    if not isinstance(graph, dict) or not all(
+            isinstance(node, dict) and isinstance(node.get("class_type"), str) for node in graph.values()):
+        return graph
+    stack = [node_id for node_id, node in graph.items()
+             if (object_info.get(node["class_type"]) or {}).get("output_node") is True]
+    if not stack:
+        return graph
+    kept: set[str] = set()
+    while stack:
+        node_id = stack.pop()
+        if node_id in kept:
+            continue
+        kept.add(node_id)
+        inputs = graph[node_id].get("inputs")
+        for value in (inputs.values() if isinstance(inputs, dict) else ()):
+            if isinstance(value, list) and value and isinstance(value[0], str) and value[0] in graph:
+                stack.append(value[0])
+    return graph if len(kept) == len(graph) else {node_id: node for node_id, node in graph.items() if node_id in kept}
 
 
 def mark_output_nodes(graph: dict[str, Any], object_info: Mapping[str, Any], job_id: str) -> dict[str, Any]:

@@ -100,9 +100,11 @@ class Node:
                            "primitive node: the worker bounds what this node makes from it before it runs")
         if value is INVALID or value is MISSING or isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _NotRunnable()
-        if math.isnan(value):
-            raise _NotRunnable()
-        return value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _NotRunnable()  # ComfyUI refuses NaN and Infinity itself (graph_rules refuses them earlier)
+        # Beyond any limit anyway: kept there, so that sizes made from it stay finite (1e308 x 2 is inf, and
+        # int(inf) raises) and the refusal names a number of readable length.
+        return max(-_NUMBER_CAP, min(value, _NUMBER_CAP))
 
     def text(self, name: str) -> str | None:
         value = self.reader.value(self.id, name)
@@ -137,8 +139,11 @@ class _NotRunnable(Exception):
 
 # ---- what each node does ----------------------------------------------------------------------------------
 
+_NUMBER_CAP = 2**62
+
+
 def _int(x: float) -> int:
-    return max(int(math.ceil(x)), 0)
+    return min(max(int(math.ceil(x)), 0), _NUMBER_CAP)
 
 
 def made(batch: str | None = "batch_size", length: str | None = None, width: str = "width",

@@ -11,6 +11,9 @@ Accepted shapes (all fields optional except where noted):
   `images[0]` refers to it; false: no `image`, every `images` entry carries its own bytes; outputs.core_images);
 - introspection: `{"action": "info"}`.
 Unknown fields are refused rather than ignored, so a typo (`num_steps`) never silently falls back to a default.
+A field sent as `null` is a field left out (clients that serialise `None` get the default, not a refusal). Text
+anywhere in the input must be valid Unicode: a lone UTF-16 surrogate (a string cut inside an emoji) could be
+neither sent on to ComfyUI nor echoed back as UTF-8, so it is refused up front, naming where it is.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def parse(raw: Any) -> Request:
         raise InputError("input", raw, "the job must carry an 'input' object, e.g. {\"input\": {\"prompt\": \"...\"}}")
     if not isinstance(raw, dict):
         raise InputError("input", raw, "must be a JSON object such as {\"prompt\": \"a red fox\"}")
+    _refuse_lone_surrogates(raw)
+    raw = {name: value for name, value in raw.items() if value is not None}
     unknown = sorted(k for k in raw if k not in KNOWN_FIELDS)
     if unknown:
         raise InputError(unknown[0], raw[unknown[0]], f"unknown field; accepted fields are {', '.join(sorted(KNOWN_FIELDS))}")
@@ -170,6 +175,30 @@ def parse(raw: Any) -> Request:
     )
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_UNICODE_RULE = ("must be valid Unicode text: it holds a lone UTF-16 surrogate (a string cut in the middle of an "
+                 "emoji or other character), which cannot be encoded as UTF-8")
+
+
+def _refuse_lone_surrogates(raw: dict[str, Any]) -> None:
+    """Refuse a string (or key) anywhere in `raw` holding a lone surrogate, named by its path (`prompt`,
+    `images[0].name`, `workflow.6.inputs.text`). Iterative: a workflow can nest hundreds of levels."""
+    stack: list[tuple[str, Any]] = [("", raw)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise InputError(path, value, _UNICODE_RULE)
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    raise InputError(where, key, _UNICODE_RULE)
+                stack.append((where, child))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(value))
+
+
 def _prompt(value: Any) -> str:
     if value is None:
         raise InputError("prompt", value, "is required: a non-empty string describing the image")
@@ -187,8 +216,12 @@ def _integer(raw: dict[str, Any], name: str, low: int, high: int, multiple_of: i
     rule = f"must be an integer from {low} to {high}" + (f" and a multiple of {multiple_of}" if multiple_of > 1 else "")
     if isinstance(value, bool):
         raise InputError(name, value, rule)
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
         value = int(value)
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        # Above 2**53 a JSON number with a fraction part is not exact: 12345678901234567890.0 reads as ...7168.
+        raise InputError(name, value, rule + " (beyond 2^53 a number written with a decimal point or exponent is "
+                         "rounded; send it as a JSON integer)")
     if not isinstance(value, int) or not low <= value <= high or value % multiple_of:
         raise InputError(name, value, rule)
     return value
@@ -197,6 +230,7 @@ def _integer(raw: dict[str, Any], name: str, low: int, high: int, multiple_of: i
 def _number(raw: dict[str, Any], name: str, low: float, high: float) -> float:
     value = raw.get(name, DEFAULTS.get(name))
     rule = f"must be a number from {low:g} to {high:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
-        raise InputError(name, value, rule)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value)) or not low <= value <= high):
+        raise InputError(name, value, rule)  # an int is compared exactly: 10**400 is out of range, not an overflow
     return float(value)

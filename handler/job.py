@@ -266,7 +266,8 @@ class Worker:
             object_info = self.client.object_info()
             is_ui = ui_to_api.is_ui_format(request.workflow)
             graph = (ui_to_api.convert(request.workflow, object_info, limits, packs=self.settings.node_packs) if is_ui
-                     else graph_rules.check_api_graph(request.workflow, limits))
+                     else graph_rules.check_api_graph(graph_rules.drop_unreachable(request.workflow, object_info),
+                                                      limits))
             template = self.templates.get(self.settings.default_workflow)
             parameters = template.parameters if template else {}
             filled = workflow.fill(graph, parameters, request.parameters) if request.parameters else graph
@@ -277,7 +278,8 @@ class Worker:
                 ran = ui_params.workflow_that_ran(request.workflow, parameters, request.parameters, filled,
                                                   object_info, limits, jlog)
                 extra_data = {"extra_pnginfo": {"workflow": ran}} if ran is not None else {}
-            return graph_rules.mark_output_nodes(filled, object_info, _safe_id(job_id)), extra_data
+            runs = graph_rules.drop_unreachable(filled, object_info)  # a GUI graph's stray nodes too
+            return graph_rules.mark_output_nodes(runs, object_info, _safe_id(job_id)), extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
         for field in template.required:
             if field not in request.provided:

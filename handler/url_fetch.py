@@ -395,6 +395,12 @@ def _open(url: str, ips: list, *, limits: FetchLimits, deadline: float, field_na
                 raise URLFetchError(field_name, original,
                                     f"must be fetchable ({type(exc).__name__} from {shown})") from None
             last_error = exc  # refused or timed out: try the next address
+        except ValueError:
+            # What the server sent cannot be parsed (requests parses a redirect's Location as it reads the answer:
+            # "http://[::1/" raises here): the caller's URL is at fault, not the worker.
+            session.close()
+            raise URLFetchError(field_name, original, f"must answer with well-formed HTTP ({shown} sent a header "
+                                                      "that cannot be parsed, e.g. a redirect to an invalid URL)") from None
     if _remaining(deadline) <= 0:
         raise URLFetchError(field_name, original, f"must be fetched within {limits.deadline_s:g} s")
     if isinstance(last_error, requests.exceptions.ConnectTimeout):
@@ -536,10 +542,12 @@ def _download(current: str, *, field: str, original: str, limits: FetchLimits, p
             encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
                 raise URLFetchError(field, original, f"must be sent without Content-Encoding (got {encoding!r})")
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.strip().isdigit() and int(declared) > limits.max_bytes:
-                raise URLFetchError(field, original,
-                                    f"must be at most {limits.max_bytes} bytes (Content-Length says {int(declared)})")
+            declared = (response.headers.get("Content-Length") or "").strip()
+            # ASCII digits only ("²" is a digit to str.isdigit), and a length of digits before int() (which
+            # refuses 4,300 of them); an unreadable Content-Length is left to the capped read.
+            if declared.isascii() and declared.isdigit() and (len(declared) > 18 or int(declared) > limits.max_bytes):
+                raise URLFetchError(field, original, f"must be at most {limits.max_bytes} bytes "
+                                    f"(Content-Length says {safe_text(declared, 24)})")
             data = _read_capped(response, limits=limits, deadline=deadline, field_name=field, original=original,
                                 watchdog=watchdog, sink=sink)
             content_type = response.headers.get("Content-Type")

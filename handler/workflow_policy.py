@@ -197,6 +197,8 @@ def enforce(graph: dict[str, Any], object_info: Mapping[str, Any], names: JobNam
                     _check_input(node_id, class_type, name, linked, specs[name], names, rules, options)
                 continue
             checked = _check_input(node_id, class_type, name, value, specs[name], names, rules, options)
+            if isinstance(checked, (list, dict)) and checked == unwrap(value):
+                checked = value  # as sent: unwrapped, a {"__value__": [...]} literal would read as a link
             if checked != value:
                 log.debug("node %s (%s) input %r: %r -> %r", node_id, class_type, name, value, checked)
             inputs[name] = checked

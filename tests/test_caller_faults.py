@@ -36,6 +36,7 @@ def fake():
     for path in sorted(WORKFLOWS.glob("*.api.json")):
         info.update(object_info_for(load_json(path)))
     info.update(object_info_for(_tiny()))          # ComfyUI's own SaveImage, which callers' graphs use
+    info.update(_info_with_scale())
     for save in ("SaveImage", "FluxFastSaveImage"):
         info[save]["output_node"] = True
     server = FakeComfyUI(info).start()
@@ -235,3 +236,78 @@ def test_job_timeout_covers_converting_the_workflow(fake, monkeypatch):
     result = worker.handle({"id": "conv", "input": {"workflow": {"nodes": [], "links": []}}})
     assert result["details"]["type"] == "timeout" and "refresh_worker" not in result
     assert fake.prompts == []
+
+
+# ---- JSON a Python client writes, and graphs as ComfyUI reads them ----------------------------------------
+
+def _info_with_scale():
+    """ImageScaleBy, and the IMAGE outputs that let the worker follow sizes from EmptyImage through it."""
+    info = object_info_for({"1": _tiny()["1"], "3": {"class_type": "ImageScaleBy", "inputs": {
+        "image": ["1", 0], "upscale_method": "bilinear", "scale_by": 1.5}}})
+    for class_type in info:
+        info[class_type]["output"] = ["IMAGE"]
+    return info
+
+
+def test_nan_in_a_workflow_is_the_callers_mistake_and_never_costs_the_worker(fake):
+    """Python's json.dumps writes NaN unless told not to; it cannot be sent on to ComfyUI as JSON. Before, the
+    encoding failure read as ComfyUI not answering, so any caller could get workers replaced at will."""
+    graph = _tiny()
+    graph["1"]["inputs"]["color"] = float("nan")
+    worker = make_worker(fake)
+    result = worker.handle({"id": "nan", "input": {"workflow": graph}})
+    assert result["details"]["type"] == "invalid_workflow" and "refresh_worker" not in result
+    assert result["details"]["field"] == "workflow.1.inputs.color" and "finite" in result["details"]["rule"]
+    assert fake.prompts == []
+    assert worker.handle({"id": "next", "input": {"workflow": _tiny()}})["status"] == "success"
+
+
+def test_nodes_no_output_reads_are_dropped_as_comfyui_drops_them_not_refused(fake):
+    """A loader left beside the graph naming a file this worker lacks, a half-wired node linking to a deleted
+    one, a node with no inputs at all: ComfyUI never checks or runs what no output node reads, so the caller's
+    graph runs in their own ComfyUI; here it runs too, and those nodes are not sent."""
+    graph = _tiny()
+    graph["3"] = {"class_type": "VAELoader", "inputs": {"vae_name": "not-here.safetensors"}}
+    graph["4"] = {"class_type": "EmptyImage", "inputs": {"width": ["99", 0], "height": 64, "batch_size": 1, "color": 0}}
+    graph["5"] = {"class_type": "EmptyImage"}
+    result = make_worker(fake).handle({"id": "stray", "input": {"workflow": graph}})
+    assert result["status"] == "success"
+    assert set(fake.prompts[-1]["prompt"]) == {"1", "2"}
+
+
+def test_a_node_an_output_reads_is_still_checked(fake):
+    graph = _tiny()
+    graph["3"] = {"class_type": "VAELoader", "inputs": {"vae_name": "not-here.safetensors"}}
+    graph["1"]["inputs"]["width"] = ["3", 0]  # now read by the output, through node 1
+    result = make_worker(fake).handle({"id": "read", "input": {"workflow": graph}})
+    assert result["details"]["type"] == "invalid_workflow" and result["details"]["node_id"] == "3"
+    assert fake.prompts == []
+
+
+def test_a_wrapped_list_literal_is_sent_as_the_caller_wrote_it_never_as_a_link(fake):
+    graph = _tiny()
+    graph["1"]["inputs"]["color"] = {"__value__": ["2", 0]}  # a literal list that looks like a link
+    make_worker(fake).handle({"id": "wrapped", "input": {"workflow": graph}})
+    assert fake.prompts[-1]["prompt"]["1"]["inputs"]["color"] == {"__value__": ["2", 0]}
+
+
+def _scaled(scale_by):
+    graph = _tiny()
+    graph["3"] = {"class_type": "ImageScaleBy", "inputs": {"image": ["1", 0], "upscale_method": "bilinear",
+                                                            "scale_by": scale_by}}
+    graph["2"]["inputs"]["images"] = ["3", 0]
+    return graph
+
+
+@pytest.mark.parametrize("scale_by", [1e308, "1e308"])
+def test_an_absurd_scale_factor_is_refused_by_the_size_limit_not_an_internal_error(fake, scale_by):
+    result = make_worker(fake).handle({"id": "scale", "input": {"workflow": _scaled(scale_by)}})
+    assert result["details"]["type"] == "invalid_workflow" and result["details"]["limit"] == "max_pixels"
+    assert len(result["error"]) < 600  # sizes of readable length, not a thousand digits
+    assert fake.prompts == []
+
+
+@pytest.mark.parametrize("scale_by", [-1e308, "inf", "-inf"])
+def test_factors_comfyui_refuses_itself_are_left_to_it_not_an_internal_error(fake, scale_by):
+    result = make_worker(fake).handle({"id": "inf", "input": {"workflow": _scaled(scale_by)}})
+    assert result.get("details", {}).get("type") != "internal_error"

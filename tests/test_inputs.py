@@ -1,5 +1,7 @@
 """Every input rule of the text-to-image contract, with good and bad values."""
 
+import json
+
 import pytest
 
 from handler import inputs
@@ -130,3 +132,72 @@ def test_info_action_takes_no_other_field():
         inputs.parse({"action": "info", "prompt": "x"})
     with pytest.raises(InputError):
         inputs.parse({"action": "delete"})
+
+
+# ---- what JSON clients really send ------------------------------------------------------------------------
+
+def test_null_is_a_field_left_out_for_every_optional_field():
+    """Clients that serialise None (Python's json, many SDKs) get the defaults, not a refusal."""
+    fields = ("width", "height", "guidance_scale", "num_inference_steps", "num_images", "output_format", "quality",
+              "legacy_image", "include_previews", "seed", "loras", "images", "workflow_name")
+    request = inputs.parse({"prompt": "a fox", **{name: None for name in fields}})
+    plain = inputs.parse({"prompt": "a fox", "seed": 7})
+    assert {k: v for k, v in request.parameters.items() if k != "seed"} == \
+        {k: v for k, v in plain.parameters.items() if k != "seed"}
+    assert (request.output_format, request.quality, request.legacy_image, request.loras) == ("png", 90, True, ())
+    assert request.provided == frozenset({"prompt"})
+
+
+def test_null_in_a_custom_workflow_request_binds_nothing():
+    request = inputs.parse({"workflow": {"1": {"class_type": "X", "inputs": {}}}, "width": None, "prompt": None})
+    assert "width" not in request.parameters and "prompt" not in request.parameters
+
+
+@pytest.mark.parametrize("raw,field", [
+    ({"prompt": "a fox \ud83e"}, "prompt"),
+    ({"prompt": "a", "output_format": "png\udc00"}, "output_format"),
+    ({"prompt": "a", "bad\ud800": 1}, "bad\\ud800"),
+    ({"workflow": {"4": {"class_type": "CLIPTextEncode", "inputs": {"text": "fox \ud83e"}}}}, "workflow.4.inputs.text"),
+    ({"prompt": "a", "images": [{"name": "x\ud83e.png", "image": "AAAA"}]}, "images[0].name"),
+])
+def test_a_lone_surrogate_anywhere_is_refused_naming_where_and_the_error_is_sendable(raw, field):
+    """A JS client that cuts a string inside an emoji sends a lone surrogate: it can be neither sent on to ComfyUI
+    nor echoed back as UTF-8, so it is one clear refusal, and the refusal itself encodes as UTF-8 JSON."""
+    with pytest.raises(InputError) as err:
+        inputs.parse(raw)
+    assert err.value.details["field"] == field and "surrogate" in err.value.rule
+    response = err.value.to_response()
+    json.dumps(response, ensure_ascii=False).encode("utf-8")  # what the runpod SDK sends
+    assert "\\ud8" in response["error"] or "\\udc" in response["error"]
+
+
+@pytest.mark.parametrize("field,value", [("guidance_scale", 10**400), ("strength", -(10**400)),
+                                         ("width", 10**400), ("seed", 10**400)],
+                         ids=["guidance_scale", "strength", "width", "seed"])
+def test_huge_integers_are_out_of_range_not_an_internal_error(field, value):
+    raw = {"prompt": "a", field: value}
+    if field == "strength":
+        raw.update(workflow_name="flux1-dev-img2img")
+    with pytest.raises(InputError) as err:
+        inputs.parse(raw)
+    assert err.value.details["field"] == field
+    assert len(err.value.message) < 400  # the value is shortened, not 400 digits
+
+
+def test_a_float_seed_beyond_2_53_is_refused_rather_than_silently_changed():
+    with pytest.raises(InputError) as err:
+        inputs.parse({"prompt": "a", "seed": json.loads("12345678901234567890.0")})
+    assert err.value.details["field"] == "seed" and "JSON integer" in err.value.rule
+    assert inputs.parse({"prompt": "a", "seed": 9007199254740992.0}).seed == 2**53  # exact: accepted
+    assert inputs.parse({"prompt": "a", "seed": 12345678901234567890}).seed == 12345678901234567890
+
+
+def test_values_are_shown_as_json_spells_them():
+    with pytest.raises(InputError) as err:
+        inputs.parse({"prompt": "a", "guidance_scale": float("nan")})
+    assert "= NaN is invalid" in err.value.message
+    assert err.value.details["value"] == "NaN"  # JSON has no NaN: strict parsers would reject the whole response
+    json.dumps(err.value.to_response(), allow_nan=False)
+    with pytest.raises(InputError) as err:
+        inputs.parse({"prompt": "a", "legacy_image": "yes", "quality": True})
+    assert "= true is invalid" in err.value.message

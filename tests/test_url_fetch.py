@@ -401,3 +401,36 @@ def test_https_untrusted_certificate_is_refused(tls_server):
         fetch_image(tls_server.url("/s.png", host="secure.example.test"), field=FIELD, policy=LOOPBACK_OK,
                     resolver=dns)  # default CAs: our test CA is not among them
     assert "valid TLS certificate" in err.value.rule
+
+
+# ---- a hostile server's malformed answers are refusals of the caller's URL, never an internal error -----------
+
+def test_a_redirect_to_a_malformed_url_is_refused_naming_the_redirect(server):
+    server.routes["/go"] = redirect("http://[::1/")  # urljoin raises ValueError on it
+    with pytest.raises(URLFetchError) as err:
+        fetch_image(server.url("/go"), field=FIELD, policy=LOOPBACK_OK)
+    assert "invalid URL" in err.value.rule and err.value.details["field"] == FIELD
+
+
+@pytest.mark.parametrize("declared", ["\u00b2", "9" * 5000, "1" * 19])
+def test_an_unreadable_or_absurd_content_length_does_not_break_the_fetch(server, declared):
+    """"²" is a digit to str.isdigit but not to int(); 5,000 digits are over int()'s limit; 19 digits are over
+    any size cap. Each is the server's lie, answered as a refusal or by the capped read."""
+    body = png_bytes()
+
+    def route(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "image/png")
+        h.send_header("Content-Length", declared)
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(body)
+        h.close_connection = True
+
+    server.routes["/a.png"] = route
+    try:
+        got = fetch_image(server.url("/a.png"), field=FIELD, policy=LOOPBACK_OK)
+    except URLFetchError as exc:
+        assert exc.details["field"] == FIELD
+    else:
+        assert got.data == body
