@@ -104,10 +104,12 @@ class InputError(WorkerError):
     code = "invalid_input"
 
     def __init__(self, field: str, value: Any, rule: str, *, show_value: bool = True):
-        shown = describe_value(value) if show_value else "the value given"
         field = safe_text(field, MAX_FIELD_CHARS)  # an unknown field's name is the caller's text
+        sentence = (f"Input '{field}' = {describe_value(value)} is invalid: {rule}." if show_value
+                    else f"Input '{field}' {rule}." if rule.startswith("is ")  # "... is required by ..."
+                    else f"Input '{field}' is invalid: {rule}.")
         super().__init__(
-            f"Input '{field}' = {shown} is invalid: {rule}.",
+            sentence,
             {"field": field, "rule": rule, **({"value": value} if show_value and _is_small(value) else {})},
         )
         self.field = field

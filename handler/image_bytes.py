@@ -64,6 +64,17 @@ class ImageInfo:
     decoded_bytes: int = 0  # what ComfyUI's LoadImage would hold for it (every frame, float32 RGB + mask)
 
 
+# EXIF orientations that turn the picture by a quarter (5-8): upright, its width and height swap.
+_TURNED = frozenset({5, 6, 7, 8})
+
+
+def _exif_orientation(img: Image.Image) -> int | None:
+    try:
+        return img.getexif().get(0x0112)
+    except Exception:  # an unreadable EXIF block: the sizes as stored
+        return None
+
+
 def check_image_bytes(data: bytes, *, field: str, value: object, max_pixels: int = DEFAULT_MAX_PIXELS,
                       max_frames: int = DEFAULT_MAX_FRAMES, max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
                       error: type[InputError] = InputError) -> ImageInfo:
@@ -110,6 +121,8 @@ def check_image_bytes(data: bytes, *, field: str, value: object, max_pixels: int
                                               f"frame(s) of up to {largest} pixels = {decoded} bytes at "
                                               f"{DECODED_BYTES_PER_PIXEL} bytes per pixel)")
                 img.load()  # full decode of the first frame: refuses truncated/corrupt data
+                if _exif_orientation(img) in _TURNED:
+                    width, height = height, width  # LoadImage turns it upright first (ImageOps.exif_transpose)
     except error:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -35,7 +35,9 @@ MAX_IMAGES = 16
 MAX_NAME_CHARS = 128
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 # Letters, digits, '.', '_', '-', ' ', '(', ')'; must start with a letter or digit.
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._() -]*")
+# ASCII letters and digits, and the punctuation people put in file names (photo@2x.png, photo+1.png, it's.png);
+# never '/', '\\', NUL, '..', a leading '.' or '-', or the '[...]' of ComfyUI's folder annotations ("x.png [output]").
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._() '+@,&!=#~-]*")
 _DATA_URI_RE = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
                           re.IGNORECASE)
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
@@ -89,7 +91,7 @@ def check_name(name: Any, field: str) -> str:
     if not _NAME_RE.fullmatch(name):
         raise InputError(
             field, name,
-            "must start with a letter or digit and use only letters, digits, '.', '_', '-', ' ', '(' and ')'",
+            "must start with a letter or digit and use only ASCII letters, digits, spaces and . _ - ( ) ' + @ , & ! = # ~",
         )
     if name != name.strip() or name.rstrip(". ") != name:
         raise InputError(field, name, "must not end with a space or '.'")
@@ -103,11 +105,12 @@ def _classify(image: Any, field: str, max_bytes: int) -> tuple[str, str]:
     if not isinstance(image, str) or not image.strip():
         raise InputError(field, image if not isinstance(image, str) else "",
                          "must be a non-empty string: base64 image data, a data URI or an http(s) URL")
+    image = image.strip()  # " https://..." pasted with a space is still a URL, not broken base64
     head = image[:16].lower()
     if head.startswith(("http://", "https://")):
         if len(image) > 4096:
             raise InputError(field, image, "must be a URL of at most 4096 characters")
-        return "url", image.strip()
+        return "url", image
     if head.startswith("data:"):
         kind = "data_uri"
     elif _SCHEME_RE.match(image):

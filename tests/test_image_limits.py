@@ -75,3 +75,15 @@ def test_the_limits_come_from_the_input_limits_settings():
     limits = Settings.from_env({"INPUT_IMAGE_MAX_FRAMES": "8", "INPUT_IMAGE_MAX_DECODED_BYTES": "1000000"}).input_limits
     assert (limits.max_frames, limits.max_decoded_bytes) == (8, 1_000_000)
     assert (FetchLimits().max_frames, FetchLimits().max_decoded_bytes) == (4, 2 * 1024**3)
+
+
+@pytest.mark.parametrize("orientation,size", [(1, (40, 20)), (3, (40, 20)), (6, (20, 40)), (8, (20, 40))])
+def test_a_phone_photo_is_measured_upright_as_loadimage_turns_it(orientation, size):
+    """A JPEG stored 40x20 with EXIF orientation 6 is a 20x40 picture to ComfyUI's LoadImage (exif_transpose):
+    the size limits and the graph's size estimates must see what LoadImage makes."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 20), (10, 20, 30)).save(buf, format="JPEG", exif=exif)
+    info = check_image_bytes(buf.getvalue(), field="images[0].image", value="x")
+    assert (info.width, info.height) == size

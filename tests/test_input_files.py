@@ -81,7 +81,8 @@ def test_returns_the_name_comfyui_stored():
     assert stored == {"x.png": "sub/x.png"}
 
 
-@pytest.mark.parametrize("name", ["photo.png", "IMG_0001.JPG", "my image (2).webp", "a-b_c.1.jpeg", "x.tiff"])
+@pytest.mark.parametrize("name", ["photo.png", "IMG_0001.JPG", "my image (2).webp", "a-b_c.1.jpeg", "x.tiff",
+                                  "photo@2x.png", "photo+1.png", "it's mine.png", "a,b&c!=#~.jpg"])
 def test_good_names(name):
     assert parse_images([{"name": name, "image": b64(png_bytes())}])[0].name == name
 
@@ -97,9 +98,10 @@ def test_good_names(name):
     ("..png", "must not contain '..'"),
     (".hidden.png", "must start with a letter or digit"),
     ("nul\x00.png", "NUL"),
-    ("new\nline.png", "only letters, digits"),
-    ("ümlaut.png", "only letters, digits"),
-    ("semi;colon.png", "only letters, digits"),
+    ("new\nline.png", "only ASCII letters, digits"),
+    ("ümlaut.png", "only ASCII letters, digits"),
+    ("semi;colon.png", "only ASCII letters, digits"),
+    ("x.png [output]", "only ASCII letters, digits"),
     ("script.py", "image extension"),
     ("noext", "image extension"),
     ("trailing.png ", "must not end with a space"),
@@ -220,3 +222,15 @@ def test_a_bad_name_late_in_the_list_fails_before_any_url_is_fetched():
         prepare([{"name": "a.png", "image": "https://example.com/a.png"}, {"name": "../b.png", "image": "x"}],
                 fetch=fetch)
     assert fetched == []
+
+
+def test_a_url_pasted_with_a_leading_space_is_still_a_url():
+    png = png_bytes()
+    with ImageServer() as srv:
+        srv.routes["/c.png"] = lambda h: send(h, png)
+
+        def loopback_fetch(url, **kw):
+            return fetch_image(url, policy=AddressPolicy(allow_networks=("127.0.0.1/32",)), **kw)
+
+        stored, client = prepare([{"name": "c.png", "image": "  " + srv.url("/c.png") + "\n"}], fetch=loopback_fetch)
+    assert client.uploads == [("c.png", png)]

@@ -450,3 +450,9 @@ def test_a_callers_lora_loader_node_may_name_a_url_which_becomes_the_cached_file
         refused = worker.handle({"id": "w2", "input": {"workflow": graph}})
         assert refused["details"]["field"] == "workflow node 60 lora_name" and "is for another model" in refused["error"]
         assert len(fake_real_info.prompts) == 1
+
+
+def test_a_missing_required_field_reads_as_missing_not_as_a_bad_value(fake):
+    result = make_worker(fake).handle({"id": "m", "input": {
+        "workflow_name": "flux1-dev-img2img", "prompt": "x", "images": [{"name": "photo.png", "image": _png_b64()}]}})
+    assert result["error"] == "Input 'input_image' is required by workflow 'flux1-dev-img2img'."
