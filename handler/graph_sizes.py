@@ -357,6 +357,17 @@ NO_SIZE = frozenset({
     "RandomNoise", "DisableNoise", "KSamplerSelect", "BasicScheduler", "BetaSamplingScheduler",
     "SaveImage", "FluxFastSaveImage", "PreviewImage", "SaveAnimatedWEBP", "SaveAnimatedPNG", "SaveWEBM", "SaveVideo", "LoadAudio",
     "SaveAudio", "PreviewAudio", "PreviewAny",
+    # Custom sampling as FLUX workflows use it: sigmas that only shrink or change values, schedulers whose length
+    # is `steps` as BasicScheduler's is (ExtendIntermediateSigmas multiplies it, so it is not here), sampler settings.
+    "SplitSigmas", "SplitSigmasDenoise", "FlipSigmas", "SetFirstSigma", "KarrasScheduler", "ExponentialScheduler",
+    "PolyexponentialScheduler", "LaplaceScheduler", "VPScheduler", "SDTurboScheduler", "AlignYourStepsScheduler",
+    "GITSScheduler", "OptimalStepsScheduler", "SamplerEulerAncestral", "SamplerEulerAncestralCFGPP", "SamplerLMS",
+    "SamplerDPMPP_2M_SDE", "SamplerDPMPP_3M_SDE", "SamplerDPMPP_SDE", "SamplerDPMPP_2S_Ancestral",
+    "SamplerDPMAdaptative", "SamplerER_SDE",
+    # ControlNets (FLUX Union and the like): a model from the list ComfyUI shows, and conditioning that refers to a
+    # control image some other node made and bounded.
+    "ControlNetLoader", "DiffControlNetLoader", "SetUnionControlNetType", "ControlNetApplyAdvanced",
+    "ControlNetApplySD3",
 })
 # FluxKontextImageScale picks one of a fixed list of sizes around 1 megapixel.
 RULES["FluxKontextImageScale"] = lambda node: [Size(_batch_of(node.size("image")), 1, 1568, 1568)]

@@ -339,3 +339,13 @@ def test_a_painter_mask_must_be_this_jobs_upload_even_where_painter_is_allowed()
     assert info.value.details["input"] == "mask" and "uploaded with this job" in str(info.value)
     graph["3"]["inputs"]["mask"] = "face.png"
     assert enforce(graph, GUI_INFO, NAMES, rules=rules)["3"]["inputs"]["mask"] == "job7-abcd1234/face.png"
+
+
+@pytest.mark.parametrize("class_type", ["SplitSigmas", "KarrasScheduler", "SamplerEulerAncestral",
+                                        "ControlNetLoader", "ControlNetApplyAdvanced", "SetUnionControlNetType"])
+def test_custom_sampling_and_controlnet_nodes_of_flux_workflows_are_allowed_by_default(class_type):
+    assert NodeRules().refusal(class_type) is None
+
+
+def test_a_sigmas_node_that_multiplies_their_length_still_needs_the_deployer():
+    assert "WORKFLOW_EXTRA_NODES" in NodeRules().refusal("ExtendIntermediateSigmas")
