@@ -86,3 +86,23 @@ def test_custom_graphs_keep_to_the_batch_limit(worker, comfyui):
     assert result["details"]["type"] == "invalid_workflow" and result["details"]["limit"] == "max_batch"
     status, queue = comfyui.get("/queue")
     assert status == 200 and queue["queue_running"] == [] and queue["queue_pending"] == []
+
+
+def test_nodes_no_output_reads_run_here_as_in_the_callers_comfyui(worker):
+    """A loader left beside the graph naming a LoRA this worker lacks, and a half-wired node: ComfyUI v0.33.0
+    runs such a graph (its validation starts from the output nodes and never reaches them), and so does the
+    worker, without sending them."""
+    graph = tiny(f"it-stray/{uuid.uuid4().hex[:8]}")
+    graph["3"] = {"class_type": "LoraLoaderModelOnly", "inputs": {"model": ["9", 0], "lora_name": "not-here.safetensors",
+                                                                  "strength_model": 1.0}}
+    graph["4"] = {"class_type": "EmptyImage", "inputs": {"width": ["99", 0], "height": 64, "batch_size": 1, "color": 0}}
+    result = worker.handle({"id": "stray", "input": {"workflow": graph}})
+    assert result["status"] == "success", result
+
+
+def test_nan_in_a_workflow_is_refused_and_comfyui_stays_up(worker):
+    graph = tiny(f"it-nan/{uuid.uuid4().hex[:8]}")
+    graph["1"]["inputs"]["color"] = float("nan")
+    result = worker.handle({"id": "nan", "input": {"workflow": graph}})
+    assert result["details"]["type"] == "invalid_workflow" and "refresh_worker" not in result, result
+    assert worker.handle({"id": "after", "input": {"workflow": tiny(f"it-nan/{uuid.uuid4().hex[:8]}")}})["status"] == "success"
