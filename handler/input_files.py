@@ -69,6 +69,9 @@ class InputImage:
     frames: int = 1  # LoadImage makes each frame one image of the batch (graph_sizes.py counts them)
 
 
+_JSON_TYPE = {str: "string", int: "number", float: "number", bool: "boolean", list: "list", type(None): "null"}
+
+
 def _field(index: int, key: str | None = None) -> str:
     return f"{FIELD}[{index}]" + (f".{key}" if key else "")
 
@@ -138,7 +141,8 @@ def parse_images(value: Any, *, max_images: int = MAX_IMAGES, max_bytes: int = F
     seen: dict[str, int] = {}
     for i, entry in enumerate(value):
         if not isinstance(entry, dict):
-            raise InputError(_field(i), type(entry).__name__, "must be an object {\"name\": ..., \"image\": ...}")
+            raise InputError(_field(i), entry, "must be an object {\"name\": ..., \"image\": ...}, not a "
+                             + _JSON_TYPE.get(type(entry), type(entry).__name__))
         unknown = sorted(set(entry) - {"name", "image"})
         if unknown:
             raise InputError(_field(i), unknown, "must have only the keys 'name' and 'image'")

@@ -234,3 +234,10 @@ def test_a_url_pasted_with_a_leading_space_is_still_a_url():
 
         stored, client = prepare([{"name": "c.png", "image": "  " + srv.url("/c.png") + "\n"}], fetch=loopback_fetch)
     assert client.uploads == [("c.png", png)]
+
+
+def test_an_entry_that_is_not_an_object_is_shown_as_sent():
+    """A caller who sent the base64 itself instead of {"name", "image"} sees the start of what they sent."""
+    with pytest.raises(InputError) as err:
+        parse_images(["iVBORw0KGgoAAAANSUhEUg"])
+    assert "'iVBORw0KGgo" in err.value.message and "not a string" in err.value.rule
