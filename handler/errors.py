@@ -83,7 +83,7 @@ class WorkerError(Exception):
     def __init__(self, message: str, details: dict[str, Any] | None = None):
         # Every sentence and detail can carry caller text; bound and escape it once, here, so neither the
         # response nor the log line that repeats it can be flooded or forged.
-        message = safe_text(message, MAX_MESSAGE_CHARS)
+        message = safe_text(message, MAX_MESSAGE_CHARS - 40)  # with the "...(N characters)" it may add
         super().__init__(message)
         self.message = message
         self.details = bounded(details or {})
@@ -136,7 +136,8 @@ class WorkflowPolicyError(WorkflowError):
 
     def __init__(self, node_id: str, class_type: Any, input_name: str | None, value: Any, rule: str, *,
                  available: list[Any] | None = None):
-        where = f"node {node_id} ({class_type})" + (f" input '{input_name}'" if input_name else "")
+        where = (f"node {safe_text(node_id, 64)} ({safe_text(class_type, 100)})"
+                 + (f" input '{safe_text(input_name, 100)}'" if input_name else ""))
         shown = f" = {describe_value(value)}" if input_name else ""
         super().__init__(
             f"Workflow {where}{shown} is refused: {rule}.",
@@ -159,7 +160,8 @@ class MissingNodeError(WorkflowError):
 
     def __init__(self, node_id: Any, class_type: Any, title: Any = None, *, hint: str | None = None,
                  custom_nodes_line: str | None = None, missing: list[dict[str, Any]] | None = None):
-        name = f"node {node_id} ({class_type})" + (f" '{title}'" if title and title != class_type else "")
+        name = (f"node {safe_text(node_id, 64)} ({safe_text(class_type, 100)})"
+                + (f" '{safe_text(title, 100)}'" if title and title != class_type else ""))
         text = f"Workflow {name} needs node type {describe_value(class_type)}, which is not installed on this worker."
         if missing and len(missing) > 1:
             text += f" ({len(missing)} nodes of the workflow need node types that are not installed: see 'missing'.)"

@@ -207,8 +207,12 @@ def to_total_pixels(image: str = "image", megapixels: str = "megapixels") -> Cal
         if size is None:
             return [None]
         target = node.number(megapixels) * 1024 * 1024
+        steps = node.number("resolution_steps", default=1)
+        if target <= 0 or steps < 1:
+            raise _NotRunnable()  # under ComfyUI's minimums (0.01 megapixels, 1 step): it refuses them itself
         s = math.sqrt(target / max(size.pixels, 1))
-        return [Size(size.batch, size.frames, _int(size.width * s) + 1, _int(size.height * s) + 1)]
+        # Each side is rounded to a multiple of resolution_steps (up to 256): at most half a step more.
+        return [Size(size.batch, size.frames, _int(size.width * s + steps / 2) + 1, _int(size.height * s + steps / 2) + 1)]
     return rule
 
 

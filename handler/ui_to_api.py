@@ -110,8 +110,11 @@ UPLOAD_VALUES = frozenset({"image", "video", "audio", "file", "upload", "", None
 IMPLICIT_SEED_NAMES = frozenset({"seed", "noise_seed"})
 NODE_MODES = frozenset({0, 1, 2, 3, 4})  # always, on event, never (muted), on trigger, bypass
 # A link followed through more reroutes, bypassed nodes and subgraph boundaries than this is refused: each hop
-# is a Python frame, and the interpreter's limit is about 1000.
+# is a Python frame, and the interpreter's limit is about 1000. A reroute is two hops (its input, its output).
 MAX_LINK_HOPS = 300
+# Hops over all of a workflow's links together (~1 s of CPU): a node with 50,000 inputs, each through a chain of
+# reroutes, fits a request's size and would otherwise cost minutes.
+MAX_TOTAL_LINK_HOPS = 1_000_000
 
 
 class WorkflowConversionError(WorkflowError):
@@ -418,6 +421,27 @@ class _Scope:
     definition: dict[str, Any] | None = None
     instance: "_Node | None" = None  # the subgraph node (in the parent scope) this scope is an instance of
     _fed: dict[int, list[_Link]] | None = None  # definition input slot -> the links it feeds (fed_by_input)
+    _from: dict[str, list[_Link]] | None = None  # origin node id -> its links (links_from)
+    _to_output: dict[int, _Link] | None = None  # definition output slot -> the link into it (output_link)
+    _promoted: list[int] | None = None  # _promoted_slots, once per scope
+
+    # Each index is built once per scope, so that a graph's size never makes a lookup quadratic.
+
+    def links_from(self, origin_id: str) -> list[_Link]:
+        if self._from is None:
+            self._from = {}
+            for link in self.links.values():
+                self._from.setdefault(link.origin_id, []).append(link)
+        return self._from.get(origin_id, [])
+
+    def output_link(self, slot: int) -> _Link | None:
+        """The link into the definition's output `slot` (the first in the links table, as the frontend finds it)."""
+        if self._to_output is None:
+            self._to_output = {}
+            for link in self.links.values():
+                if link.target_id == SUBGRAPH_OUTPUT_ID:
+                    self._to_output.setdefault(link.target_slot, link)
+        return self._to_output.get(slot)
 
     def fed_by_input(self, definition_slot: int) -> list[_Link]:
         """The links from the definition's input `definition_slot`, in the order of the input's `linkIds`, then in
@@ -456,7 +480,8 @@ class _Node:
 
     def label(self) -> str:
         title = self.raw.get("title")
-        return f"{self.exec_id} ({self.type}{', ' + repr(title) if title else ''})"
+        shown = f", {title[:100] + ('...' if len(title) > 100 else '')!r}" if title else ""  # bounded; repr escapes
+        return f"{self.exec_id} ({safe_text(self.type, 100)}{shown})"
 
 
 def _id(value: Any) -> str:
@@ -545,25 +570,37 @@ def _parse_links(raw_links: Any, where: str) -> dict[str, _Link]:
     links: dict[str, _Link] = {}
     if raw_links is not None and not isinstance(raw_links, list):
         raise _malformed(f"The 'links' of {where} must be a list, not {type(raw_links).__name__}.", {"field": "links"})
-    for raw in raw_links or []:
+    for position, raw in enumerate(raw_links or []):
         if raw is None:
             continue
         try:
             if not isinstance(raw, (dict, list)):
-                raise TypeError(f"a link must be a list or an object, not {type(raw).__name__}")
+                raise TypeError(f"it is a {type(raw).__name__}")
             if isinstance(raw, dict):  # version 1 (and subgraph definitions)
                 link = _Link(
-                    _id(raw["id"]), _id(raw["origin_id"]), int(raw["origin_slot"]),
-                    _id(raw["target_id"]), int(raw["target_slot"]), raw.get("type"),
+                    _id(raw["id"]), _id(raw["origin_id"]), _slot_index(raw["origin_slot"]),
+                    _id(raw["target_id"]), _slot_index(raw["target_slot"]), raw.get("type"),
                 )
             else:  # version 0.4: [id, origin_id, origin_slot, target_id, target_slot, type]
-                link = _Link(_id(raw[0]), _id(raw[1]), int(raw[2]), _id(raw[3]), int(raw[4]), raw[5] if len(raw) > 5 else None)
+                if len(raw) < 5:
+                    raise IndexError(f"it has {len(raw)} items")
+                link = _Link(_id(raw[0]), _id(raw[1]), _slot_index(raw[2]), _id(raw[3]), _slot_index(raw[4]),
+                             raw[5] if len(raw) > 5 else None)
         except (KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
-            shown = safe_text(raw if isinstance(raw, (str, int, float)) else type(raw).__name__, 80)
-            raise _malformed(f"The links table of {where} has a malformed entry ({shown}): {safe_text(exc, 120)}.",
-                             {"field": "links"}) from None
+            reason = f"it has no {exc}" if isinstance(exc, KeyError) else safe_text(exc, 120)
+            raise _malformed(
+                f"The links table of {where} has a malformed entry at position {position} ({reason}): a link is "
+                "[id, origin_id, origin_slot, target_id, target_slot, type], or an object with those keys, the slots "
+                "whole numbers.", {"field": "links", "position": position}) from None
         links[link.id] = link
     return links
+
+
+def _slot_index(value: Any) -> int:
+    """A link's slot as the GUI writes it: a whole number (not true, not 0.5)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or isinstance(value, float) and value.is_integer()):
+        raise ValueError(f"slot {safe_text(value, 40)!s} is not a whole number")
+    return int(value)
 
 
 def _node_map(raw_nodes: Any, where: str) -> dict[str, dict[str, Any]]:
@@ -574,7 +611,7 @@ def _node_map(raw_nodes: Any, where: str) -> dict[str, dict[str, Any]]:
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), (int, float, str)) or isinstance(raw.get("id"), bool) \
                 or not isinstance(raw.get("type"), str) or not raw["type"]:
             shown = {k: raw.get(k) for k in ("id", "type")} if isinstance(raw, dict) else type(raw).__name__
-            raise _malformed(f"{where.capitalize()} has a node without an id or a type: {safe_text(shown, 80)}.",
+            raise _malformed(f"{where[:1].upper()}{where[1:]} has a node without an id or a type: {safe_text(shown, 80)}.",
                              {"field": "nodes"})
         _check_node_shape(raw, where)
         nodes[_id(raw["id"])] = raw
@@ -612,8 +649,8 @@ def _check_node_shape(raw: dict[str, Any], where: str) -> None:
         for index, slot in enumerate(slots):
             if not isinstance(slot, dict):
                 raise bad(f"{key}[{index}]", "must be an object")
-            if slot.get("name") is not None and not isinstance(slot["name"], str):
-                raise bad(f"{key}[{index}].name", "must be a string")
+            if (key == "inputs" or slot.get("name") is not None) and not isinstance(slot.get("name"), str):
+                raise bad(f"{key}[{index}].name", "must be a string (the input's name, which the graph is keyed by)")
             if not _hashable(slot.get("type")):
                 raise bad(f"{key}[{index}].type", "must be a type name")
             widget = slot.get("widget")
@@ -623,6 +660,23 @@ def _check_node_shape(raw: dict[str, Any], where: str) -> None:
                 link = slot.get("link")
                 if link is not None and not _is_link_id(link):
                     raise bad(f"inputs[{index}].link", "must be a link id (an integer) or null")
+
+
+def _check_definition_shape(definition: dict[str, Any]) -> None:
+    """A subgraph definition's `inputs` and `outputs` as the GUI writes them (lists of objects, each name a
+    string): the converter looks inputs up by name, so anything else is the caller's error, named."""
+    where = f"subgraph {safe_text(definition.get('name') or definition.get('id'), 64)!r}"
+    for key in ("inputs", "outputs"):
+        entries = definition.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise _malformed(f"The '{key}' of {where} must be a list of objects, not {type(entries).__name__}.",
+                             {"field": f"definitions.subgraphs.{key}"})
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or (entry.get("name") is not None and not isinstance(entry["name"], str)):
+                raise _malformed(f"'{key}[{index}]' of {where} must be an object whose 'name' is a string.",
+                                 {"field": f"definitions.subgraphs.{key}[{index}]"})
 
 
 def _hashable(value: Any) -> bool:
@@ -655,10 +709,13 @@ class _Converter:
         if subgraphs is not None and not isinstance(subgraphs, list):
             raise _malformed("'definitions.subgraphs' must be a list.", {"field": "definitions.subgraphs"})
         self.definitions = {_id(d.get("id")): d for d in _with_unique_node_ids(subgraphs or [], workflow)}
+        for definition in self.definitions.values():
+            _check_definition_shape(definition)
         extra = _object_or_none(workflow.get("extra"), "extra")
         self.group_nodes = _object_or_none((extra or {}).get("groupNodes"), "extra.groupNodes") or {}
         self.by_exec_id: dict[str, _Node] = {}
         self.order: list[_Node] = []
+        self.hops = 0  # link-resolution steps so far (MAX_TOTAL_LINK_HOPS)
 
     # ---- expansion ------------------------------------------------------------------------------------------
 
@@ -783,9 +840,7 @@ class _Converter:
             if not isinstance(values, list) or not values:
                 continue
             value = values[0]
-            for link in node.scope.links.values():
-                if link.origin_id != node.id:
-                    continue
+            for link in node.scope.links_from(node.id):
                 target = node.scope.nodes.get(link.target_id)
                 if target is None:
                     continue
@@ -808,7 +863,7 @@ class _Converter:
         or ("link", origin_exec_id, origin_slot).
         """
         key = f"{node.exec_id}[I]{slot}"
-        _check_hops(node, visited)
+        self._check_hops(node, visited)
         if key in visited:
             raise WorkflowConversionError(
                 f"Node {node.label()}: circular link while resolving input {slot}.", node_id=node.exec_id
@@ -826,7 +881,8 @@ class _Converter:
         link = node.scope.links.get(_id(link_id))
         if link is None:
             raise WorkflowConversionError(
-                f"Node {node.label()} input '{inp.get('name')}' refers to link {link_id}, which is not in the "
+                f"Node {node.label()} input '{safe_text(inp.get('name'), 100)}' refers to link "
+                f"{safe_text(link_id, 40)}, which is not in the "
                 "workflow's links table.",
                 {"input": inp.get("name"), "link": link_id},
                 node_id=node.exec_id,
@@ -892,7 +948,7 @@ class _Converter:
 
     def resolve_output(self, node: _Node, slot: int, want_type: Any, visited: set[str]) -> tuple | None:
         key = f"{node.exec_id}[O]{slot}"
-        _check_hops(node, visited)
+        self._check_hops(node, visited)
         if key in visited:
             raise WorkflowConversionError(
                 f"Node {node.label()}: circular link while resolving output {slot}.", node_id=node.exec_id
@@ -934,24 +990,41 @@ class _Converter:
     def _resolve_subgraph_output(self, node: _Node, slot: int, want_type: Any, visited: set[str]) -> tuple | None:
         inner = node.subgraph
         assert inner is not None
-        for link in inner.links.values():
-            if link.target_id == SUBGRAPH_OUTPUT_ID and link.target_slot == slot:
-                if link.origin_id == SUBGRAPH_INPUT_ID:  # an input wired straight to an output
-                    outer = node.inputs
-                    index = _instance_slot(node, link.origin_slot)
-                    if 0 <= index < len(outer) and outer[index].get("link") is not None:
-                        return self.resolve_input(node, index, visited)
-                    return None
-                origin = self.by_exec_id.get(":".join((*inner.path, link.origin_id)))
-                if origin is None:
-                    raise WorkflowConversionError(
-                        f"Subgraph node {node.label()}: output {slot} comes from inner node {link.origin_id}, which "
-                        "is not in the subgraph.",
-                        {"slot": slot},
-                        node_id=node.exec_id,
-                    )
-                return self.resolve_output(origin, link.origin_slot, want_type, visited)
-        return None
+        link = inner.output_link(slot)
+        if link is None:
+            return None
+        if link.origin_id == SUBGRAPH_INPUT_ID:  # an input wired straight to an output
+            outer = node.inputs
+            index = _instance_slot(node, link.origin_slot)
+            if 0 <= index < len(outer) and outer[index].get("link") is not None:
+                return self.resolve_input(node, index, visited)
+            return None
+        origin = self.by_exec_id.get(":".join((*inner.path, link.origin_id)))
+        if origin is None:
+            raise WorkflowConversionError(
+                f"Subgraph node {node.label()}: output {slot} comes from inner node {link.origin_id}, which "
+                "is not in the subgraph.",
+                {"slot": slot},
+                node_id=node.exec_id,
+            )
+        return self.resolve_output(origin, link.origin_slot, want_type, visited)
+
+    def _check_hops(self, node: _Node, visited: set[str]) -> None:
+        self.hops += 1
+        if len(visited) > MAX_LINK_HOPS:
+            raise WorkflowError(
+                f"Input 'workflow': a link followed to node {safe_text(node.label(), 120)} takes more than "
+                f"{MAX_LINK_HOPS} steps through reroutes, bypassed nodes and subgraph boundaries (a reroute is two: "
+                "its input and its output).",
+                {"node_id": node.exec_id, "limit": "max_link_hops", "max_link_hops": MAX_LINK_HOPS},
+            )
+        if self.hops > MAX_TOTAL_LINK_HOPS:
+            raise WorkflowError(
+                f"Input 'workflow': its links take more than {MAX_TOTAL_LINK_HOPS:,} steps through reroutes, bypassed "
+                f"nodes and subgraph boundaries in all (the last at node {safe_text(node.label(), 120)}); a GUI "
+                "workflow needs far fewer.",
+                {"node_id": node.exec_id, "limit": "max_total_link_hops", "max_total_link_hops": MAX_TOTAL_LINK_HOPS},
+            )
 
     # ---- emission -------------------------------------------------------------------------------------------
 
@@ -1036,6 +1109,12 @@ def _definition_widget_value(instance: _Node, definition_slot: int) -> Any:
 
 def _promoted_slots(scope: _Scope) -> list[int]:
     """The definition's inputs that are linked to an inner node's widget input (promoted widgets), in order."""
+    if scope._promoted is None:
+        scope._promoted = _find_promoted_slots(scope)
+    return scope._promoted
+
+
+def _find_promoted_slots(scope: _Scope) -> list[int]:
     slots = set()
     for link in scope.links.values():
         if link.origin_id != SUBGRAPH_INPUT_ID:
@@ -1063,13 +1142,6 @@ def _instance_slot(instance: _Node, definition_slot: int) -> int:
     return definition_slot
 
 
-def _check_hops(node: _Node, visited: set[str]) -> None:
-    if len(visited) > MAX_LINK_HOPS:
-        raise WorkflowError(
-            f"Input 'workflow': a link into node {safe_text(node.label(), 120)} passes through more than "
-            f"{MAX_LINK_HOPS} reroutes, bypassed nodes and subgraph boundaries.",
-            {"node_id": node.exec_id, "limit": "max_link_hops", "max_link_hops": MAX_LINK_HOPS},
-        )
 
 
 def _object_or_none(value: Any, field: str) -> dict[str, Any] | None:

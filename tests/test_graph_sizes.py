@@ -195,3 +195,20 @@ def test_a_cycle_is_left_to_comfyui_and_a_long_chain_needs_no_recursion():
     assert check(long, OBJECT_INFO, LIMITS)[("2000", 0)] == Size(1, 1, 64, 64)
     assert isinstance(check({"1": {"class_type": "PrimitiveString", "inputs": {"value": "ab"}}}, OBJECT_INFO,
                             LIMITS)[("1", 0)], Text)
+
+
+def _to_total(megapixels, steps=1, source=None) -> dict:
+    return {"1": source or empty(64, 64), "2": {"class_type": "ImageScaleToTotalPixels", "inputs": {
+        "image": ["1", 0], "upscale_method": "nearest-exact", "megapixels": megapixels, "resolution_steps": steps}}}
+
+
+@pytest.mark.parametrize("megapixels", [-1, 0, "-1"])
+def test_a_total_below_comfyuis_minimum_is_left_to_comfyui_not_an_error_here(megapixels):
+    check(_to_total(megapixels), OBJECT_INFO, LIMITS)  # ComfyUI refuses it (min 0.01); was a math domain error
+
+
+def test_rounding_to_resolution_steps_counts_against_the_pixel_limit():
+    """16x4000 scaled to 3.967 megapixels is 129x32250; rounded to multiples of 256, ComfyUI makes 256x32256
+    (8.3 million pixels), twice the 2048x2048 limit though the megapixels asked are under it."""
+    check(_to_total(3.8, 1, empty(16, 4000)), OBJECT_INFO, LIMITS)
+    assert refused(_to_total(3.967, 256, empty(16, 4000))).details["limit"] == "max_pixels"

@@ -248,3 +248,75 @@ def test_fuzzed_ui_workflows_convert_or_raise_a_worker_error():
                     pytest.fail(f"{path_file.name}: {action!r} at {path} raised {type(exc).__name__}: {exc}")
     assert tried > 5000
     assert by_type.get("invalid_workflow", 0) > 100  # the loop does reach the shape checks
+
+
+# ---- shapes a script (not the GUI) writes: refused by name, never a crash ----------------------------------
+
+def _fixture(name: str) -> dict:
+    return load(FIXTURES / "ui" / name)
+
+
+def test_a_subgraph_input_whose_name_is_not_a_string_is_refused_naming_it():
+    wf = _fixture("subgraph_v1.json")
+    wf["definitions"]["subgraphs"][0]["inputs"][1]["name"] = ["text"]
+    next(n for n in wf["nodes"] if n["id"] == 20)["widgets_values"] = {"text": "hi"}  # read by name: was a TypeError
+    with pytest.raises(WorkflowError) as caught:
+        convert(wf, OBJECT_INFO)
+    assert caught.value.code == "invalid_workflow" and "inputs[1]" in caught.value.message
+    assert "Encode prompt" in caught.value.message
+
+
+def test_an_input_slot_without_a_name_is_refused_not_sent_under_null():
+    wf = _fixture("reroutes_primitives.json")
+    next(n for n in wf["nodes"] if n["id"] == 9)["inputs"][0].pop("name")
+    with pytest.raises(WorkflowError) as caught:
+        convert(wf, OBJECT_INFO)
+    assert caught.value.details == {"node_id": "9", "field": "inputs[0].name"}
+
+
+@pytest.mark.parametrize("mutate,says", [
+    (lambda link: link[:4], "has 4 items"),
+    (lambda link: [*link[:2], True, *link[3:]], "slot True is not a whole number"),
+    (lambda link: [*link[:2], 0.5, *link[3:]], "slot 0.5 is not a whole number"),
+])
+def test_a_malformed_link_is_named_by_its_position_and_the_shape_expected(mutate, says):
+    wf = _fixture("reroutes_primitives.json")
+    wf["links"][2] = mutate(wf["links"][2])
+    with pytest.raises(WorkflowError) as caught:
+        convert(wf, OBJECT_INFO)
+    assert caught.value.details == {"field": "links", "position": 2}
+    assert says in caught.value.message and "[id, origin_id, origin_slot, target_id, target_slot, type]" in caught.value.message
+
+
+def test_the_work_of_following_links_is_bounded_for_the_whole_workflow():
+    """10,000 inputs each read through a chain of 140 reroutes is 2.8 million steps from 0.5 MB of JSON: refused
+    at the total, where each link alone is within the per-link limit."""
+    wf = _fixture("reroutes_primitives.json")
+    nodes = {n["id"]: n for n in wf["nodes"]}
+    reroute = next(n for n in wf["nodes"] if n["type"] == "Reroute")
+    decode = next(n for n in wf["nodes"] if n["type"] == "VAEDecode")
+    vae_link = next(l for l in wf["links"] if nodes[l[1]]["type"] == "VAELoader")
+    prev, next_id, link_id = (vae_link[1], vae_link[2]), 5000, 90000
+    for _ in range(140):
+        r = copy.deepcopy(reroute)
+        r["id"], r["inputs"][0]["link"] = next_id, link_id
+        wf["links"].append([link_id, prev[0], prev[1], next_id, 0, "VAE"])
+        wf["nodes"].append(r)
+        prev, next_id, link_id = (next_id, 0), next_id + 1, link_id + 1
+    for k in range(10_000):
+        decode["inputs"].append({"name": f"extra{k}", "type": "VAE", "link": link_id})
+        wf["links"].append([link_id, prev[0], prev[1], decode["id"], len(decode["inputs"]) - 1, "VAE"])
+        link_id += 1
+    with pytest.raises(WorkflowError) as caught:
+        convert(wf, OBJECT_INFO)
+    assert caught.value.details["limit"] == "max_total_link_hops"
+
+
+def test_a_missing_node_type_of_any_length_keeps_the_sentence_whole():
+    graph = {"1": {"class_type": "x" * 5000, "inputs": {}},
+             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "a"}}}
+    from handler import workflow_policy
+    from handler.workflow_policy import JobNames, NodeRules
+    with pytest.raises(WorkflowError) as caught:
+        workflow_policy.enforce(graph, OBJECT_INFO, JobNames("job", {}), rules=NodeRules())
+    assert len(caught.value.message) < 600 and caught.value.message.endswith("is not installed on this worker.")
