@@ -60,6 +60,9 @@ export FLUX_FAST_ARTIFACTS_DIR="${FLUX_FAST_ARTIFACTS_DIR-${volume:+$volume/.cac
 # listens, and the first job, queued at once, starts the same loads a moment later anyway.
 
 log() { echo "start.sh: $*" >&2; }
+# Switches read as the handler reads its own (0/false/no/off, 1/true/yes/on, any case).
+is_off() { case "${1,,}" in 0|false|no|off) return 0 ;; esac; return 1; }
+is_on() { case "${1,,}" in 1|true|yes|on) return 0 ;; esac; return 1; }
 
 children=()
 # True while a child runs; an exited child that is not yet reaped (a zombie) does not count.
@@ -92,13 +95,16 @@ port="${hostport##*:}"
 if [[ ! -f "$COMFYUI_PATH/main.py" ]]; then
   log "no ComfyUI at COMFYUI_PATH=$COMFYUI_PATH (main.py missing)"; exit 1
 fi
+if [[ ! "${STOP_GRACE_S:-20}" =~ ^[0-9]+$ ]]; then
+  log "STOP_GRACE_S must be a whole number of seconds, not '${STOP_GRACE_S}'"; exit 2
+fi
 case "${COMFYUI_DYNAMIC_VRAM:-auto}" in
   auto|on|off) ;;
   *) log "COMFYUI_DYNAMIC_VRAM must be auto, on or off, not '${COMFYUI_DYNAMIC_VRAM}'"; exit 2 ;;
 esac
 
 # Model bytes start moving now, while ComfyUI imports; its own load then reads from memory (handler/prefetch.py).
-if [[ "${PREFETCH_MODELS:-1}" != "0" ]]; then
+if ! is_off "${PREFETCH_MODELS:-1}"; then
   # At idle I/O priority where the disk scheduler honours it: ComfyUI's imports come first.
   io_idle=(); command -v ionice >/dev/null && io_idle=(ionice -c 3)
   read_size=(); [[ -n "${PREFETCH_READ_MIB:-}" ]] && read_size=(--read-mib "$PREFETCH_READ_MIB")   # default: prefetch's
@@ -161,7 +167,7 @@ comfy_cmd=("$COMFYUI_PYTHON" main.py --listen "$COMFYUI_LISTEN" --port "$port" -
 # runs beside ComfyUI's start rather than before it: importing torch takes seconds, and every cold start would
 # pay them twice.
 preflight_pid=""
-if [[ "${SKIP_GPU_CHECK:-0}" != "1" && " ${extra_args[*]} " != *" --cpu "* ]]; then
+if ! is_on "${SKIP_GPU_CHECK:-0}" && [[ " ${extra_args[*]} " != *" --cpu "* ]]; then
   "$COMFYUI_PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' &
   preflight_pid=$!
   children+=("$preflight_pid")

@@ -49,7 +49,11 @@ def main() -> int:
     client = ComfyClient(settings.comfyui_url, settings.http_timeout_s)
     # Progress goes through the Runpod platform only; the local test API has nowhere to send it.
     on_platform = bool(os.environ.get("RUNPOD_WEBHOOK_POST_OUTPUT"))
-    worker = Worker(settings, client, report_progress=_runpod_progress if on_platform else None)
+    try:
+        worker = Worker(settings, client, report_progress=_runpod_progress if on_platform else None)
+    except WorkerError as err:  # settings only the parts they configure can judge (the bucket's keys)
+        log.error("configuration error: %s", err.message)
+        return 2
     _import_local_api()
     try:
         wait_for_comfyui(client, settings.ready_timeout_s, settings.comfyui_pid)

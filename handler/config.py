@@ -114,17 +114,14 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         d = cls()
-        url = _get(env, "COMFYUI_URL", str, d.comfyui_url).rstrip("/")
-        parsed = urlparse(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ConfigError(f"COMFYUI_URL={url!r} is invalid: it must be an http(s) URL such as http://127.0.0.1:8188.")
-        out_dir = env.get("COMFYUI_OUTPUT_DIR") or None
+        url = _get(env, "COMFYUI_URL", _comfyui_url, d.comfyui_url)
+        out_dir = _text(env, "COMFYUI_OUTPUT_DIR")
         fast_path_problems = check_fast_path_env(env)
         if fast_path_problems:
             raise ConfigError("; ".join(fast_path_problems) + ".")
         input_dir, temp_dir = _comfyui_dirs(env, Path(out_dir) if out_dir else None)
         preload = env.get(ENV_PRELOAD, "").strip()
-        comfy = env.get("COMFYUI_PATH") or None
+        comfy = _text(env, "COMFYUI_PATH")
         record = _get(env, "NODE_PACKS_RECORD", Path,
                       Path(comfy) / "custom_nodes" / "node_packs.json" if comfy else None)
         return cls(
@@ -146,13 +143,13 @@ class Settings:
             png_compress_level=_get(env, "PNG_COMPRESS_LEVEL", _zlib_level, d.png_compress_level),
             log_level=_get(env, "LOG_LEVEL", _log_level, d.log_level),
             bucket=BucketSettings(
-                endpoint_url=env.get("BUCKET_ENDPOINT_URL") or None,
-                access_key_id=env.get("BUCKET_ACCESS_KEY_ID") or None,
-                secret_access_key=env.get("BUCKET_SECRET_ACCESS_KEY") or None,
-                name=env.get("BUCKET_NAME") or None,
-                prefix=env.get("BUCKET_PREFIX", "").strip("/"),
-                region=env.get("BUCKET_REGION") or None,
-                presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _positive_int, 3600),
+                endpoint_url=_text(env, "BUCKET_ENDPOINT_URL"),
+                access_key_id=_text(env, "BUCKET_ACCESS_KEY_ID"),
+                secret_access_key=_text(env, "BUCKET_SECRET_ACCESS_KEY"),
+                name=_text(env, "BUCKET_NAME"),
+                prefix=env.get("BUCKET_PREFIX", "").strip().strip("/"),
+                region=_text(env, "BUCKET_REGION"),
+                presign_ttl_s=_get(env, "BUCKET_PRESIGN_TTL_S", _presign_ttl, 3600),
             ),
             input_limits=_input_limits(env),
             workflow_allowed_nodes=_get(env, "WORKFLOW_ALLOWED_NODES", _class_names, None),
@@ -170,7 +167,7 @@ def _lora_settings(env: Mapping[str, str], volume_loras: Path = VOLUME_LORAS) ->
     """LORA_*: the folders, the URL cache (on the network volume when one is mounted, else under ComfyUI's
     models/loras) and the download bounds."""
     d = LoraSettings()
-    comfy = env.get("COMFYUI_PATH") or None
+    comfy = _text(env, "COMFYUI_PATH")
     default_dirs = tuple(p for p in ((Path(comfy) / "models" / "loras") if comfy else None, volume_loras) if p)
     dirs = _get(env, "LORA_DIRS", _paths, default_dirs)
     if volume_loras.parent.is_dir():
@@ -180,7 +177,8 @@ def _lora_settings(env: Mapping[str, str], volume_loras: Path = VOLUME_LORAS) ->
     else:
         default_cache = None
     raw_cache = env.get("LORA_CACHE_DIR", "").strip()
-    cache_dir = Path(raw_cache) if raw_cache else default_cache
+    # Normalised before the subfolder check: models/loras/../../../etc is not inside models/loras.
+    cache_dir = Path(os.path.normpath(raw_cache)) if raw_cache else default_cache
     prefix = ""
     if cache_dir is not None:
         parent = next((folder for folder in dirs if cache_dir.is_relative_to(folder) and cache_dir != folder), None)
@@ -206,7 +204,7 @@ def _lora_settings(env: Mapping[str, str], volume_loras: Path = VOLUME_LORAS) ->
 
 def _paths(raw: str) -> tuple[Path, ...]:
     """Folders separated by ':' (like PATH)."""
-    paths = tuple(Path(p.strip()) for p in raw.split(":") if p.strip())
+    paths = tuple(Path(os.path.normpath(p.strip())) for p in raw.split(":") if p.strip())
     if not paths or not all(p.is_absolute() for p in paths):
         raise ValueError("must list absolute folders separated by ':'")
     return paths
@@ -304,11 +302,43 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+MAX_SECONDS = 7 * 24 * 3600.0  # every *_S setting: beyond a week is a typo (and inf breaks lock and socket timeouts)
+
+
 def _positive_float(raw: str) -> float:
+    """A number of seconds."""
     value = float(raw)
-    if not value > 0:
-        raise ValueError("must be a positive number")
+    if not 0 < value <= MAX_SECONDS:
+        raise ValueError(f"must be a positive number of seconds, at most {MAX_SECONDS:g} (a week)")
     return value
+
+
+def _presign_ttl(raw: str) -> int:
+    value = int(raw)
+    if not 0 < value <= 604800:
+        raise ValueError("must be a whole number of seconds from 1 to 604800 (7 days, S3's longest presigned URL)")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """A text setting; unset, empty and blank are all 'not set' (a stray space must not turn a bucket on)."""
+    value = (env.get(name) or "").strip()
+    return value or None
+
+
+def _comfyui_url(raw: str) -> str:
+    """ComfyUI's address as start.sh reads it: http(s), a host and an explicit port (start.sh starts ComfyUI on
+    that port), nothing after the host but an optional '/'."""
+    rule = "must be an http(s) URL with ComfyUI's port, such as http://127.0.0.1:8188"
+    try:
+        parsed = urlparse(raw.rstrip("/"))
+        port = parsed.port
+    except ValueError:
+        raise ValueError(rule) from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or port is None \
+            or parsed.path or parsed.query or parsed.fragment or parsed.params or not raw.isprintable():
+        raise ValueError(rule)
+    return raw.rstrip("/")
 
 
 def _zlib_level(raw: str) -> int:

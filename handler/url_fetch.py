@@ -200,8 +200,8 @@ class FetchLimits:
                 value = kind(raw)
             except ValueError:
                 raise ValueError(f"{name}={raw!r} must be a {kind.__name__}") from None
-            if value <= 0:
-                raise ValueError(f"{name}={raw!r} must be > 0")
+            if not 0 < value <= (7 * 24 * 3600 if kind is float else 2**62):  # NaN fails too
+                raise ValueError(f"{name}={raw!r} must be > 0" + (" and at most a week" if kind is float else ""))
             return value
 
         return cls(

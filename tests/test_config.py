@@ -127,3 +127,39 @@ def test_png_compress_level_defaults_to_fast_and_is_checked():
     for bad in ("10", "-1", "fast"):
         with pytest.raises(ConfigError, match="PNG_COMPRESS_LEVEL"):
             Settings.from_env({"PNG_COMPRESS_LEVEL": bad})
+
+
+@pytest.mark.parametrize("name,value", [
+    ("JOB_TIMEOUT_S", "inf"), ("JOB_TIMEOUT_S", "1e10"), ("COMFY_HTTP_TIMEOUT_S", "nan"),
+    ("COMFYUI_URL", "http://[::1"), ("COMFYUI_URL", "http://127.0.0.1"), ("COMFYUI_URL", "http://h:99999"),
+    ("COMFYUI_URL", "http://h:8188/x?y#z"), ("FLUX_FAST_VRAM_MARGIN_GB", "nan"), ("FLUX_FAST_VRAM_MARGIN_GB", "1e400"),
+    ("INPUT_URL_DEADLINE_S", "nan"), ("INPUT_URL_READ_TIMEOUT_S", "inf"), ("BUCKET_PRESIGN_TTL_S", str(10**30)),
+])
+def test_values_that_would_break_a_job_later_are_refused_at_start(name, value):
+    """inf seconds overflowed the job lock's timeout (every job an internal_error), a URL without its port pointed
+    the handler at port 80 while start.sh started ComfyUI on 8188, NaN timeouts failed every URL image."""
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({name: value})
+    assert name in caught.value.message
+
+
+def test_blank_text_settings_are_not_set():
+    settings = Settings.from_env({"BUCKET_NAME": " ", "BUCKET_ENDPOINT_URL": "  ", "COMFYUI_OUTPUT_DIR": " "})
+    assert not settings.bucket.configured and settings.bucket.endpoint_url is None
+    assert settings.comfyui_output_dir is None
+
+
+def test_the_lora_cache_folder_is_judged_after_dot_dots_resolve(tmp_path):
+    loras = tmp_path / "comfyui" / "models" / "loras"
+    with pytest.raises(ConfigError, match="LORA_CACHE_DIR"):
+        Settings.from_env({"COMFYUI_PATH": str(tmp_path / "comfyui"), "LORA_CACHE_DIR": f"{loras}/../../../etc"})
+
+
+def test_a_bucket_half_configured_stops_the_start_with_one_line_not_a_traceback(monkeypatch, caplog):
+    from handler import __main__ as entry
+
+    monkeypatch.setenv("BUCKET_NAME", "b")
+    monkeypatch.setenv("BUCKET_ACCESS_KEY_ID", "AKIA_TEST")
+    monkeypatch.delenv("BUCKET_SECRET_ACCESS_KEY", raising=False)
+    assert entry.main() == 2
+    assert "configuration error" in caplog.text and "AKIA_TEST" not in caplog.text

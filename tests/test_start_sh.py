@@ -251,3 +251,35 @@ def test_the_prefetch_reads_the_models_with_the_read_size_asked_for(fake):
         p.wait(timeout=30)
     text = log.read_text()
     assert "prefetch: read 1 file(s)" in text and "2 MiB reads" in text, text[-2000:]
+
+
+def test_a_stop_grace_that_is_not_whole_seconds_stops_the_start_naming_it(fake):
+    """STOP_GRACE_S=1.5 made bash's arithmetic fail inside the stop path: the shell left without stopping its
+    children."""
+    d, env = fake
+    p = start(env, SKIP_GPU_CHECK="1", PREFETCH_MODELS="0", STOP_GRACE_S="1.5")
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 2 and "STOP_GRACE_S must be a whole number of seconds, not '1.5'" in err
+    assert not (d / "comfy.json").exists()
+
+
+@pytest.mark.parametrize("spelling", ["false", "OFF"])
+def test_prefetch_models_off_in_any_spelling_reads_nothing(fake, spelling):
+    d, env = fake
+    vae = d / "comfyui" / "models" / "vae" / "ae.safetensors"
+    vae.parent.mkdir(parents=True)
+    vae.write_bytes(b"\x01" * 5000)
+    log = d / "start.out"
+    with open(log, "w") as out:
+        p = subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, "SKIP_GPU_CHECK": "true",
+                                                                     "PREFETCH_MODELS": spelling},
+                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(d / "handler_pid")
+        deadline = time.time() + 4  # a prefetch of 5 KB logs within a second of the start
+        while "prefetch" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=30)
+    assert "prefetch" not in log.read_text(), log.read_text()[-2000:]

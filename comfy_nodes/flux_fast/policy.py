@@ -185,8 +185,8 @@ def resolve_margin(env: Mapping[str, str], default_gb: float = DEFAULT_MARGIN_GB
         value = float(raw)
     except ValueError:
         raise PolicyError(f"{ENV_MARGIN}='{raw}' is not a number of GiB") from None
-    if value < 0:
-        raise PolicyError(f"{ENV_MARGIN}='{raw}' must be >= 0")
+    if not 0 <= value <= 1024:
+        raise PolicyError(f"{ENV_MARGIN}='{raw}' must be a number of GiB from 0 to 1024")
     return int(value * GIB)
 
 
