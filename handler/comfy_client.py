@@ -28,6 +28,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse, urlunparse
 
 import requests
+import urllib3
 import websocket
 
 from . import comfy_errors
@@ -145,15 +146,37 @@ class ComfyClient:
         body = response.json()
         return f"{body['subfolder']}/{body['name']}" if body.get("subfolder") else body["name"]
 
-    def view(self, filename: str, subfolder: str = "", folder_type: str = "output") -> bytes:
+    def view(self, filename: str, subfolder: str = "", folder_type: str = "output", *, max_bytes: int | None = None,
+             deadline: float | None = None) -> bytes:
+        """An output file over /view, read in chunks: at most `max_bytes` (`FileTooLarge` past it) and by
+        `deadline` (time.monotonic(); JobTimeoutError past it), so that no answer can hold the job or its memory."""
         params = {"filename": filename, "subfolder": subfolder, "type": folder_type}
-        response = self._request("GET", "/view", params=params)
-        if response.status_code != 200:
-            self._raise_refusal(response, OutputUnavailableError(
-                f"ComfyUI reported the output file '{safe_text(filename, 128)}' but could not return it "
-                f"(HTTP {response.status_code}); the job can be sent again.",
-                {"filename": filename, "http_status": response.status_code}))
-        return response.content
+        response = self._request("GET", "/view", params=params, stream=True)
+        try:
+            if response.status_code != 200:
+                self._raise_refusal(response, OutputUnavailableError(
+                    f"ComfyUI reported the output file '{safe_text(filename, 128)}' but could not return it "
+                    f"(HTTP {response.status_code}); the job can be sent again.",
+                    {"filename": filename, "http_status": response.status_code}))
+            body = bytearray()
+            try:
+                # read1: whatever has arrived, up to 1 MiB (iter_content would wait for a whole chunk, so a
+                # server sending a byte at a time would never reach the deadline check).
+                while chunk := response.raw.read1(1 << 20, decode_content=True):
+                    body += chunk
+                    if max_bytes is not None and len(body) > max_bytes:
+                        raise FileTooLarge(len(body))
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise JobTimeoutError("The job ran past JOB_TIMEOUT_S while its outputs were read from "
+                                              "ComfyUI.", {"where": "reading outputs"})
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                log.error("ComfyUI /view %s failed: %s", safe_text(filename, 128), safe_text(exc, 300))
+                raise OutputUnavailableError(
+                    f"ComfyUI reported the output file '{safe_text(filename, 128)}' but its answer broke off; the "
+                    "job can be sent again.", {"filename": filename}) from None
+            return bytes(body)
+        finally:
+            response.close()
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
         return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
@@ -321,6 +344,18 @@ class ComfyClient:
         )
 
 
+class FileTooLarge(Exception):
+    """An output file past the size its reader was allowed (outputs.py turns it into the caller's error)."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+def _hashable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float))
+
+
 class _Tracker:
     """Reads one prompt's websocket messages: progress, per-node times, cached nodes, the end."""
 
@@ -339,15 +374,20 @@ class _Tracker:
         self._outputs_complete = True
         self._status: tuple[str, dict[str, Any]] | None = None
 
-    def handle(self, message: dict[str, Any]) -> bool:
+    def handle(self, message: Any) -> bool:
+        # A custom node can send what it likes on ComfyUI's socket: anything not shaped as ComfyUI's own messages
+        # is not about this prompt.
+        if not isinstance(message, dict) or not isinstance(message.get("data") or {}, dict):
+            return False
         kind, data = message.get("type"), message.get("data") or {}
-        if data.get("prompt_id") not in (None, self.prompt_id):
+        if not _hashable(data.get("prompt_id")) or data.get("prompt_id") not in (None, self.prompt_id):
             return False
         now = time.monotonic()
         if kind == "execution_start" and data.get("prompt_id") == self.prompt_id:
             self.started_at = now
         elif kind == "execution_cached" and data.get("prompt_id") == self.prompt_id:
-            self.cached.update(str(n) for n in data.get("nodes", []))
+            nodes = data.get("nodes")
+            self.cached.update(str(n) for n in (nodes if isinstance(nodes, list) else []))
         elif kind == "executing" and data.get("prompt_id") == self.prompt_id:
             self._close_node(now)
             node = data.get("node")
@@ -364,7 +404,8 @@ class _Tracker:
                 seen.append(output)
                 merged = self._outputs.setdefault(str(data.get("node")), {})
                 for key, value in output.items():
-                    merged[key] = merged.get(key, []) + value if isinstance(value, list) else value
+                    earlier = merged.get(key)
+                    merged[key] = earlier + value if isinstance(value, list) and isinstance(earlier, list) else value
             elif not isinstance(output, dict):
                 self._outputs_complete = False  # a cached node without its UI: the history has it
         elif kind in ("execution_success", "execution_error", "execution_interrupted") and data.get("prompt_id") == self.prompt_id:

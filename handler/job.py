@@ -201,6 +201,8 @@ class Worker:
             self.client, result, list(graph), job_id=_safe_id(job_id), output_format=request.output_format,
             quality=request.quality, include_previews=request.include_previews, store=self.store,
             output_dir=self.settings.comfyui_output_dir, png_compress_level=self.settings.png_compress_level,
+            max_file_bytes=outputs.read_limit(self.settings.max_response_bytes, bucket=self.store is not None),
+            deadline=deadline,
         )
         timings = {
             "total_s": round(time.perf_counter() - started, 3),

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from .comfy_client import ComfyClient, RunResult
-from .errors import ComfyUnavailableError, OutputUnavailableError
+from .comfy_client import ComfyClient, FileTooLarge, RunResult
+from .errors import ComfyUnavailableError, OutputUnavailableError, PayloadTooLargeError, safe_text
 
 if TYPE_CHECKING:  # storage pulls in boto3; only needed when a bucket is configured
     from .storage import BucketStore
@@ -79,6 +79,16 @@ def encode_image(data: bytes, output_format: str, quality: int,
     for 18% more bytes (2.14 vs 1.81 MB), a smooth gradient 0.09 vs 0.16 s (+17%), noise 0.12 vs 0.14 s (it does
     not compress at any level); levels 6-9 (Pillow's own default is 6) took 0.4-1.7 s for no smaller file than 4.
     Level 1 is also what ComfyUI's PreviewImage uses."""
+    try:
+        return _encode_image(data, output_format, quality, png_compress_level)
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        # A node that reports a file under `images` that is not one Pillow can read (or one too large to decode).
+        raise OutputUnavailableError(
+            f"An output the workflow reported as an image is not one this worker can encode "
+            f"({type(exc).__name__}: {safe_text(exc, 160)}).", {"exception_type": type(exc).__name__}) from None
+
+
+def _encode_image(data: bytes, output_format: str, quality: int, png_compress_level: int) -> EncodedImage:
     with Image.open(io.BytesIO(data)) as image:
         width, height = image.size
         source_format = (image.format or "").lower()
@@ -94,21 +104,49 @@ def encode_image(data: bytes, output_format: str, quality: int,
         return EncodedImage(buffer.getvalue(), width, height, output_format)
 
 
-def fetch(client: ComfyClient, saved: SavedFile, output_dir: Path | None = None) -> bytes:
+# The most of one output file the worker reads into memory. Inline, a response carries at most MAX_RESPONSE_BYTES
+# of base64, and a still image may shrink when re-encoded (a PNG asked for as jpeg), so 8 times that; with a
+# bucket, 2 GiB (a long video).
+INLINE_READ_FACTOR = 8
+MAX_BUCKET_FILE_BYTES = 2 * 2**30
+
+
+def read_limit(max_response_bytes: int, *, bucket: bool) -> int:
+    return MAX_BUCKET_FILE_BYTES if bucket else INLINE_READ_FACTOR * max_response_bytes
+
+
+def fetch(client: ComfyClient, saved: SavedFile, output_dir: Path | None = None, *, max_bytes: int | None = None,
+          deadline: float | None = None) -> bytes:
     """The file's bytes: straight from ComfyUI's output folder when it is on this machine (no HTTP round trip
-    through a server that is busy tidying up after the prompt), else over /view."""
+    through a server that is busy tidying up after the prompt), else over /view. A file over `max_bytes` is
+    refused before it is read whole (a graph can make outputs far larger than any response can carry)."""
     path = _local_path(output_dir, saved)
-    if path is not None:
-        try:
-            return path.read_bytes()
-        except OSError:
-            pass
-    return client.view(saved.filename, saved.subfolder, saved.folder_type)
+    try:
+        if path is not None:
+            try:
+                size = path.stat().st_size
+                if max_bytes is not None and size > max_bytes:
+                    raise FileTooLarge(size)
+                return path.read_bytes()
+            except OSError:
+                pass
+        return client.view(saved.filename, saved.subfolder, saved.folder_type, max_bytes=max_bytes, deadline=deadline)
+    except FileTooLarge as big:
+        raise PayloadTooLargeError(
+            f"Output '{safe_text(saved.filename, 128)}' of node {safe_text(saved.node_id, 64)} is more than "
+            f"{max_bytes} bytes ({big.size} read or found), more than this worker returns inline "
+            f"(MAX_RESPONSE_BYTES). Configure an output bucket (BUCKET_NAME and credentials) to receive URLs instead, "
+            "or make the output smaller.",
+            {"node_id": saved.node_id, "filename": saved.filename, "limit_bytes": max_bytes, "size_bytes": big.size},
+        ) from None
 
 
 def _local_path(output_dir: Path | None, saved: SavedFile) -> Path | None:
     if output_dir is None or saved.folder_type != "output":
         return None
+    if not isinstance(saved.subfolder, str) or not isinstance(saved.filename, str) \
+            or "\x00" in saved.subfolder or "\x00" in saved.filename:
+        return None  # not a name ComfyUI itself writes: leave it to /view, which refuses it
     root = output_dir.resolve()
     path = (root / saved.subfolder / saved.filename).resolve()
     return path if root in path.parents else None
@@ -281,6 +319,8 @@ def collect_outputs(
     store: BucketStore | None = None,
     output_dir: Path | None = None,
     png_compress_level: int = PNG_COMPRESS_LEVEL,
+    max_file_bytes: int | None = None,
+    deadline: float | None = None,
 ) -> CollectedOutputs:
     """Read every output file (`fetch`: the local output folder, else /view) and build `images` and `outputs`
     (see the module docstring).
@@ -298,7 +338,7 @@ def collect_outputs(
             continue
         saved = SavedFile(ref.node_id, ref.filename, ref.subfolder, ref.folder_type)
         try:
-            data = fetch(client, saved, output_dir)
+            data = fetch(client, saved, output_dir, max_bytes=max_file_bytes, deadline=deadline)
         except (ComfyUnavailableError, OutputUnavailableError):
             if ref.node_id not in result.cached_nodes:
                 raise

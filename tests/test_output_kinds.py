@@ -53,7 +53,7 @@ class FakeClient:
     def __init__(self):
         self.viewed = []
 
-    def view(self, filename, subfolder="", folder_type="output"):
+    def view(self, filename, subfolder="", folder_type="output", *, max_bytes=None, deadline=None):
         self.viewed.append((filename, subfolder, folder_type))
         return FILES[filename]
 

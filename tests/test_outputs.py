@@ -98,8 +98,59 @@ def test_collect_outputs_uses_the_configured_png_level(monkeypatch):
     _photo_like().save(buffer, format="WEBP")
 
     class Client:
-        def view(self, *a):
+        def view(self, *a, **k):
             return buffer.getvalue()
 
     got = outputs.collect_outputs(Client(), result, ["9"], job_id="j", png_compress_level=7)
     assert seen == [(7,)] and got.images[0]["format"] == "png" and got.outputs[0]["filename"] == "a.png"
+
+
+# ---- what a graph's outputs can do to the worker's memory and time -----------------------------------------
+
+def _saved(name="big.bin"):
+    return outputs.SavedFile("9", name, "", "output")
+
+
+def test_an_output_larger_than_any_inline_response_is_refused_before_it_is_read(tmp_path):
+    import pytest
+    from handler.errors import PayloadTooLargeError
+
+    (tmp_path / "big.bin").write_bytes(b"\0" * 5000)
+
+    class NoView:
+        def view(self, *a, **k):
+            raise AssertionError("a local file is never fetched over /view")
+
+    with pytest.raises(PayloadTooLargeError) as caught:
+        outputs.fetch(NoView(), _saved(), tmp_path, max_bytes=4096)
+    assert caught.value.details["size_bytes"] == 5000 and "BUCKET_NAME" in caught.value.message
+    assert outputs.fetch(NoView(), _saved(), tmp_path, max_bytes=5000) == b"\0" * 5000
+    assert outputs.read_limit(10_000_000, bucket=False) == 80_000_000  # a PNG asked for as jpeg may shrink 8x
+
+
+def test_a_view_answer_is_cut_at_the_size_limit_and_the_job_deadline():
+    import time
+
+    import pytest
+    from handler.comfy_client import ComfyClient
+    from handler.errors import JobTimeoutError, PayloadTooLargeError
+    from image_server import ImageServer, drip, send
+
+    with ImageServer() as srv:
+        srv.routes["/view"] = lambda h: send(h, b"\1" * (3 << 20), content_type="application/octet-stream")
+        client = ComfyClient(srv.url(""), 5)
+        with pytest.raises(PayloadTooLargeError) as caught:
+            outputs.fetch(client, _saved(), None, max_bytes=1 << 20)
+        assert 1 << 20 < caught.value.details["size_bytes"] <= 2 << 20  # stopped a chunk past the limit
+        srv.routes["/view"] = drip(b"\1" * 1000, 0.05)  # each byte within a read timeout, the whole 50 s
+        with pytest.raises(JobTimeoutError):  # without the deadline: the whole body, 50 s later
+            outputs.fetch(client, _saved(), None, deadline=time.monotonic() + 0.5)
+
+
+def test_an_image_output_that_pillow_cannot_read_is_output_unavailable_not_internal():
+    import pytest
+    from handler.errors import OutputUnavailableError
+
+    with pytest.raises(OutputUnavailableError) as caught:
+        outputs.encode_image(b"<html>not an image</html>", "png", 90)
+    assert caught.value.details["exception_type"] == "UnidentifiedImageError"

@@ -1,0 +1,33 @@
+"""ComfyUI's websocket as a custom node can fill it: messages of any shape are read or skipped, never a crash.
+
+A node pack's node can send its own messages (PromptServer.send_sync) and return any `ui` dict, which ComfyUI
+relays as `executed`. The tracker that follows one prompt must skip what is not shaped as ComfyUI's own messages
+rather than fail the job with an internal error.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.comfy_client import _Tracker
+
+
+@pytest.mark.parametrize("message", [[1, 2], "x", 5, None, {"type": "executing", "data": "str"},
+                                     {"type": "progress", "data": [1]}, {"type": "status", "data": {"prompt_id": ["p"]}},
+                                     {"type": "execution_cached", "data": {"prompt_id": "p", "nodes": 5}},
+                                     {"type": "execution_cached", "data": {"prompt_id": "p", "nodes": None}}])
+def test_messages_not_shaped_as_comfyuis_are_skipped(message):
+    tracker = _Tracker("p", None)
+    assert tracker.handle(message) is False
+    assert tracker.handle({"type": "executing", "data": {"prompt_id": "p", "node": None}}) is True
+
+
+def test_a_node_whose_ui_changes_shape_between_messages_keeps_the_last_value():
+    tracker = _Tracker("p", None)
+    tracker.handle({"type": "executed", "data": {"prompt_id": "p", "node": "9", "output": {"images": "x"}}})
+    image = {"filename": "a.png", "subfolder": "", "type": "output"}
+    tracker.handle({"type": "executed", "data": {"prompt_id": "p", "node": "9", "output": {"images": [image]}}})
+    tracker.handle({"type": "executed", "data": {"prompt_id": "p", "node": "9", "output": {"images": [image, image]}}})
+    tracker.handle({"type": "execution_success", "data": {"prompt_id": "p"}})
+    tracker.handle({"type": "executing", "data": {"prompt_id": "p", "node": None}})
+    assert tracker.entry_from_messages()["outputs"]["9"]["images"] == [image, image, image]
