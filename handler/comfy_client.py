@@ -109,12 +109,12 @@ class ComfyClient:
         """Current allowed values of a combo input (fresh: model folders change under a running worker)."""
         try:
             info = self._json("GET", f"/object_info/{class_type}").get(class_type, {})
-        except WorkerError:
+            for section in ("required", "optional"):
+                spec = (info.get("input", {}).get(section) or {}).get(input_name)
+                if spec is not None:
+                    return combo_options(spec)
+        except (WorkerError, ValueError, AttributeError, TypeError):  # an answer not shaped as ComfyUI's: unknown
             return None
-        for section in ("required", "optional"):
-            spec = (info.get("input", {}).get(section) or {}).get(input_name)
-            if spec is not None:
-                return combo_options(spec)
         return None
 
     def system_stats(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ OptionsLookup = Callable[[str, str], "list[Any] | None"]
 
 
 def validation_error(body: dict[str, Any], options: OptionsLookup | None = None) -> ComfyValidationError | WorkflowError:
+    body = body if isinstance(body, dict) else {"error": {"message": str(body)[:500]}}
     top = body.get("error") if isinstance(body.get("error"), dict) else {}
     if top.get("type") == "missing_node_type":
         # ComfyUI >= 0.12 stops at the first node whose class it does not have, before any input validation, and
@@ -35,11 +36,16 @@ def validation_error(body: dict[str, Any], options: OptionsLookup | None = None)
                              {"node_id": extra.get("node_id"), "rule": "every node needs an installed class_type"})
     nodes: dict[str, Any] = {}
     sentences: list[str] = []
-    for node_id, entry in (body.get("node_errors") or {}).items():
+    # ComfyUI's own shapes, read defensively: a custom node's validation can put anything in them.
+    node_errors = body.get("node_errors") if isinstance(body.get("node_errors"), dict) else {}
+    for node_id, entry in node_errors.items():
+        entry = entry if isinstance(entry, dict) else {"errors": [{"message": entry}]}
         class_type = entry.get("class_type")
         errors = []
-        for err in entry.get("errors", []):
-            extra = err.get("extra_info") or {}
+        raw_errors = entry.get("errors") if isinstance(entry.get("errors"), list) else [{"message": entry.get("errors")}]
+        for err in raw_errors:
+            err = err if isinstance(err, dict) else {"message": err}
+            extra = err.get("extra_info") if isinstance(err.get("extra_info"), dict) else {}
             item = {
                 "input_name": extra.get("input_name"),
                 "type": err.get("type"),
@@ -48,7 +54,7 @@ def validation_error(body: dict[str, Any], options: OptionsLookup | None = None)
             }
             if "received_value" in extra:
                 item["received_value"] = extra["received_value"]
-            if err.get("type") == "value_not_in_list" and options and extra.get("input_name"):
+            if err.get("type") == "value_not_in_list" and options and isinstance(extra.get("input_name"), str):
                 available = options(class_type, extra["input_name"])
                 if available is not None:
                     item["available"] = available
@@ -84,7 +90,7 @@ def execution_error(data: dict[str, Any]) -> ComfyExecutionError:
     node_id = str(data.get("node_id"))
     node_type = data.get("node_type")
     exc_type = data.get("exception_type") or "Exception"
-    message = (data.get("exception_message") or "").strip()
+    message = str(data.get("exception_message") or "").strip()
     first_line = message.splitlines()[0] if message else ""
     return ComfyExecutionError(
         _cut(scrub_paths(f"ComfyUI failed while running node {node_id} ({node_type}): {exc_type}: {first_line}")),

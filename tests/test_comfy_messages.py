@@ -31,3 +31,25 @@ def test_a_node_whose_ui_changes_shape_between_messages_keeps_the_last_value():
     tracker.handle({"type": "execution_success", "data": {"prompt_id": "p"}})
     tracker.handle({"type": "executing", "data": {"prompt_id": "p", "node": None}})
     assert tracker.entry_from_messages()["outputs"]["9"]["images"] == [image, image, image]
+
+
+@pytest.mark.parametrize("body", [
+    {"error": {"type": "prompt_outputs_failed_validation"}, "node_errors": ["x"]},
+    {"node_errors": {"4": "broken"}}, {"node_errors": {"4": {"errors": "x"}}}, {"node_errors": {"4": {"errors": ["x"]}}},
+    {"node_errors": {"4": {"errors": [{"type": "value_not_in_list", "extra_info": {"input_name": ["a"]}}]}}},
+    ["not", "an", "object"],
+])
+def test_validation_answers_of_any_shape_become_comfyuis_refusal(body):
+    from handler import comfy_errors
+    from handler.errors import WorkerError
+
+    err = comfy_errors.validation_error(body, options=lambda c, i: ["a.safetensors"])
+    assert isinstance(err, WorkerError) and err.message.startswith("ComfyUI rejected the workflow")
+
+
+def test_an_execution_error_whose_message_is_not_text_is_still_the_nodes_error():
+    from handler import comfy_errors
+
+    err = comfy_errors.execution_error({"node_id": "9", "node_type": "X", "exception_type": "E",
+                                        "exception_message": {"code": 7}})
+    assert err.code == "comfyui_execution_error" and "code" in err.message
