@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import quote, urlparse, urlunparse
 
 import requests
 import urllib3
@@ -179,7 +179,12 @@ class ComfyClient:
             response.close()
 
     def history(self, prompt_id: str) -> dict[str, Any] | None:
-        return self._json("GET", f"/history/{prompt_id}").get(prompt_id)
+        """The prompt's history entry, or None while there is none (or none shaped as ComfyUI writes one)."""
+        try:
+            entry = self._json("GET", f"/history/{quote(prompt_id, safe='')}").get(prompt_id)
+        except (ValueError, AttributeError):  # not JSON, not an object
+            return None
+        return entry if isinstance(entry, dict) else None
 
     def forget(self, prompt_ids: list[str], timeout_s: float = _HOUSEKEEPING_TIMEOUT_S) -> None:
         """Drop finished prompts' history entries: ComfyUI keeps up to 10,000 in memory otherwise."""
@@ -203,7 +208,9 @@ class ComfyClient:
     def queued_prompt_ids(self) -> list[str]:
         """The prompts ComfyUI is running or has queued (GET /queue), running first."""
         queue = self._json("GET", "/queue")
-        items = (queue.get("queue_running") or []) + (queue.get("queue_pending") or [])
+        queue = queue if isinstance(queue, dict) else {}
+        items = [item for key in ("queue_running", "queue_pending")
+                 for item in (queue.get(key) if isinstance(queue.get(key), list) else [])]
         return [str(item[1]) for item in items if isinstance(item, list) and len(item) > 1]
 
     def busy_with(self, prompt_id: str) -> bool:
@@ -275,7 +282,7 @@ class ComfyClient:
         status = response.status_code
         if (400 <= status < 500 and (payload.get("error") or payload.get("node_errors"))) or (status == 200 and payload.get("node_errors")):
             raise comfy_errors.validation_error(payload, self.input_options)
-        if status != 200 or "prompt_id" not in payload:
+        if status != 200 or not isinstance(payload.get("prompt_id"), str) or not payload["prompt_id"]:
             # ComfyUI answered, so it is alive: a 500 here is a node's validation code raising on this graph.
             why = ("a node's own checks failed on it; check the graph in the ComfyUI GUI" if status >= 500 else
                    "the request is too large" if status == 413 else "the request was refused")
@@ -316,7 +323,7 @@ class ComfyClient:
     def _wait_for_history(self, prompt_id: str, deadline: float, grace_s: float) -> dict[str, Any]:
         while True:
             entry = self.history(prompt_id)
-            if entry and entry.get("status", {}).get("completed") is not None:
+            if entry and isinstance(entry.get("status"), dict) and entry["status"].get("completed") is not None:
                 return entry
             if time.monotonic() >= deadline:
                 self._time_out(prompt_id, grace_s)
@@ -436,9 +443,13 @@ class _Tracker:
             self._node = None
 
     def result(self, entry: dict[str, Any]) -> RunResult:
-        status = entry.get("status", {})
+        status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
         if status.get("status_str") == "error":
-            for event, data in status.get("messages", []):
+            messages = status.get("messages") if isinstance(status.get("messages"), list) else []
+            for message in messages:
+                if not (isinstance(message, list) and len(message) == 2 and isinstance(message[1], dict)):
+                    continue
+                event, data = message
                 if event == "execution_error":
                     raise comfy_errors.execution_error(data)
                 if event == "execution_interrupted":
@@ -450,7 +461,7 @@ class _Tracker:
         finished = self.finished_at or time.monotonic()
         return RunResult(
             prompt_id=self.prompt_id,
-            outputs=entry.get("outputs", {}),
+            outputs=entry.get("outputs") if isinstance(entry.get("outputs"), dict) else {},
             cached_nodes=self.cached,
             node_seconds=self.node_seconds,
             queued_s=round(started - self.queued_at, 4),

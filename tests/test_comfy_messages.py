@@ -53,3 +53,36 @@ def test_an_execution_error_whose_message_is_not_text_is_still_the_nodes_error()
     err = comfy_errors.execution_error({"node_id": "9", "node_type": "X", "exception_type": "E",
                                         "exception_message": {"code": 7}})
     assert err.code == "comfyui_execution_error" and "code" in err.message
+
+
+def _answer(status: int, body: bytes):
+    import requests
+
+    response = requests.Response()
+    response.status_code, response._content = status, body
+    response.url = "http://127.0.0.1:1/prompt"
+    response.request = requests.Request("POST", response.url).prepare()
+    return response
+
+
+@pytest.mark.parametrize("body", [b'{"prompt_id": null}', b'{"prompt_id": 7}', b'{"prompt_id": {"a": 1}}',
+                                  b'{"prompt_id": ""}'])
+def test_a_queue_answer_without_a_usable_prompt_id_is_refused_at_once(monkeypatch, body):
+    """Before, a prompt_id of null or 7 was followed until JOB_TIMEOUT_S, then reported as a timeout."""
+    from handler.comfy_client import ComfyClient
+    from handler.errors import ComfyValidationError
+
+    client = ComfyClient("http://127.0.0.1:1", 1)
+    monkeypatch.setattr(client, "_request", lambda *a, **k: _answer(200, body))
+    with pytest.raises(ComfyValidationError):
+        client.queue({"1": {"class_type": "X", "inputs": {}}}, "c")
+
+
+@pytest.mark.parametrize("body", [b'[1, 2]', b'"done"', b'{"p": "x"}', b'{"p": {"status": "done"}}', b'not json'])
+def test_a_history_answer_of_another_shape_is_no_entry_yet(monkeypatch, body):
+    from handler.comfy_client import ComfyClient
+
+    client = ComfyClient("http://127.0.0.1:1", 1)
+    monkeypatch.setattr(client, "_request", lambda *a, **k: _answer(200, body))
+    entry = client.history("p")
+    assert entry is None or not isinstance(entry.get("status"), dict)
