@@ -19,7 +19,7 @@ MAX_FIELD_CHARS = 100  # a field name shown back to the caller
 # Characters that would end or rewrite a log line (newlines, escape sequences, Unicode line separators), and lone
 # UTF-16 surrogates (a string cut inside an emoji), which no UTF-8 response or log can carry.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")  # inputs.py refuses them; here they are escaped
 
 
 def safe_text(text: Any, limit: int = 200) -> str:
@@ -63,7 +63,7 @@ def bounded(value: Any, depth: int = 0) -> Any:
     so that the response stays valid UTF-8 and valid JSON for every client."""
     if isinstance(value, str):
         value = value if len(value) <= MAX_DETAIL_CHARS else value[:MAX_DETAIL_CHARS] + "..."
-        return _SURROGATE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+        return LONE_SURROGATE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
     if isinstance(value, float) and not math.isfinite(value):
         return _non_finite(value)
     if depth > 8:

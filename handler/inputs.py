@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import loras as lora_input
-from .errors import InputError
+from .errors import LONE_SURROGATE, InputError
 
 DEFAULTS = {
     "width": 832,
@@ -175,7 +175,6 @@ def parse(raw: Any) -> Request:
     )
 
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _UNICODE_RULE = ("must be valid Unicode text: it holds a lone UTF-16 surrogate (a string cut in the middle of an "
                  "emoji or other character), which cannot be encoded as UTF-8")
 
@@ -187,12 +186,12 @@ def _refuse_lone_surrogates(raw: dict[str, Any]) -> None:
     while stack:
         path, value = stack.pop()
         if isinstance(value, str):
-            if _SURROGATE.search(value):
+            if LONE_SURROGATE.search(value):
                 raise InputError(path, value, _UNICODE_RULE)
         elif isinstance(value, dict):
             for key, child in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if isinstance(key, str) and _SURROGATE.search(key):
+                if isinstance(key, str) and LONE_SURROGATE.search(key):
                     raise InputError(where, key, _UNICODE_RULE)
                 stack.append((where, child))
         elif isinstance(value, list):
