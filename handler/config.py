@@ -20,7 +20,7 @@ from comfy_nodes.flux_fast.preload import ENV_PRELOAD
 from . import node_packs
 from .errors import ConfigError
 from .graph_rules import WorkflowLimits
-from .url_fetch import FetchLimits
+from .url_fetch import MAX_SECONDS, FetchLimits
 from .workflow_policy import DENIED_NODES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -302,9 +302,6 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
-MAX_SECONDS = 7 * 24 * 3600.0  # every *_S setting: beyond a week is a typo (and inf breaks lock and socket timeouts)
-
-
 def _positive_float(raw: str) -> float:
     """A number of seconds."""
     value = float(raw)
@@ -315,7 +312,7 @@ def _positive_float(raw: str) -> float:
 
 def _presign_ttl(raw: str) -> int:
     value = int(raw)
-    if not 0 < value <= 604800:
+    if not 0 < value <= MAX_SECONDS:
         raise ValueError("must be a whole number of seconds from 1 to 604800 (7 days, S3's longest presigned URL)")
     return value
 

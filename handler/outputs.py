@@ -134,9 +134,9 @@ def fetch(client: ComfyClient, saved: SavedFile, output_dir: Path | None = None,
     except FileTooLarge as big:
         raise PayloadTooLargeError(
             f"Output '{safe_text(saved.filename, 128)}' of node {safe_text(saved.node_id, 64)} is more than "
-            f"{max_bytes} bytes ({big.size} read or found), more than this worker returns inline "
-            f"(MAX_RESPONSE_BYTES). Configure an output bucket (BUCKET_NAME and credentials) to receive URLs instead, "
-            "or make the output smaller.",
+            f"{max_bytes} bytes ({big.size} read or found), the most this worker reads of one output "
+            f"({INLINE_READ_FACTOR} x MAX_RESPONSE_BYTES without an output bucket, {MAX_BUCKET_FILE_BYTES} bytes with "
+            "one). Make the output smaller, or configure a bucket (BUCKET_NAME and credentials) if there is none.",
             {"node_id": saved.node_id, "filename": saved.filename, "limit_bytes": max_bytes, "size_bytes": big.size},
         ) from None
 

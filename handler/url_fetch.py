@@ -175,6 +175,11 @@ def system_resolver(host: str, port: int, timeout_s: float) -> Sequence[str]:
 # Limits
 
 
+# The longest any *_S setting may be (config.py reads the rest): beyond a week is a typo, and inf breaks lock and
+# socket timeouts.
+MAX_SECONDS = 7 * 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class FetchLimits:
     """Bounds on one fetch. `from_env` reads INPUT_URL_* variables (see README)."""
@@ -200,7 +205,7 @@ class FetchLimits:
                 value = kind(raw)
             except ValueError:
                 raise ValueError(f"{name}={raw!r} must be a {kind.__name__}") from None
-            if not 0 < value <= (7 * 24 * 3600 if kind is float else 2**62):  # NaN fails too
+            if not 0 < value <= (MAX_SECONDS if kind is float else 2**62):  # NaN fails too
                 raise ValueError(f"{name}={raw!r} must be > 0" + (" and at most a week" if kind is float else ""))
             return value
 
