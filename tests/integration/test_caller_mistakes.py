@@ -106,3 +106,28 @@ def test_nan_in_a_workflow_is_refused_and_comfyui_stays_up(worker):
     result = worker.handle({"id": "nan", "input": {"workflow": graph}})
     assert result["details"]["type"] == "invalid_workflow" and "refresh_worker" not in result, result
     assert worker.handle({"id": "after", "input": {"workflow": tiny(f"it-nan/{uuid.uuid4().hex[:8]}")}})["status"] == "success"
+
+
+def _sigmas_graph(*middle: dict) -> dict:
+    graph = {"1": {"class_type": "KarrasScheduler", "inputs": {"steps": 6, "sigma_max": 14.6, "sigma_min": 0.03,
+                                                               "rho": 7.0}}}
+    for index, node in enumerate(middle, start=2):
+        graph[str(index)] = {**node, "inputs": {**node["inputs"], "sigmas": [str(index - 1), 0]}}
+    graph["9"] = {"class_type": "PreviewAny", "inputs": {"source": [str(len(middle) + 1), 0]}}
+    return graph
+
+
+def test_custom_sampling_nodes_run_and_one_that_multiplies_the_sigmas_is_refused(worker):
+    """Schedulers and sigma splits, as FLUX custom-sampling workflows use them, run on the real ComfyUI by default;
+    ExtendIntermediateSigmas, which multiplies the sigmas' length, is refused unless the deployer allows it, and
+    the next job is served."""
+    split = _sigmas_graph({"class_type": "SplitSigmas", "inputs": {"step": 3}})
+    result = worker.handle({"id": "sigmas", "input": {"workflow": split}})
+    assert result["status"] == "success", result
+    assert any(o["kind"] == "text" for o in result["outputs"]), result["outputs"]
+
+    extend = _sigmas_graph({"class_type": "ExtendIntermediateSigmas", "inputs": {
+        "steps": 100, "start_at_sigma": -1.0, "end_at_sigma": 12.0, "spacing": "linear"}})
+    refused = worker.handle({"id": "extend", "input": {"workflow": extend}})
+    assert refused["details"]["type"] == "invalid_workflow" and "WORKFLOW_EXTRA_NODES" in refused["error"], refused
+    assert worker.handle({"id": "after", "input": {"workflow": split}})["status"] == "success"
