@@ -232,16 +232,22 @@ def test_bench_applies_start_sh_card_rule_to_capped_scenarios():
     assert start_sh_dynamic_vram_flags(79.6) == ["--disable-dynamic-vram"]
 
 
-def test_the_prefetch_reads_the_models_with_the_read_size_asked_for(fake):
-    """PREFETCH_READ_MIB reaches the boot-time read (handler/prefetch.py), which logs the size it used."""
-    d, env = fake
+def _start_with_a_model_file(d: Path, env: dict, **extra: str):
+    """start.sh with one file of models.txt in ComfyUI's models folder, its output (both streams) in a log."""
     vae = d / "comfyui" / "models" / "vae" / "ae.safetensors"
     vae.parent.mkdir(parents=True)
     vae.write_bytes(b"\x01" * 5000)
     log = d / "start.out"
     with open(log, "w") as out:
-        p = subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, "SKIP_GPU_CHECK": "1", "PREFETCH_READ_MIB": "2"},
-                             stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, **extra}, stdout=out,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    return log, p
+
+
+def test_the_prefetch_reads_the_models_with_the_read_size_asked_for(fake):
+    """PREFETCH_READ_MIB reaches the boot-time read (handler/prefetch.py), which logs the size it used."""
+    d, env = fake
+    log, p = _start_with_a_model_file(d, env, SKIP_GPU_CHECK="1", PREFETCH_READ_MIB="2")
     try:
         deadline = time.time() + 20
         while "prefetch: read" not in log.read_text() and time.time() < deadline:
@@ -266,14 +272,7 @@ def test_a_stop_grace_that_is_not_whole_seconds_stops_the_start_naming_it(fake):
 @pytest.mark.parametrize("spelling", ["false", "OFF"])
 def test_prefetch_models_off_in_any_spelling_reads_nothing(fake, spelling):
     d, env = fake
-    vae = d / "comfyui" / "models" / "vae" / "ae.safetensors"
-    vae.parent.mkdir(parents=True)
-    vae.write_bytes(b"\x01" * 5000)
-    log = d / "start.out"
-    with open(log, "w") as out:
-        p = subprocess.Popen(["bash", str(REPO / "start.sh")], env={**env, "SKIP_GPU_CHECK": "true",
-                                                                     "PREFETCH_MODELS": spelling},
-                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    log, p = _start_with_a_model_file(d, env, SKIP_GPU_CHECK="true", PREFETCH_MODELS=spelling)
     try:
         wait_for(d / "handler_pid")
         deadline = time.time() + 4  # a prefetch of 5 KB logs within a second of the start
