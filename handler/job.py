@@ -280,7 +280,9 @@ class Worker:
                 ran = ui_params.workflow_that_ran(request.workflow, parameters, request.parameters, filled,
                                                   object_info, limits, jlog)
                 extra_data = {"extra_pnginfo": {"workflow": ran}} if ran is not None else {}
-            runs = graph_rules.drop_unreachable(filled, object_info)  # a GUI graph's stray nodes too
+            # An API graph's stray nodes were dropped before its checks; a GUI graph's only now, after ui_params
+            # compared what ran with the conversion of the whole workflow.
+            runs = graph_rules.drop_unreachable(filled, object_info) if is_ui else filled
             return graph_rules.mark_output_nodes(runs, object_info, _safe_id(job_id)), extra_data
         template = self._template(request.workflow_name or self.settings.default_workflow)
         for field in template.required:
